@@ -1,0 +1,1 @@
+//! Consul JSON in and out (placeholder until written).

@@ -1,0 +1,1 @@
+//! Versioned encoding (placeholder until written).

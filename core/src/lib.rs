@@ -1,0 +1,18 @@
+//! conclave-core: Conclave's deterministic state machines, free of I/O.
+//!
+//! Nothing in this crate reads a clock, opens a socket or a file, spawns a thread or draws OS randomness;
+//! time and randomness come in as arguments, so the simulator can replay any run from its seed.
+//!
+//! How a driver uses it:
+//! 1. Create one [`catalog::Catalog`] per server: it is the Raft state machine.
+//! 2. Decode what users send with [`api::decode`] (Consul's JSON rules); the result is a
+//!    [`catalog::Command`] or a 400-style [`api::ApiError`].
+//! 3. Propose the command through Raft; when the entry at index `i` commits, call `Catalog::apply(i, &cmd)`
+//!    on every server, in log order, and hand its [`catalog::Response`] back to the proposer.
+//! 4. Answer reads from the catalog's query methods and build Consul's JSON with [`api::encode`]; for a
+//!    blocking query compare `Catalog::index_of(&WatchKey)` with the client's index.
+//! 5. Snapshot with [`codec::encode_snapshot`] and restore with [`codec::decode_snapshot`].
+
+pub mod api;
+pub mod catalog;
+pub mod codec;
