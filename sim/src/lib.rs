@@ -1,1 +1,15 @@
-//! placeholder
+//! sim: Conclave's deterministic chaos simulator. Servers run the production node driver on turmoil with a
+//! simulated disk; clients use the real HTTP API and record histories; scenarios inject crashes and
+//! partitions drawn from one seed; the checker proves each history linearizable and durable.
+//!
+//! A run is `(scenario, seed)`; `run::run` executes it and returns the trace hash and the verdict. A
+//! failing run prints the command that replays it.
+
+pub mod checker;
+pub mod client;
+pub mod disk;
+pub mod env;
+pub mod faults;
+pub mod run;
+pub mod scenarios;
+pub mod trace;

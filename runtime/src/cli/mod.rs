@@ -1,0 +1,77 @@
+//! The `conclave` command line, with Consul's Go-style flags: `-flag=value`, `-flag value` and `--flag`
+//! all work. Go's flag package treats one and two dashes alike, so arguments are normalised to clap's
+//! `--flag` form before parsing.
+
+pub mod agent;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "conclave", version, about = "Conclave: a Consul-compatible service catalog", disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Runs a Conclave agent.
+    Agent(agent::AgentArgs),
+    /// Prints the Conclave version.
+    Version,
+}
+
+/// Rewrites Go-style single-dash long flags (`-node=s1`, `-server`) to `--node=s1`, `--server`. A lone
+/// `-`, negative numbers and everything after `--` are left alone.
+pub fn normalize_go_flags(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest_is_positional = false;
+    for arg in args {
+        if rest_is_positional {
+            out.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            rest_is_positional = true;
+            out.push(arg);
+            continue;
+        }
+        let bytes = arg.as_bytes();
+        let single_dash_word = bytes.len() >= 2 && bytes[0] == b'-' && bytes[1] != b'-' && bytes[1].is_ascii_alphabetic();
+        if single_dash_word {
+            out.push(format!("-{arg}"));
+        } else {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn go_style_flags_become_double_dash() {
+        let out = normalize_go_flags(strings(&["conclave", "agent", "-server", "-node=s1", "-join", "127.0.0.1", "--dev", "-1"]));
+        assert_eq!(out, strings(&["conclave", "agent", "--server", "--node=s1", "--join", "127.0.0.1", "--dev", "-1"]));
+    }
+
+    #[test]
+    fn agent_accepts_the_seed_command_line() {
+        let args = normalize_go_flags(strings(&[
+            "conclave", "agent", "-server", "-bootstrap-expect", "3", "-data-dir", "/tmp/x", "-node=s1", "-bind=127.0.0.1",
+            "-client", "127.0.0.1", "-join", "127.0.0.2", "-join", "127.0.0.3:8301", "-rejoin", "-http-port", "8500",
+        ]));
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Command::Agent(agent) = cli.command else { panic!("not agent") };
+        assert!(agent.server);
+        assert_eq!(agent.bootstrap_expect, Some(3));
+        assert_eq!(agent.join, vec!["127.0.0.2", "127.0.0.3:8301"]);
+        assert_eq!(agent.node.as_deref(), Some("s1"));
+    }
+}

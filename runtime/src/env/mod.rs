@@ -1,0 +1,80 @@
+//! The Env: everything a node needs from the outside world — TCP, a durable ordered store with explicit
+//! sync, a seeded rng and the wall clock shown in the API. The driver is written once against this trait;
+//! `TokioEnv` (tokio + fjall) runs it in the `conclave` binary and the simulator runs it on turmoil.
+//! Time is `tokio::time` everywhere (turmoil drives it in simulation), so it is not part of the Env.
+
+mod fjall_store;
+pub mod mem_store;
+mod tokio_env;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use fjall_store::FjallStore;
+pub use mem_store::MemStore;
+pub use tokio_env::TokioEnv;
+
+/// A node's network, disk and randomness.
+pub trait Env: Clone + Send + Sync + 'static {
+    /// A connected TCP stream.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// A TCP listener; axum's `Listener` so the HTTP API is served by the same code in both Envs.
+    type Listener: axum::serve::Listener<Io = Self::Stream, Addr = SocketAddr>;
+
+    fn bind_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    fn connect_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    /// The node's durable store (its data dir).
+    fn store(&self) -> Arc<dyn Store>;
+    /// Seed of the node's rng: OS entropy in production, derived from the run seed in simulation.
+    fn rng_seed(&self) -> u64;
+    /// Milliseconds since the Unix epoch, for timestamps the API shows (never for timing decisions).
+    fn unix_time_ms(&self) -> u64;
+}
+
+/// Named key spaces of the store, so that a range delete in one never touches another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Space {
+    /// Raft log entries keyed by big-endian index.
+    RaftLog,
+    /// Raft vote, committed id, last purged id, the latest snapshot and the node's identity.
+    RaftMeta,
+    /// The agent's own state (node ID, locally registered services).
+    Agent,
+}
+
+impl Space {
+    pub const ALL: [Space; 3] = [Space::RaftLog, Space::RaftMeta, Space::Agent];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Space::RaftLog => "raft_log",
+            Space::RaftMeta => "raft_meta",
+            Space::Agent => "agent",
+        }
+    }
+}
+
+/// One change in an atomic write batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOp {
+    Put(Space, Vec<u8>, Vec<u8>),
+    Delete(Space, Vec<u8>),
+    /// Delete every key in `[from, to)`.
+    DeleteRange(Space, Vec<u8>, Vec<u8>),
+}
+
+/// A durable ordered key-value store. A `write` is atomic and visible at once but may be lost on a crash
+/// until `sync` returns: callers sync before they acknowledge anything.
+pub trait Store: Send + Sync + 'static {
+    fn write(&self, ops: Vec<WriteOp>) -> io::Result<()>;
+    fn sync(&self) -> io::Result<()>;
+    fn get(&self, space: Space, key: &[u8]) -> io::Result<Option<Vec<u8>>>;
+    /// Entries with `from <= key < to` (`to = None`: to the end), in key order, at most `limit_max` of them.
+    fn scan(&self, space: Space, from: &[u8], to: Option<&[u8]>, limit_max: usize) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// The entry with the greatest key in `space`.
+    fn last(&self, space: Space) -> io::Result<Option<(Vec<u8>, Vec<u8>)>>;
+}

@@ -1,0 +1,158 @@
+//! The HTTP API (Consul's `/v1/...`), served by axum over the Env's listener. This module holds what every
+//! endpoint shares: query parameters, consistency modes, blocking queries, the response headers and
+//! errors. One file per API area holds the handlers.
+
+mod agent;
+mod catalog;
+mod health;
+mod params;
+mod status;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::Router;
+use conclave_core::catalog::{Catalog, WatchKey};
+use serde::Serialize;
+
+pub use params::{Consistency, QueryParams};
+
+use crate::env::Env;
+use crate::node::requests::RequestError;
+use crate::node::Node;
+
+/// Largest request body accepted; bigger bodies get 413 before they are read.
+pub const REQUEST_BODY_BYTES_MAX: usize = 1 << 20;
+
+pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
+    Router::new()
+        .route("/v1/agent/self", get(agent::agent_self::<E>))
+        .route("/v1/agent/service/register", put(agent::register_service::<E>))
+        .route("/v1/agent/service/deregister/{id}", put(agent::deregister_service::<E>))
+        .route("/v1/catalog/register", put(catalog::register::<E>))
+        .route("/v1/catalog/deregister", put(catalog::deregister::<E>))
+        .route("/v1/catalog/datacenters", get(catalog::datacenters::<E>))
+        .route("/v1/catalog/services", get(catalog::services::<E>))
+        .route("/v1/catalog/service/{name}", get(catalog::service::<E>))
+        .route("/v1/catalog/nodes", get(catalog::nodes::<E>))
+        .route("/v1/catalog/node/{node}", get(catalog::node::<E>))
+        .route("/v1/health/service/{name}", get(health::service::<E>))
+        .route("/v1/status/leader", get(status::leader::<E>))
+        .route("/v1/status/peers", get(status::peers::<E>))
+        .fallback(unknown_path)
+        .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .with_state(node)
+}
+
+async fn unknown_path(uri: axum::http::Uri) -> HttpError {
+    if uri.path().contains("/v1/") {
+        HttpError::new(StatusCode::NOT_FOUND, "Invalid URL path: not a recognized HTTP API endpoint")
+    } else {
+        HttpError::new(StatusCode::NOT_FOUND, "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'")
+    }
+}
+
+/// An error answer: Consul sends these as plain text.
+#[derive(Debug)]
+pub struct HttpError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl HttpError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> HttpError {
+        HttpError { status, message: message.into() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> HttpError {
+        HttpError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<RequestError> for HttpError {
+    fn from(e: RequestError) -> HttpError {
+        HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl From<conclave_core::api::ApiError> for HttpError {
+    fn from(e: conclave_core::api::ApiError) -> HttpError {
+        HttpError::new(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), e.message)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.message).into_response();
+        response.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
+        response
+    }
+}
+
+/// Serializes `value` as Consul does: compact, or indented by four spaces with a newline for `?pretty`.
+pub fn json_body<T: Serialize>(value: &T, pretty: bool) -> Vec<u8> {
+    if pretty {
+        let mut out = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+        value.serialize(&mut serializer).expect("JSON values always serialize");
+        out.push(b'\n');
+        out
+    } else {
+        serde_json::to_vec(value).expect("JSON values always serialize")
+    }
+}
+
+/// A 200 JSON answer without query metadata (writes).
+pub fn json_response<T: Serialize>(value: &T, params: &QueryParams) -> Response {
+    let mut response = Response::new(Body::from(json_body(value, params.pretty)));
+    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    response
+}
+
+/// A 200 answer with an empty body, as Consul gives for agent writes.
+pub fn empty_ok() -> Response {
+    StatusCode::OK.into_response()
+}
+
+/// Runs a read with the consistency and blocking semantics the client asked for, and answers it with
+/// Consul's query-meta headers. `key` says which part of the catalog the read depends on: a blocking query
+/// returns when that part moves past the client's index, or when its wait time runs out.
+pub async fn catalog_read<E: Env, T: Serialize>(
+    node: &Node<E>,
+    params: &QueryParams,
+    key: WatchKey,
+    read: impl Fn(&Catalog) -> T,
+) -> Result<Response, HttpError> {
+    params.check_datacenter(&node.config.datacenter)?;
+    if params.consistency != Consistency::Stale {
+        node.read_barrier().await?;
+    }
+    if let Some(client_index) = params.index.filter(|i| *i > 0) {
+        let wait = params.wait + node.jitter(params.wait / 16);
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut applied = node.catalog.subscribe();
+        while node.catalog.read().index_of(&key) <= client_index {
+            match tokio::time::timeout_at(deadline, applied.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => break,
+            }
+        }
+    }
+    let (index, value) = {
+        let catalog = node.catalog.read();
+        (catalog.index_of(&key), read(&catalog))
+    };
+    let mut response = json_response(&value, params);
+    let headers = response.headers_mut();
+    // Consul never sends index 0: a client passing ?index=0 would not block.
+    headers.insert("x-consul-index", HeaderValue::from(index.max(1)));
+    headers.insert("x-consul-knownleader", HeaderValue::from_static(if node.leader().is_some() { "true" } else { "false" }));
+    headers.insert("x-consul-lastcontact", HeaderValue::from(node.last_contact_ms()));
+    headers.insert("x-consul-effective-consistency", HeaderValue::from_static(params.consistency.header_value()));
+    Ok(response)
+}

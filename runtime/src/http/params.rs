@@ -1,0 +1,143 @@
+//! Query parameters shared by the endpoints, parsed as Consul parses them: presence flags (`?stale`,
+//! `?consistent`, `?pretty`) are true when present with any value, `tag` repeats, `wait` is a Go duration.
+
+use std::time::Duration;
+
+use super::HttpError;
+
+/// Default and maximum blocking-query wait, as Consul's `-default-query-time` and `-max-query-time`.
+pub const QUERY_WAIT_DEFAULT: Duration = Duration::from_secs(300);
+pub const QUERY_WAIT_MAX: Duration = Duration::from_secs(600);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consistency {
+    /// Linearizable through the leader's read index (Conclave's default is as strong as `consistent`).
+    Default,
+    Consistent,
+    /// This server's local state, whatever its lag.
+    Stale,
+}
+
+impl Consistency {
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Consistency::Default => "leader",
+            Consistency::Consistent => "consistent",
+            Consistency::Stale => "stale",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct QueryParams {
+    pub consistency: Consistency,
+    pub index: Option<u64>,
+    pub wait: Duration,
+    pub pretty: bool,
+    pub tags: Vec<String>,
+    pub passing: bool,
+    pub dc: Option<String>,
+    pub node_meta: Vec<(String, String)>,
+    pub all: Vec<(String, String)>,
+}
+
+impl QueryParams {
+    pub fn parse(raw: Option<&str>) -> Result<QueryParams, HttpError> {
+        let pairs: Vec<(String, String)> = match raw {
+            Some(raw) => serde_urlencoded::from_str(raw).map_err(|e| HttpError::bad_request(format!("Invalid query: {e}")))?,
+            None => Vec::new(),
+        };
+        let has = |name: &str| pairs.iter().any(|(k, _)| k == name);
+        let value = |name: &str| pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        if has("stale") && has("consistent") {
+            return Err(HttpError::bad_request("Cannot specify ?stale with ?consistent, conflicting semantics."));
+        }
+        let consistency = if has("stale") || value("max_stale").is_some_and(|v| !v.is_empty()) {
+            Consistency::Stale
+        } else if has("consistent") {
+            Consistency::Consistent
+        } else {
+            Consistency::Default
+        };
+        let index = match value("index") {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<u64>().map_err(|_| HttpError::bad_request("Invalid index"))?),
+        };
+        let wait = match value("wait") {
+            None | Some("") => QUERY_WAIT_DEFAULT,
+            Some(text) => conclave_core::api::parse_go_duration(text)
+                .map_err(|_| HttpError::bad_request("Invalid wait time"))?
+                .min(QUERY_WAIT_MAX),
+        };
+        let passing = match value("passing") {
+            None => false,
+            Some("") => true,
+            Some(text) => parse_go_bool(text).ok_or_else(|| HttpError::bad_request("Invalid value for ?passing"))?,
+        };
+        let tags = pairs.iter().filter(|(k, _)| k == "tag").map(|(_, v)| v.clone()).collect();
+        let node_meta = pairs
+            .iter()
+            .filter(|(k, _)| k == "node-meta")
+            .map(|(_, v)| match v.split_once(':') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (v.clone(), String::new()),
+            })
+            .collect();
+        Ok(QueryParams {
+            consistency,
+            index,
+            wait,
+            pretty: has("pretty"),
+            tags,
+            passing,
+            dc: value("dc").filter(|v| !v.is_empty()).map(str::to_string),
+            node_meta,
+            all: pairs,
+        })
+    }
+
+    /// Consul answers 500 "No path to datacenter" for a datacenter it does not know.
+    pub fn check_datacenter(&self, ours: &str) -> Result<(), HttpError> {
+        match &self.dc {
+            Some(dc) if dc != ours => Err(HttpError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "No path to datacenter")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_flags_count_without_a_value() {
+        let params = QueryParams::parse(Some("stale&pretty")).unwrap();
+        assert_eq!(params.consistency, Consistency::Stale);
+        assert!(params.pretty);
+    }
+
+    #[test]
+    fn stale_with_consistent_is_rejected() {
+        let err = QueryParams::parse(Some("stale&consistent")).unwrap_err();
+        assert_eq!(err.message, "Cannot specify ?stale with ?consistent, conflicting semantics.");
+    }
+
+    #[test]
+    fn tags_repeat_and_bad_index_is_rejected() {
+        let params = QueryParams::parse(Some("tag=a&tag=b&index=5&wait=120000ms")).unwrap();
+        assert_eq!(params.tags, vec!["a", "b"]);
+        assert_eq!(params.index, Some(5));
+        assert_eq!(params.wait, Duration::from_secs(120));
+        assert_eq!(QueryParams::parse(Some("index=x")).unwrap_err().message, "Invalid index");
+        assert_eq!(QueryParams::parse(Some("wait=15x")).unwrap_err().message, "Invalid wait time");
+    }
+}

@@ -1,0 +1,138 @@
+//! Server discovery and Raft bootstrap. Until gossip exists, a server contacts its `-join` addresses on the
+//! LAN port and exchanges `Hello`s: each side learns every server the other knows. Once `-bootstrap-expect`
+//! servers with the same expectation know each other, each of them initializes Raft with the same member
+//! set (the `expect` lowest Raft IDs), which openraft accepts on every node because the configurations are
+//! identical. A server restarted on its data dir has a membership already and skips all of this. A server
+//! that meets a formed cluster is added by the leader (as a learner, then a voter).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::{BasicNode, ChangeMembers};
+
+use super::Node;
+use crate::env::Env;
+use crate::rpc::{Reply, Request, ServerInfo};
+
+/// How long one discovery exchange may take.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Answers a `Hello`: remember the sender, tell it whom we know, and let the leader add a newcomer.
+pub fn handle_hello<E: Env>(node: &Arc<Node<E>>, info: ServerInfo) -> Reply {
+    if info.datacenter == node.config.datacenter && node.config.server {
+        node.known_servers.lock().expect("known servers lock").insert(info.raft_id, info.clone());
+    }
+    let cluster_formed = node.cluster_formed();
+    if cluster_formed && node.config.server && info.datacenter == node.config.datacenter {
+        let is_member = node.raft.metrics().borrow().membership_config.membership().get_node(&info.raft_id).is_some();
+        if !is_member {
+            tokio::spawn(admit_server(node.clone(), info));
+        }
+    }
+    let mut known: Vec<ServerInfo> = node.known_servers.lock().expect("known servers lock").values().cloned().collect();
+    if node.config.server {
+        known.push(node.self_info());
+    }
+    Reply::Hello { known, cluster_formed }
+}
+
+/// On the leader: add a server that is not yet in the configuration. Elsewhere: pass the news to the leader.
+async fn admit_server<E: Env>(node: Arc<Node<E>>, info: ServerInfo) {
+    if !node.is_leader() {
+        if let Some((_, Some(addr))) = node.leader() {
+            if let Ok(addr) = addr.parse() {
+                let _ = node.pool.call(addr, &Request::Hello(info), HELLO_TIMEOUT).await;
+            }
+        }
+        return;
+    }
+    let member = BasicNode { addr: info.rpc_addr.clone() };
+    if let Err(e) = node.raft.add_learner(info.raft_id, member, true).await {
+        tracing::warn!(target: "conclave::event", server = %info.node_name, error = %e, "cannot add server as learner");
+        return;
+    }
+    match node.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([info.raft_id])), false).await {
+        Ok(_) => tracing::info!(target: "conclave::event", server = %info.node_name, "server added to the raft configuration"),
+        Err(e) => tracing::warn!(target: "conclave::event", server = %info.node_name, error = %e, "cannot promote server to voter"),
+    }
+}
+
+/// Runs discovery until this server belongs to a Raft configuration.
+pub async fn run<E: Env>(node: Arc<Node<E>>) {
+    if !node.config.server {
+        return;
+    }
+    if node.config.dev && !node.cluster_formed() {
+        let members = BTreeMap::from([(node.raft_id, BasicNode { addr: node.config.rpc_addr().to_string() })]);
+        if let Err(e) = node.raft.initialize(members).await {
+            tracing::warn!(target: "conclave::event", error = %e, "dev bootstrap failed");
+        }
+        return;
+    }
+    while !node.cluster_formed() {
+        let someone_formed = say_hello_to_joins(&node).await;
+        if !someone_formed {
+            try_bootstrap(&node).await;
+        }
+        let interval = node.config.retry_interval;
+        tokio::time::sleep(interval + node.jitter(interval / 2)).await;
+    }
+    tracing::info!(target: "conclave::event", node = %node.config.node_name, "member of a raft configuration");
+}
+
+/// Exchanges Hellos with every `-join` address; true if one of them belongs to a formed cluster.
+async fn say_hello_to_joins<E: Env>(node: &Arc<Node<E>>) -> bool {
+    let mut someone_formed = false;
+    for addr in node.config.join.clone() {
+        if addr == node.config.lan_addr() {
+            continue;
+        }
+        match node.pool.call(addr, &Request::Hello(node.self_info()), HELLO_TIMEOUT).await {
+            Ok(Reply::Hello { known, cluster_formed }) => {
+                someone_formed |= cluster_formed;
+                let mut servers = node.known_servers.lock().expect("known servers lock");
+                for info in known {
+                    if info.raft_id != node.raft_id && info.datacenter == node.config.datacenter {
+                        servers.insert(info.raft_id, info);
+                    }
+                }
+            }
+            Ok(other) => tracing::debug!(target: "conclave::rpc", %addr, reply = ?other, "unexpected hello reply"),
+            Err(e) => tracing::debug!(target: "conclave::rpc", %addr, error = %e, "join address not reachable yet"),
+        }
+    }
+    someone_formed
+}
+
+/// Initializes Raft once `bootstrap_expect` servers that agree on the expectation are known.
+async fn try_bootstrap<E: Env>(node: &Arc<Node<E>>) {
+    let expect = node.config.bootstrap_expect as usize;
+    if expect == 0 {
+        return;
+    }
+    let mut servers = node.known_servers.lock().expect("known servers lock").clone();
+    servers.insert(node.raft_id, node.self_info());
+    if servers.len() < expect {
+        return;
+    }
+    if let Some(other) = servers.values().find(|s| s.bootstrap_expect != 0 && s.bootstrap_expect as usize != expect) {
+        tracing::error!(
+            target: "conclave::event",
+            server = %other.node_name,
+            theirs = other.bootstrap_expect,
+            ours = expect,
+            "refusing to bootstrap: servers disagree on bootstrap_expect"
+        );
+        return;
+    }
+    let members: BTreeMap<_, _> =
+        servers.values().take(expect).map(|s| (s.raft_id, BasicNode { addr: s.rpc_addr.clone() })).collect();
+    if !members.contains_key(&node.raft_id) {
+        return; // The chosen servers bootstrap; the leader will add us.
+    }
+    tracing::info!(target: "conclave::event", node = %node.config.node_name, servers = members.len(), "bootstrapping raft");
+    if let Err(e) = node.raft.initialize(members).await {
+        tracing::debug!(target: "conclave::event", error = %e, "raft initialize refused");
+    }
+}

@@ -1,0 +1,109 @@
+//! What a node is told at start: identity, addresses, ports, role and timings. Built from agent flags by
+//! the CLI and by hand by the simulator.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Consul's default ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ports {
+    pub http: u16,
+    pub server: u16,
+    pub serf_lan: u16,
+    pub serf_wan: u16,
+    pub dns: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports { http: 8500, server: 8300, serf_lan: 8301, serf_wan: 8302, dns: 8600 }
+    }
+}
+
+/// Raft timings. Defaults are tuned for a LAN: heartbeats well under the election timeout, as Raft needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftTimings {
+    pub heartbeat_interval: Duration,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    /// Build a snapshot (and compact the log) after this many applied entries.
+    pub snapshot_after_entries: u64,
+}
+
+impl Default for RaftTimings {
+    fn default() -> Self {
+        RaftTimings {
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout_min: Duration::from_millis(500),
+            election_timeout_max: Duration::from_millis(1000),
+            snapshot_after_entries: 5000,
+        }
+    }
+}
+
+/// Planted bugs, off in every real deployment. They exist so a test can prove the simulator's checker
+/// catches what they break; nothing turns them on except a simulator run that names them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultSwitches {
+    /// Serve default and `?consistent` reads from local state, skipping the read-index round.
+    pub local_reads: bool,
+    /// Acknowledge a write as soon as it is proposed, before it commits.
+    pub ack_before_commit: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub node_name: String,
+    pub datacenter: String,
+    pub server: bool,
+    /// Servers to wait for before bootstrapping Raft; 0 means "do not bootstrap by count".
+    pub bootstrap_expect: u32,
+    /// `-dev`: a single server that bootstraps itself at once.
+    pub dev: bool,
+    pub bind_addr: IpAddr,
+    /// The address peers and the catalog know this node by (defaults to `bind_addr`).
+    pub advertise_addr: IpAddr,
+    pub client_addr: IpAddr,
+    pub ports: Ports,
+    /// LAN addresses to contact at start (`-join`), already resolved to socket addresses.
+    pub join: Vec<SocketAddr>,
+    pub retry_interval: Duration,
+    pub raft: RaftTimings,
+    pub faults: FaultSwitches,
+    /// Deadline for a write or a read barrier to find a leader before answering 500.
+    pub request_timeout: Duration,
+}
+
+impl NodeConfig {
+    pub fn new(node_name: &str) -> NodeConfig {
+        let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        NodeConfig {
+            node_name: node_name.to_string(),
+            datacenter: "dc1".to_string(),
+            server: true,
+            bootstrap_expect: 0,
+            dev: false,
+            bind_addr: localhost,
+            advertise_addr: localhost,
+            client_addr: localhost,
+            ports: Ports::default(),
+            join: Vec::new(),
+            retry_interval: Duration::from_secs(1),
+            raft: RaftTimings::default(),
+            faults: FaultSwitches::default(),
+            request_timeout: Duration::from_secs(7),
+        }
+    }
+
+    pub fn rpc_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.advertise_addr, self.ports.server)
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.client_addr, self.ports.http)
+    }
+
+    pub fn lan_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind_addr, self.ports.serf_lan)
+    }
+}

@@ -1,0 +1,204 @@
+//! The node driver: the one async program that wires a Conclave node together — identity, Raft over the
+//! Env's store and network, the RPC server, server discovery and bootstrap, self-registration in the
+//! catalog and the HTTP API. It is generic over the `Env`: the `conclave` binary runs it on tokio + fjall,
+//! the simulator on turmoil, with no other difference.
+
+pub mod bootstrap;
+pub mod config;
+pub mod identity;
+pub mod requests;
+pub mod rpc_server;
+pub mod self_register;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use openraft::ServerState;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+pub use config::{FaultSwitches, NodeConfig, Ports, RaftTimings};
+
+use crate::env::Env;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::Network;
+use crate::raft::seeded_runtime::seed_election_rng;
+use crate::raft::state_machine::{CatalogStateMachine, SharedCatalog};
+use crate::raft::{NodeId, Raft};
+use crate::rpc::pool::RpcPool;
+use crate::rpc::ServerInfo;
+
+/// A running node: what every task of the driver and every HTTP handler shares.
+pub struct Node<E: Env> {
+    pub config: NodeConfig,
+    pub env: E,
+    /// Consul's node ID (a UUID), kept in the data dir.
+    pub node_id: String,
+    /// The Raft ID, derived from `node_id`.
+    pub raft_id: NodeId,
+    pub raft: Raft,
+    pub catalog: Arc<SharedCatalog>,
+    pub pool: Arc<RpcPool<E>>,
+    /// Servers met through discovery, by Raft ID.
+    pub known_servers: Mutex<BTreeMap<NodeId, ServerInfo>>,
+    /// The node's own rng for jitter (blocking-query waits, retry intervals).
+    pub rng: Mutex<ChaCha8Rng>,
+    /// When this follower last heard from its leader (for `X-Consul-LastContact`).
+    pub last_leader_contact: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl<E: Env> Node<E> {
+    pub fn self_info(&self) -> ServerInfo {
+        ServerInfo {
+            raft_id: self.raft_id,
+            node_name: self.config.node_name.clone(),
+            rpc_addr: self.config.rpc_addr().to_string(),
+            datacenter: self.config.datacenter.clone(),
+            bootstrap_expect: self.config.bootstrap_expect,
+        }
+    }
+
+    /// The leader this node knows of: its Raft ID and RPC address.
+    pub fn leader(&self) -> Option<(NodeId, Option<String>)> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let leader = metrics.current_leader?;
+        let addr = metrics.membership_config.membership().get_node(&leader).map(|n| n.addr.clone());
+        Some((leader, addr))
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// Whether Raft has a membership (bootstrapped, or restored from the data dir).
+    pub fn cluster_formed(&self) -> bool {
+        self.raft.metrics().borrow().membership_config.membership().voter_ids().next().is_some()
+    }
+
+    /// The RPC addresses of the voters, in Raft ID order (`/v1/status/peers`).
+    pub fn peers(&self) -> Vec<String> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        membership.voter_ids().filter_map(|id| membership.get_node(&id).map(|n| n.addr.clone())).collect()
+    }
+
+    /// Milliseconds since the leader was last heard from; 0 on the leader itself.
+    pub fn last_contact_ms(&self) -> u64 {
+        if self.is_leader() {
+            return 0;
+        }
+        match *self.last_leader_contact.lock().expect("contact lock") {
+            Some(at) => at.elapsed().as_millis() as u64,
+            None => 0,
+        }
+    }
+
+    pub fn jitter(&self, max: std::time::Duration) -> std::time::Duration {
+        use rand::Rng;
+        if max.is_zero() {
+            return max;
+        }
+        let nanos = self.rng.lock().expect("rng lock").gen_range(0..max.as_nanos() as u64);
+        std::time::Duration::from_nanos(nanos)
+    }
+}
+
+fn raft_config(config: &NodeConfig) -> anyhow::Result<openraft::Config> {
+    let timings = &config.raft;
+    let raft = openraft::Config {
+        cluster_name: format!("conclave-{}", config.datacenter),
+        heartbeat_interval: timings.heartbeat_interval.as_millis() as u64,
+        election_timeout_min: timings.election_timeout_min.as_millis() as u64,
+        election_timeout_max: timings.election_timeout_max.as_millis() as u64,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timings.snapshot_after_entries),
+        max_in_snapshot_log_to_keep: 1000,
+        ..Default::default()
+    };
+    Ok(raft.validate()?)
+}
+
+/// Starts a node and runs it until one of its servers fails. Bind errors and a damaged data dir are
+/// returned before anything is served.
+pub async fn run_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<()> {
+    let node = start_node(env, config).await?;
+    node_main(node).await
+}
+
+/// Everything that must succeed before the node reports itself started.
+pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Arc<Node<E>>> {
+    seed_election_rng(env.rng_seed());
+    let store = env.store();
+    let node_id = identity::load_or_create_node_id(&*store, env.rng_seed())?;
+    let raft_id = identity::raft_id_of(&node_id);
+    let catalog = SharedCatalog::new();
+    let state_machine = CatalogStateMachine::open(store.clone(), catalog.clone(), &config.node_name)?;
+    let pool = Arc::new(RpcPool::new(env.clone()));
+    let raft = Raft::new(raft_id, Arc::new(raft_config(&config)?), Network::new(pool.clone()), LogStore::new(store), state_machine)
+        .await
+        .context("starting raft")?;
+    tracing::info!(target: "conclave::event", node = %config.node_name, %node_id, raft_id, "node started");
+    let rng = Mutex::new(ChaCha8Rng::seed_from_u64(env.rng_seed() ^ 0x6a69_7474_6572)); // "jitter"
+    Ok(Arc::new(Node {
+        config,
+        env,
+        node_id,
+        raft_id,
+        raft,
+        catalog,
+        pool,
+        known_servers: Mutex::new(BTreeMap::new()),
+        rng,
+        last_leader_contact: Mutex::new(None),
+    }))
+}
+
+async fn bind<E: Env>(env: &E, addr: SocketAddr, what: &str) -> anyhow::Result<E::Listener> {
+    env.bind_tcp(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
+}
+
+/// Binds every port, then runs the node's tasks.
+pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
+    let bind_any = |port| SocketAddr::new(node.config.bind_addr, port);
+    let rpc_listener = bind(&node.env, bind_any(node.config.ports.server), "server RPC").await?;
+    let lan_listener = bind(&node.env, node.config.lan_addr(), "LAN discovery").await?;
+    let http_listener = bind(&node.env, node.config.http_addr(), "HTTP").await?;
+    tracing::info!(
+        target: "conclave::event",
+        node = %node.config.node_name,
+        rpc = %node.config.rpc_addr(),
+        http = %node.config.http_addr(),
+        "listening"
+    );
+
+    tokio::spawn(rpc_server::serve(node.clone(), rpc_listener));
+    tokio::spawn(rpc_server::serve(node.clone(), lan_listener));
+    tokio::spawn(log_leadership_changes(node.clone()));
+    tokio::spawn(bootstrap::run(node.clone()));
+    tokio::spawn(self_register::run(node.clone()));
+    let router = crate::http::router(node.clone());
+    axum::serve(http_listener, router).await.context("HTTP server stopped")?;
+    Ok(())
+}
+
+/// Records leader and term changes as trace events (the simulator hashes them).
+async fn log_leadership_changes<E: Env>(node: Arc<Node<E>>) {
+    let mut metrics = node.raft.metrics();
+    let mut last = (0u64, None::<NodeId>);
+    loop {
+        let now = {
+            let m = metrics.borrow_and_update();
+            (m.current_term, m.current_leader)
+        };
+        if now != last {
+            tracing::info!(target: "conclave::event", node = %node.config.node_name, term = now.0, leader = ?now.1, "leadership");
+            last = now;
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The two doors to the replicated catalog: `write` (propose through Raft, forwarding to the leader) and
+//! `read_barrier` (read-index through the leader, then wait until this node has applied that far). Both
+//! retry while there is no leader, up to the node's request timeout.
+
+use std::io;
+use std::time::Duration;
+
+use conclave_core::catalog::{Command, Response};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+
+use super::Node;
+use crate::env::Env;
+use crate::rpc::{ForwardError, Reply, Request};
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// No leader could be found in time; a write was not proposed.
+    NoLeader,
+    /// The write may or may not have been applied.
+    Unknown(String),
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::NoLeader => write!(f, "No cluster leader"),
+            RequestError::Unknown(why) => write!(f, "rpc error: {why}"),
+        }
+    }
+}
+
+/// Pause between attempts while the cluster has no leader.
+const LEADER_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+
+fn parse_addr(addr: &str) -> Option<std::net::SocketAddr> {
+    addr.parse().ok()
+}
+
+impl<E: Env> Node<E> {
+    /// Proposes `command` on this node if it leads, else reports where the leader is.
+    pub async fn propose_local(&self, command: Command) -> Result<(u64, Response), ForwardError> {
+        if self.config.faults.ack_before_commit && self.is_leader() {
+            // Planted bug (FaultSwitches::ack_before_commit): acknowledge before the entry commits.
+            let raft = self.raft.clone();
+            let index = self.raft.metrics().borrow().last_log_index.unwrap_or(0) + 1;
+            tokio::spawn(async move {
+                let _ = raft.client_write(command).await;
+            });
+            return Ok((index, Response::Applied));
+        }
+        match self.raft.client_write(command).await {
+            Ok(written) => Ok((written.log_id.index, written.data)),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(to))) => {
+                Err(ForwardError::NotLeader { leader_rpc_addr: to.leader_node.map(|n| n.addr) })
+            }
+            Err(e) => Err(ForwardError::Failed(e.to_string())),
+        }
+    }
+
+    /// Applies `command` through Raft and returns the index it was written at and what applying answered.
+    pub async fn write(&self, command: Command) -> Result<(u64, Response), RequestError> {
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        loop {
+            let proposed = tokio::time::timeout_at(deadline, self.propose_local(command.clone())).await;
+            let proposed = proposed.unwrap_or_else(|_| Err(ForwardError::Failed("timed out waiting for the write to commit".to_string())));
+            let outcome = match proposed {
+                Err(ForwardError::NotLeader { leader_rpc_addr: Some(addr) }) => self.forward_write(&addr, &command, deadline).await,
+                other => other.map_err(RetryOr::from_forward_error),
+            };
+            match outcome {
+                Ok(written) => return Ok(written),
+                Err(RetryOr::Fail(e)) => return Err(e),
+                Err(RetryOr::Retry) => {}
+            }
+            if tokio::time::Instant::now() + LEADER_RETRY_INTERVAL >= deadline {
+                return Err(RequestError::NoLeader);
+            }
+            tokio::time::sleep(LEADER_RETRY_INTERVAL).await;
+        }
+    }
+
+    async fn forward_write(&self, addr: &str, command: &Command, deadline: tokio::time::Instant) -> Result<(u64, Response), RetryOr> {
+        let Some(addr) = parse_addr(addr) else { return Err(RetryOr::Retry) };
+        let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match self.pool.call(addr, &Request::Forward(command.clone()), timeout).await {
+            Ok(Reply::Forward(result)) => result.map_err(RetryOr::from_forward_error),
+            Ok(other) => Err(RetryOr::Fail(RequestError::Unknown(format!("unexpected reply {other:?}")))),
+            // Refused: nothing was sent, so the write did not happen and may be retried.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(RetryOr::Retry),
+            Err(e) => Err(RetryOr::Fail(RequestError::Unknown(e.to_string()))),
+        }
+    }
+
+    /// The index a linearizable read must wait for, if this node leads.
+    pub async fn read_index_local(&self) -> Result<u64, ForwardError> {
+        match self.raft.get_read_log_id().await {
+            Ok((read_log_id, _applied)) => Ok(read_log_id.map(|l| l.index).unwrap_or(0)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(to))) => {
+                Err(ForwardError::NotLeader { leader_rpc_addr: to.leader_node.map(|n| n.addr) })
+            }
+            Err(e) => Err(ForwardError::Failed(e.to_string())),
+        }
+    }
+
+    /// Waits until a read of local state is linearizable: the leader confirmed its leadership with a
+    /// quorum after the read began, and this node has applied up to the leader's commit index.
+    pub async fn read_barrier(&self) -> Result<(), RequestError> {
+        if self.config.faults.local_reads {
+            return Ok(()); // Planted bug (FaultSwitches::local_reads).
+        }
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        loop {
+            let local = tokio::time::timeout_at(deadline, self.read_index_local()).await;
+            let index = match local.unwrap_or_else(|_| Err(ForwardError::Failed("timed out".to_string()))) {
+                Ok(index) => Some(index),
+                Err(ForwardError::NotLeader { leader_rpc_addr: Some(addr) }) => self.forward_read_index(&addr, deadline).await,
+                Err(_) => None,
+            };
+            if let Some(index) = index {
+                return self.wait_applied(index, deadline).await;
+            }
+            if tokio::time::Instant::now() + LEADER_RETRY_INTERVAL >= deadline {
+                return Err(RequestError::NoLeader);
+            }
+            tokio::time::sleep(LEADER_RETRY_INTERVAL).await;
+        }
+    }
+
+    async fn forward_read_index(&self, addr: &str, deadline: tokio::time::Instant) -> Option<u64> {
+        let addr = parse_addr(addr)?;
+        let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match self.pool.call(addr, &Request::ReadIndex, timeout).await {
+            Ok(Reply::ReadIndex(Ok(index))) => Some(index),
+            _ => None,
+        }
+    }
+
+    /// Waits until this node's catalog has applied `index`.
+    pub async fn wait_applied(&self, index: u64, deadline: tokio::time::Instant) -> Result<(), RequestError> {
+        let mut applied = self.catalog.subscribe();
+        let reached = tokio::time::timeout_at(deadline, applied.wait_for(|applied| *applied >= index)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(RequestError::NoLeader),
+        }
+    }
+}
+
+/// Whether a failed attempt may be retried (nothing was applied) or must be reported.
+enum RetryOr {
+    Retry,
+    Fail(RequestError),
+}
+
+impl RetryOr {
+    fn from_forward_error(error: ForwardError) -> RetryOr {
+        match error {
+            ForwardError::NotLeader { .. } => RetryOr::Retry,
+            ForwardError::Failed(why) => RetryOr::Fail(RequestError::Unknown(why)),
+        }
+    }
+}

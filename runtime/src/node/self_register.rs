@@ -1,0 +1,82 @@
+//! Keeps this server in the catalog as Consul does: a node with its address, the `consul` service on the
+//! server port and the `serfHealth` check. It compares the catalog with what it should hold and writes
+//! only when they differ, so it costs nothing once the registration is in place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use conclave_core::catalog::{CheckSpec, CheckStatus, Command, NodeSpec, RegisterRequest, ServiceSpec};
+
+use super::Node;
+use crate::env::Env;
+
+/// How often the registration is compared with the catalog once it is in place.
+const RECHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// How often it is retried while it is missing.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+pub const SERF_HEALTH_CHECK_ID: &str = "serfHealth";
+
+impl<E: Env> Node<E> {
+    /// The node half of every registration this agent makes for itself.
+    pub fn node_spec(&self) -> NodeSpec {
+        NodeSpec {
+            id: self.node_id.clone(),
+            node: self.config.node_name.clone(),
+            address: self.config.advertise_addr.to_string(),
+            datacenter: self.config.datacenter.clone(),
+            ..NodeSpec::default()
+        }
+    }
+
+    fn server_registration(&self) -> RegisterRequest {
+        RegisterRequest {
+            node: self.node_spec(),
+            skip_node_update: false,
+            service: Some(ServiceSpec {
+                id: "consul".to_string(),
+                service: "consul".to_string(),
+                port: self.config.ports.server,
+                ..ServiceSpec::default()
+            }),
+            checks: vec![CheckSpec {
+                check_id: SERF_HEALTH_CHECK_ID.to_string(),
+                name: "Serf Health Status".to_string(),
+                status: CheckStatus::Passing,
+                output: "Agent alive and reachable".to_string(),
+                ..CheckSpec::default()
+            }],
+        }
+    }
+
+    fn registration_in_place(&self) -> bool {
+        let catalog = self.catalog.read();
+        let wanted = self.node_spec();
+        let node_ok = catalog.node(&wanted.node).is_some_and(|n| n.address == wanted.address && n.id == wanted.id);
+        let service_ok = catalog.instance(&wanted.node, "consul").is_some_and(|s| s.port == self.config.ports.server);
+        let check_ok = catalog.node_checks(&wanted.node).iter().any(|c| c.check_id == SERF_HEALTH_CHECK_ID);
+        node_ok && service_ok && check_ok
+    }
+}
+
+pub async fn run<E: Env>(node: Arc<Node<E>>) {
+    if !node.config.server {
+        return;
+    }
+    loop {
+        let wait = if node.registration_in_place() {
+            RECHECK_INTERVAL
+        } else if node.leader().is_some() {
+            match node.write(Command::Register(node.server_registration())).await {
+                Ok(_) => RECHECK_INTERVAL,
+                Err(e) => {
+                    tracing::debug!(target: "conclave::event", error = %e, "self-registration not applied yet");
+                    RETRY_INTERVAL
+                }
+            }
+        } else {
+            RETRY_INTERVAL
+        };
+        tokio::time::sleep(wait + node.jitter(wait / 4)).await;
+    }
+}

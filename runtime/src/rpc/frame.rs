@@ -1,0 +1,38 @@
+//! Frame encoding: `u32` big-endian length, then the `codec` bytes. Oversized frames are refused before
+//! anything is allocated for them.
+
+use std::io;
+
+use conclave_core::codec;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Largest frame a node sends or accepts. Snapshots travel in one frame, so this bounds the catalog size
+/// that can be replicated by snapshot; 64 MiB is far above the 512 KiB Raft entries Consul suggests.
+pub const RPC_FRAME_BYTES_MAX: usize = 64 << 20;
+
+pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(stream: &mut S, message: &T) -> io::Result<()> {
+    let bytes = codec::encode(message);
+    if bytes.len() > RPC_FRAME_BYTES_MAX {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("frame of {} bytes exceeds {RPC_FRAME_BYTES_MAX}", bytes.len())));
+    }
+    stream.write_u32(bytes.len() as u32).await?;
+    stream.write_all(&bytes).await?;
+    stream.flush().await
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream before a frame starts.
+pub async fn read_frame<S: AsyncRead + Unpin, T: DeserializeOwned>(stream: &mut S) -> io::Result<Option<T>> {
+    let length = match stream.read_u32().await {
+        Ok(length) => length as usize,
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if length > RPC_FRAME_BYTES_MAX {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {length} bytes exceeds {RPC_FRAME_BYTES_MAX}")));
+    }
+    let mut bytes = vec![0u8; length];
+    stream.read_exact(&mut bytes).await?;
+    codec::decode(&bytes).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}

@@ -1,0 +1,57 @@
+//! Node-to-node RPC: length-prefixed frames (a big-endian u32 length, then a `codec`-encoded message) over
+//! TCP. The server port (8300) carries Raft, forwarded writes and read-index requests; the LAN port (8301)
+//! carries server discovery until gossip takes it over.
+
+pub mod frame;
+pub mod pool;
+
+use conclave_core::catalog::{Command, Response};
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::raft::{NodeId, TypeConfig};
+
+/// What a server tells another about itself when they discover each other.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub raft_id: NodeId,
+    pub node_name: String,
+    /// The server RPC address peers reach it on (advertise address and server port).
+    pub rpc_addr: String,
+    pub datacenter: String,
+    pub bootstrap_expect: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A write a follower forwards to the leader.
+    Forward(Command),
+    /// A follower asks the leader for a read index (leadership confirmed by a quorum).
+    ReadIndex,
+    /// Server discovery on the LAN port: "here I am, whom do you know?"
+    Hello(ServerInfo),
+}
+
+/// Why a forwarded write or read-index request was not served.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ForwardError {
+    /// The receiver is not the leader (it may name the one it knows). The write was not proposed.
+    NotLeader { leader_rpc_addr: Option<String> },
+    /// The outcome is unknown (e.g. leadership lost while the entry was in flight).
+    Failed(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    Forward(Result<(u64, Response), ForwardError>),
+    ReadIndex(Result<u64, ForwardError>),
+    /// Every server the receiver knows, itself included, and whether it already belongs to a formed cluster.
+    Hello { known: Vec<ServerInfo>, cluster_formed: bool },
+}

@@ -1,0 +1,58 @@
+//! Outgoing RPC: a pool of idle connections per address. A call takes an idle connection (or dials one),
+//! sends one request, reads one reply and returns the connection; any error or timeout drops it.
+//! Reusing connections matters in simulation too: turmoil leaks an ephemeral port per failed connect.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::frame::{read_frame, write_frame};
+use super::{Reply, Request};
+use crate::env::Env;
+
+/// Idle connections kept per peer; more concurrent calls dial extra connections that are closed after use.
+const IDLE_CONNECTIONS_PER_PEER_MAX: usize = 8;
+
+pub struct RpcPool<E: Env> {
+    env: E,
+    idle: Mutex<BTreeMap<SocketAddr, Vec<E::Stream>>>,
+}
+
+impl<E: Env> RpcPool<E> {
+    pub fn new(env: E) -> RpcPool<E> {
+        RpcPool { env, idle: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Sends `request` to `addr` and waits at most `timeout` for the reply.
+    pub async fn call(&self, addr: SocketAddr, request: &Request, timeout: Duration) -> io::Result<Reply> {
+        let pooled = self.idle.lock().expect("rpc pool lock").get_mut(&addr).and_then(|v| v.pop());
+        let exchange = async {
+            let mut stream = match pooled {
+                Some(stream) => stream,
+                None => self.env.connect_tcp(addr).await?,
+            };
+            write_frame(&mut stream, request).await?;
+            match read_frame::<_, Reply>(&mut stream).await? {
+                Some(reply) => Ok((stream, reply)),
+                None => Err(io::Error::new(io::ErrorKind::ConnectionReset, "peer closed the connection")),
+            }
+        };
+        let (stream, reply) = match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result?,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, format!("rpc to {addr} timed out"))),
+        };
+        let mut idle = self.idle.lock().expect("rpc pool lock");
+        let conns = idle.entry(addr).or_default();
+        if conns.len() < IDLE_CONNECTIONS_PER_PEER_MAX {
+            conns.push(stream);
+        }
+        Ok(reply)
+    }
+
+    /// Drops the idle connections to `addr` (after a peer restarted, say).
+    pub fn forget(&self, addr: SocketAddr) {
+        self.idle.lock().expect("rpc pool lock").remove(&addr);
+    }
+}

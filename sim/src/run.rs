@@ -1,0 +1,285 @@
+//! One simulation run: `(scenario, seed)` → servers running the production node driver on turmoil,
+//! clients recording a history through the HTTP API, the scenario's faults, a heal, a liveness check, and
+//! the checker's verdict. Everything random comes from the seed.
+
+use std::cell::{Cell, RefCell};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use conclave::node::{node_main, start_node, FaultSwitches, Node, NodeConfig};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::checker::{self, CheckReport, History, ReadMode};
+use crate::client::{self, Workload};
+use crate::disk::SimDisk;
+use crate::env::SimEnv;
+use crate::faults::Fault;
+use crate::scenarios::{Scenario, HEAL_AT};
+use crate::trace;
+
+/// How long after the heal the cluster has to answer a consistent read (the liveness bound).
+pub const LIVENESS_BOUND: Duration = Duration::from_secs(45);
+/// When clients start (the cluster has to bootstrap first).
+const CLIENTS_START: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub seed: u64,
+    pub faults: FaultSwitches,
+    pub clients: u32,
+    pub ops_per_client: usize,
+    pub keep_trace: bool,
+}
+
+impl RunOptions {
+    pub fn new(seed: u64) -> RunOptions {
+        RunOptions { seed, faults: FaultSwitches::default(), clients: 4, ops_per_client: 60, keep_trace: false }
+    }
+}
+
+#[derive(Debug)]
+pub struct RunReport {
+    pub scenario: &'static str,
+    pub seed: u64,
+    pub trace_hash: u64,
+    pub trace_events: u64,
+    pub trace_lines: Vec<String>,
+    pub sim_secs: f64,
+    pub wall_secs: f64,
+    pub history_ops: usize,
+    /// The checker's report, or the violation found.
+    pub verdict: Result<CheckReport, String>,
+}
+
+impl RunReport {
+    pub fn replay_line(&self) -> String {
+        format!("SIM_SEED={} cargo run -p sim --release -- --scenario {} --seed {}", self.seed, self.scenario, self.seed)
+    }
+}
+
+/// Sub-seeds: one stream per purpose, all derived from the run seed.
+fn derive_seed(seed: u64, purpose: u64, index: u64) -> u64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ purpose.rotate_left(32) ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    rng.next_u64()
+}
+
+struct ServerSlot {
+    name: String,
+    disk: Arc<SimDisk>,
+    node: Rc<RefCell<Option<Arc<Node<SimEnv>>>>>,
+    crashed: bool,
+}
+
+fn server_config(name: &str, names: &[String], faults: FaultSwitches) -> NodeConfig {
+    let mut config = NodeConfig::new(name);
+    config.server = true;
+    config.bootstrap_expect = names.len() as u32;
+    config.bind_addr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    config.advertise_addr = turmoil::lookup(name);
+    config.client_addr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    config.join = names.iter().map(|n| SocketAddr::new(turmoil::lookup(n.as_str()), config.ports.serf_lan)).collect();
+    config.faults = faults;
+    config
+}
+
+/// Runs one seed of `scenario` and checks its history.
+pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
+    trace::reset(options.keep_trace);
+    let targets = Targets::new().with_target("conclave::event", tracing::Level::DEBUG).with_target("sim", tracing::Level::DEBUG);
+    let subscriber = tracing_subscriber::registry().with(targets).with(trace::TraceLayer);
+    let started = Instant::now();
+    let (sim_elapsed, history, verdict) = tracing::subscriber::with_default(subscriber, || run_in_sim(scenario, options));
+    let (trace_hash, trace_events, trace_lines) = trace::finish();
+    let history_ops = history.len();
+    let verdict = verdict.and_then(|()| checker::check(&history).map_err(|v| v.to_string()));
+    RunReport {
+        scenario: scenario.name,
+        seed: options.seed,
+        trace_hash,
+        trace_events,
+        trace_lines,
+        sim_secs: sim_elapsed.as_secs_f64(),
+        wall_secs: started.elapsed().as_secs_f64(),
+        history_ops,
+        verdict,
+    }
+}
+
+fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, History, Result<(), String>) {
+    let seed = options.seed;
+    let mut schedule_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 1, 0));
+    let mut schedule = (scenario.schedule)(&mut schedule_rng, scenario.servers);
+    schedule.at(HEAL_AT, Fault::HealAll);
+    schedule.at(HEAL_AT, Fault::RestartCrashed);
+
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .epoch(UNIX_EPOCH)
+        .simulation_duration(HEAL_AT + LIVENESS_BOUND + Duration::from_secs(30))
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(10))
+        .ephemeral_ports(1024..=65535)
+        .enable_random_order()
+        .build();
+
+    let names: Rc<Vec<String>> = Rc::new((1..=scenario.servers).map(|i| format!("s{i}")).collect());
+    let mut slots = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        let disk = Arc::new(SimDisk::new());
+        let registry: Rc<RefCell<Option<Arc<Node<SimEnv>>>>> = Rc::new(RefCell::new(None));
+        let incarnation = Rc::new(Cell::new(0u64));
+        let (host_disk, host_registry, host_names, host_name) = (disk.clone(), registry.clone(), names.clone(), name.clone());
+        let faults = options.faults;
+        sim.host(name.as_str(), move || {
+            let (disk, registry, names, name) = (host_disk.clone(), host_registry.clone(), host_names.clone(), host_name.clone());
+            let generation = incarnation.get();
+            incarnation.set(generation + 1);
+            async move {
+                let env = SimEnv::new(disk, derive_seed(seed, 2, (index as u64) << 16 | generation));
+                let config = server_config(&name, &names, faults);
+                let node = start_node(env, config).await.map_err(|e| format!("{name} failed to start: {e:#}"))?;
+                *registry.borrow_mut() = Some(node.clone());
+                node_main(node).await.map_err(|e| format!("{name} stopped: {e:#}"))?;
+                Ok(())
+            }
+        });
+        slots.push(ServerSlot { name: name.clone(), disk, node: registry, crashed: false });
+    }
+
+    let servers: Vec<(u32, SocketAddr)> =
+        names.iter().enumerate().map(|(i, n)| (i as u32, SocketAddr::new(sim.lookup(n.as_str()), 8500))).collect();
+    let instance_ids: Vec<String> = (0..4).map(|i| format!("svc-{i}")).collect();
+    let history = Rc::new(RefCell::new(History::default()));
+    for client in 0..options.clients {
+        let workload = Workload {
+            client,
+            servers: servers.clone(),
+            instance_ids: instance_ids.clone(),
+            ops: options.ops_per_client,
+            pause_max: Duration::from_millis(400),
+        };
+        let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 3, client as u64));
+        let history = history.clone();
+        sim.client(format!("c{client}"), async move {
+            tokio::time::sleep(CLIENTS_START).await;
+            client::run(workload, rng, history).await;
+            Ok(())
+        });
+    }
+    let liveness = Rc::new(Cell::new(false));
+    {
+        let (history, servers, ids, liveness) = (history.clone(), servers.clone(), instance_ids.clone(), liveness.clone());
+        sim.client("final-reader", async move {
+            tokio::time::sleep(HEAL_AT + Duration::from_secs(2)).await;
+            let deadline = tokio::time::Instant::now() + LIVENESS_BOUND;
+            let mut attempt = 0usize;
+            while tokio::time::Instant::now() < deadline {
+                let server = servers[attempt % servers.len()];
+                if client::read_all(&history, u32::MAX, server, &ids, ReadMode::Consistent).await {
+                    liveness.set(true);
+                    break;
+                }
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Ok(())
+        });
+    }
+
+    let mut next_event = 0;
+    let mut outcome = Ok(());
+    loop {
+        let now = sim.elapsed();
+        trace::set_now(now);
+        while next_event < schedule.events.len() && schedule.events[next_event].0 <= now {
+            let fault = schedule.events[next_event].1.clone();
+            apply_fault(&mut sim, &mut slots, &fault);
+            next_event += 1;
+        }
+        match sim.step() {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => {
+                outcome = Err(format!("simulation error: {e}"));
+                break;
+            }
+        }
+    }
+    if outcome.is_ok() && !liveness.get() {
+        outcome = Err(format!("liveness: no consistent read succeeded within {}s after the heal", LIVENESS_BOUND.as_secs()));
+    }
+    let elapsed = sim.elapsed();
+    drop(sim);
+    let history = history.borrow().clone();
+    (elapsed, history, outcome)
+}
+
+fn leader_index(slots: &[ServerSlot]) -> Option<usize> {
+    slots.iter().position(|s| !s.crashed && s.node.borrow().as_ref().is_some_and(|n| n.is_leader()))
+}
+
+fn crash(sim: &mut turmoil::Sim<'_>, slot: &mut ServerSlot) {
+    if slot.crashed {
+        return;
+    }
+    sim.crash(slot.name.as_str());
+    slot.disk.crash();
+    *slot.node.borrow_mut() = None;
+    slot.crashed = true;
+}
+
+fn apply_fault(sim: &mut turmoil::Sim<'_>, slots: &mut [ServerSlot], fault: &Fault) {
+    tracing::info!(target: "sim::fault", fault = ?fault, leader = ?leader_index(slots), "inject");
+    let names: Vec<String> = slots.iter().map(|s| s.name.clone()).collect();
+    match fault {
+        Fault::CrashLeader => {
+            if let Some(leader) = leader_index(slots) {
+                crash(sim, &mut slots[leader]);
+            }
+        }
+        Fault::Crash(index) => crash(sim, &mut slots[*index]),
+        Fault::CrashAll => slots.iter_mut().for_each(|slot| crash(sim, slot)),
+        Fault::RestartCrashed => {
+            for slot in slots.iter_mut().filter(|s| s.crashed) {
+                sim.bounce(slot.name.as_str());
+                slot.crashed = false;
+            }
+        }
+        Fault::IsolateLeader => {
+            if let Some(leader) = leader_index(slots) {
+                for (other, name) in names.iter().enumerate().filter(|(i, _)| *i != leader) {
+                    let _ = other;
+                    sim.partition(names[leader].as_str(), name.as_str());
+                }
+            }
+        }
+        Fault::Partition(left, right) => {
+            for a in left {
+                for b in right {
+                    sim.partition(names[*a].as_str(), names[*b].as_str());
+                }
+            }
+        }
+        Fault::PartitionOneway(from, to) => sim.partition_oneway(names[*from].as_str(), names[*to].as_str()),
+        Fault::LeaderCannotSend => {
+            if let Some(leader) = leader_index(slots) {
+                for (_, name) in names.iter().enumerate().filter(|(i, _)| *i != leader) {
+                    sim.partition_oneway(names[leader].as_str(), name.as_str());
+                }
+            }
+        }
+        Fault::HealAll => {
+            for a in 0..names.len() {
+                for b in a + 1..names.len() {
+                    sim.repair(names[a].as_str(), names[b].as_str());
+                }
+            }
+        }
+    }
+}
