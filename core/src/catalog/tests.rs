@@ -1,0 +1,233 @@
+//! Unit tests of the catalog state machine, each named after the rule it proves.
+
+use super::*;
+
+fn node(name: &str) -> NodeSpec {
+    NodeSpec {
+        node: name.to_string(),
+        address: "10.0.0.1".to_string(),
+        datacenter: "dc1".to_string(),
+        ..NodeSpec::default()
+    }
+}
+
+fn service(name: &str, id: &str, tags: &[&str]) -> ServiceSpec {
+    ServiceSpec {
+        id: id.to_string(),
+        service: name.to_string(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        port: 80,
+        ..ServiceSpec::default()
+    }
+}
+
+fn register(node_name: &str, svc: Option<ServiceSpec>, checks: Vec<CheckSpec>) -> Command {
+    Command::Register(RegisterRequest {
+        node: node(node_name),
+        skip_node_update: false,
+        service: svc,
+        checks,
+    })
+}
+
+fn check(id: &str, service_id: &str, status: CheckStatus) -> CheckSpec {
+    CheckSpec {
+        check_id: id.to_string(),
+        name: id.to_string(),
+        status,
+        service_id: service_id.to_string(),
+        ..CheckSpec::default()
+    }
+}
+
+fn deregister(node: &str, service_id: Option<&str>, check_id: Option<&str>) -> Command {
+    Command::Deregister(DeregisterRequest {
+        node: node.to_string(),
+        service_id: service_id.map(str::to_string),
+        check_id: check_id.map(str::to_string),
+    })
+}
+
+#[test]
+fn service_id_defaults_to_name() {
+    let mut catalog = Catalog::new();
+    assert_eq!(
+        catalog.apply(1, &register("n1", Some(service("web", "", &[])), vec![])),
+        Response::Applied
+    );
+    let instance = catalog
+        .instance("n1", "web")
+        .expect("registered under its name");
+    assert_eq!((instance.create_index, instance.modify_index), (1, 1));
+}
+
+#[test]
+fn modify_index_unchanged_on_identical_register() {
+    let mut catalog = Catalog::new();
+    catalog.apply(
+        1,
+        &register("n1", Some(service("web", "w1", &["a"])), vec![]),
+    );
+    catalog.apply(
+        2,
+        &register("n1", Some(service("web", "w1", &["a"])), vec![]),
+    );
+    assert_eq!(catalog.instance("n1", "w1").unwrap().modify_index, 1);
+    assert_eq!(catalog.index_of(&WatchKey::Service("web".into())), 1);
+    catalog.apply(
+        3,
+        &register("n1", Some(service("web", "w1", &["b"])), vec![]),
+    );
+    let instance = catalog.instance("n1", "w1").unwrap();
+    assert_eq!((instance.create_index, instance.modify_index), (1, 3));
+}
+
+#[test]
+fn deregister_node_removes_its_services_and_checks() {
+    let mut catalog = Catalog::new();
+    catalog.apply(
+        1,
+        &register(
+            "n1",
+            Some(service("web", "w1", &[])),
+            vec![
+                check("c1", "w1", CheckStatus::Passing),
+                check("serfHealth", "", CheckStatus::Passing),
+            ],
+        ),
+    );
+    catalog.apply(2, &deregister("n1", None, None));
+    assert!(catalog.nodes().is_empty());
+    assert!(catalog.service_instances("web").is_empty());
+    assert!(catalog.checks_in_state(None).is_empty());
+    assert_eq!(catalog.index_of(&WatchKey::Service("web".into())), 2);
+    catalog.assert_invariants();
+}
+
+#[test]
+fn deregister_service_removes_its_checks_only() {
+    let mut catalog = Catalog::new();
+    catalog.apply(
+        1,
+        &register(
+            "n1",
+            Some(service("web", "w1", &[])),
+            vec![
+                check("c1", "w1", CheckStatus::Passing),
+                check("serfHealth", "", CheckStatus::Passing),
+            ],
+        ),
+    );
+    catalog.apply(2, &deregister("n1", Some("w1"), None));
+    assert_eq!(catalog.node_checks("n1").len(), 1);
+    assert!(catalog.node("n1").is_some());
+}
+
+#[test]
+fn check_for_unknown_service_is_rejected_and_nothing_applied() {
+    let mut catalog = Catalog::new();
+    let response = catalog.apply(
+        1,
+        &register(
+            "n1",
+            Some(service("web", "w1", &[])),
+            vec![check("c1", "nope", CheckStatus::Passing)],
+        ),
+    );
+    assert_eq!(
+        response,
+        Response::Rejected("Unknown service ID 'nope' for check ID 'c1'".into())
+    );
+    assert!(catalog.nodes().is_empty());
+    assert_eq!(
+        catalog.last_index(),
+        1,
+        "a rejected command still consumes its index"
+    );
+}
+
+#[test]
+fn blocking_index_of_one_service_is_not_moved_by_another() {
+    let mut catalog = Catalog::new();
+    catalog.apply(1, &register("n1", Some(service("a", "a1", &[])), vec![]));
+    catalog.apply(2, &register("n2", Some(service("b", "b1", &[])), vec![]));
+    catalog.apply(3, &register("n2", Some(service("b", "b1", &["x"])), vec![]));
+    assert_eq!(catalog.index_of(&WatchKey::Service("a".into())), 1);
+    assert_eq!(catalog.index_of(&WatchKey::Service("b".into())), 3);
+    assert_eq!(catalog.index_of(&WatchKey::Services), 3);
+}
+
+#[test]
+fn node_check_change_moves_every_service_on_that_node() {
+    let mut catalog = Catalog::new();
+    catalog.apply(
+        1,
+        &register(
+            "n1",
+            Some(service("a", "a1", &[])),
+            vec![check("serfHealth", "", CheckStatus::Passing)],
+        ),
+    );
+    catalog.apply(2, &register("n2", Some(service("b", "b1", &[])), vec![]));
+    catalog.apply(
+        3,
+        &register(
+            "n1",
+            None,
+            vec![check("serfHealth", "", CheckStatus::Critical)],
+        ),
+    );
+    assert_eq!(catalog.index_of(&WatchKey::Service("a".into())), 3);
+    assert_eq!(catalog.index_of(&WatchKey::Service("b".into())), 2);
+    let health = catalog.service_health("a");
+    assert_eq!(health[0].checks[0].status, CheckStatus::Critical);
+}
+
+#[test]
+fn deregistering_last_instance_moves_service_index() {
+    let mut catalog = Catalog::new();
+    catalog.apply(1, &register("n1", Some(service("a", "a1", &[])), vec![]));
+    catalog.apply(2, &deregister("n1", Some("a1"), None));
+    assert_eq!(catalog.index_of(&WatchKey::Service("a".into())), 2);
+    assert!(catalog.services().is_empty());
+}
+
+#[test]
+fn checks_follow_their_service_tags() {
+    let mut catalog = Catalog::new();
+    catalog.apply(
+        1,
+        &register(
+            "n1",
+            Some(service("a", "a1", &["x"])),
+            vec![check("c", "a1", CheckStatus::Passing)],
+        ),
+    );
+    catalog.apply(2, &register("n1", Some(service("a", "a1", &["y"])), vec![]));
+    assert_eq!(
+        catalog.node_checks("n1")[0].service_tags,
+        vec!["y".to_string()]
+    );
+}
+
+#[test]
+fn services_lists_the_union_of_tags() {
+    let mut catalog = Catalog::new();
+    catalog.apply(
+        1,
+        &register("n1", Some(service("a", "a1", &["x", "y"])), vec![]),
+    );
+    catalog.apply(
+        2,
+        &register("n2", Some(service("a", "a1", &["y", "z"])), vec![]),
+    );
+    assert_eq!(catalog.services()["a"], vec!["x", "y", "z"]);
+}
+
+#[test]
+#[should_panic(expected = "apply out of order")]
+fn applying_an_old_index_is_a_bug() {
+    let mut catalog = Catalog::new();
+    catalog.apply(5, &Command::Noop);
+    catalog.apply(5, &Command::Noop);
+}
