@@ -1,1 +1,20 @@
-//! Consul JSON in and out (placeholder until written).
+//! Consul's JSON, in and out. Decoding follows Consul's rules (Go's `encoding/json` with unknown fields
+//! refused): keys match case-insensitively, snake_case aliases work, durations are Go strings or
+//! nanoseconds, and every refusal is a 400 with Consul's message. Encoding builds the exact shapes Consul
+//! clients read (`[]` and `{}` rather than null).
+
+mod catalog_input;
+mod check_input;
+mod duration;
+pub mod encode;
+mod error;
+mod keys;
+mod service_input;
+
+pub use catalog_input::{decode_catalog_deregister, decode_catalog_register};
+pub use check_input::ServiceCheck;
+pub use duration::parse_go_duration;
+pub use error::ApiError;
+pub use service_input::{
+    decode_service_definition, ServiceDefinition, SERVICE_DEFINITION_BYTES_MAX,
+};

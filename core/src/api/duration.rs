@@ -1,0 +1,77 @@
+//! Go durations: `time.ParseDuration` syntax ("15s", "1m30s", "120000ms", "1.5h") through the
+//! go-parse-duration crate, and Consul's JSON form that also accepts a number of nanoseconds.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use super::ApiError;
+
+/// Parses a Go duration; negative durations are refused (no Consul setting takes one).
+pub fn parse_go_duration(text: &str) -> Result<Duration, ApiError> {
+    let invalid = || ApiError::bad_request(format!("time: invalid duration {text:?}"));
+    let nanos = go_parse_duration::parse_duration(text).map_err(|_| invalid())?;
+    if nanos < 0 {
+        return Err(ApiError::bad_request(format!(
+            "time: negative duration {text:?}"
+        )));
+    }
+    Ok(Duration::from_nanos(nanos as u64))
+}
+
+/// A duration field as Consul decodes it: a Go duration string or a JSON number of nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GoDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for GoDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Nanos(i64),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Text(text) if text.is_empty() => Ok(GoDuration(Duration::ZERO)),
+            Raw::Text(text) => parse_go_duration(&text)
+                .map(GoDuration)
+                .map_err(serde::de::Error::custom),
+            Raw::Nanos(nanos) if nanos < 0 => Err(serde::de::Error::custom(format!(
+                "negative duration {nanos}"
+            ))),
+            Raw::Nanos(nanos) => Ok(GoDuration(Duration::from_nanos(nanos as u64))),
+        }
+    }
+}
+
+impl GoDuration {
+    /// Whole milliseconds, rounded up so that a positive duration never becomes 0 ("unset").
+    pub fn as_millis(self) -> u64 {
+        let nanos = self.0.as_nanos();
+        nanos.div_ceil(1_000_000).min(u64::MAX as u128) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_accepts_go_string_or_nanoseconds() {
+        let cases: &[(&str, Option<Duration>)] = &[
+            ("\"15s\"", Some(Duration::from_secs(15))),
+            ("\"1m30s\"", Some(Duration::from_secs(90))),
+            ("\"120000ms\"", Some(Duration::from_secs(120))),
+            ("\"1.5h\"", Some(Duration::from_secs(5400))),
+            ("10000000000", Some(Duration::from_secs(10))),
+            ("\"15\"", None),
+            ("\"-1s\"", None),
+            ("\"1y\"", None),
+            ("true", None),
+        ];
+        for (json, want) in cases {
+            let got = serde_json::from_str::<GoDuration>(json).ok().map(|d| d.0);
+            assert_eq!(&got, want, "{json}");
+        }
+    }
+}
