@@ -26,18 +26,27 @@ pub fn instance_key(id: &str) -> String {
 
 /// Microseconds of simulated time.
 pub fn now_us() -> u64 {
-    turmoil::sim_elapsed().map(|d| d.as_micros() as u64).unwrap_or(0)
+    turmoil::sim_elapsed()
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 /// One HTTP exchange with a server, bounded by `CLIENT_TIMEOUT`. `Err(true)` means the request may have
 /// reached the server (outcome unknown), `Err(false)` that it certainly did not (connection refused).
-pub async fn call(server: SocketAddr, method: &str, path: &str, body: Vec<u8>) -> Result<HttpResponse, bool> {
+pub async fn call(
+    server: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<HttpResponse, bool> {
     let exchange = async {
         let stream = match turmoil::net::TcpStream::connect(server).await {
             Ok(stream) => stream,
             Err(_) => return Err(false),
         };
-        http_client::request(stream, method, &server.to_string(), path, body).await.map_err(|_| true)
+        http_client::request(stream, method, &server.to_string(), path, body)
+            .await
+            .map_err(|_| true)
     };
     match tokio::time::timeout(CLIENT_TIMEOUT, exchange).await {
         Ok(result) => result,
@@ -51,7 +60,10 @@ pub struct Workload {
     pub client: u32,
     pub servers: Vec<(u32, SocketAddr)>,
     pub instance_ids: Vec<String>,
-    pub ops: usize,
+    /// Upper bound on operations.
+    pub ops_max: usize,
+    /// No new operation starts after this much simulated time.
+    pub stop_at: Duration,
     pub pause_max: Duration,
 }
 
@@ -72,7 +84,11 @@ fn instances_in(response: &HttpResponse) -> Option<Vec<(String, String)>> {
     for row in rows.as_array()? {
         let node = row.get("Node")?.as_str()?;
         let id = row.get("ServiceID")?.as_str()?;
-        let value = row.get("ServiceMeta").and_then(|m| m.get("v")).and_then(|v| v.as_str()).unwrap_or("");
+        let value = row
+            .get("ServiceMeta")
+            .and_then(|m| m.get("v"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
         if node == WORKLOAD_NODE {
             out.push((instance_key(id), value.to_string()));
         }
@@ -82,25 +98,45 @@ fn instances_in(response: &HttpResponse) -> Option<Vec<(String, String)>> {
 
 /// Reads all workload instances in `mode` and records one read per key (a read of the list is a read of
 /// every instance at once; the checker verifies each key's projection).
-pub async fn read_all(history: &Rc<RefCell<History>>, client: u32, server: (u32, SocketAddr), ids: &[String], mode: ReadMode) -> bool {
+pub async fn read_all(
+    history: &Rc<RefCell<History>>,
+    client: u32,
+    server: (u32, SocketAddr),
+    ids: &[String],
+    mode: ReadMode,
+) -> bool {
     let query = match mode {
         ReadMode::Default => "",
         ReadMode::Consistent => "?consistent",
         ReadMode::Stale => "?stale",
     };
     let invoke_us = now_us();
-    let result = call(server.1, "GET", &format!("/v1/catalog/service/{WORKLOAD_SERVICE}{query}"), Vec::new()).await;
+    let result = call(
+        server.1,
+        "GET",
+        &format!("/v1/catalog/service/{WORKLOAD_SERVICE}{query}"),
+        Vec::new(),
+    )
+    .await;
     let complete_us = now_us();
     let Ok(response) = result else { return false };
     if response.status != 200 {
         return false;
     }
-    let Some(present) = instances_in(&response) else { return false };
-    let index = response.header("x-consul-index").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let Some(present) = instances_in(&response) else {
+        return false;
+    };
+    let index = response
+        .header("x-consul-index")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut history = history.borrow_mut();
     for id in ids {
         let key = instance_key(id);
-        let value = present.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
+        let value = present
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone());
         history.push(Op {
             client,
             server: server.0,
@@ -116,9 +152,12 @@ pub async fn read_all(history: &Rc<RefCell<History>>, client: u32, server: (u32,
 
 /// Runs a client's operations: random writes and reads against random servers, with random pauses.
 pub async fn run(workload: Workload, mut rng: ChaCha8Rng, history: Rc<RefCell<History>>) {
-    for op_number in 0..workload.ops {
+    for op_number in 0..workload.ops_max {
         let pause = rng.gen_range(0..=workload.pause_max.as_millis() as u64);
         tokio::time::sleep(Duration::from_millis(pause)).await;
+        if turmoil::sim_elapsed().unwrap_or_default() >= workload.stop_at {
+            break;
+        }
         let server = workload.servers[rng.gen_range(0..workload.servers.len())];
         let id = workload.instance_ids[rng.gen_range(0..workload.instance_ids.len())].clone();
         let dice = rng.gen_range(0..100);
@@ -128,16 +167,35 @@ pub async fn run(workload: Workload, mut rng: ChaCha8Rng, history: Rc<RefCell<Hi
                 1 => ReadMode::Consistent,
                 _ => ReadMode::Stale,
             };
-            read_all(&history, workload.client, server, &workload.instance_ids, mode).await;
+            read_all(
+                &history,
+                workload.client,
+                server,
+                &workload.instance_ids,
+                mode,
+            )
+            .await;
             continue;
         }
         let (kind, method, path, body) = if dice < 85 {
             let value = format!("c{}-w{}", workload.client, op_number);
             let body = register_body(&id, &value);
-            (OpKind::Register { value }, "PUT", "/v1/catalog/register".to_string(), body)
+            (
+                OpKind::Register { value },
+                "PUT",
+                "/v1/catalog/register".to_string(),
+                body,
+            )
         } else {
-            let body = serde_json::json!({ "Node": WORKLOAD_NODE, "ServiceID": id }).to_string().into_bytes();
-            (OpKind::Deregister, "PUT", "/v1/catalog/deregister".to_string(), body)
+            let body = serde_json::json!({ "Node": WORKLOAD_NODE, "ServiceID": id })
+                .to_string()
+                .into_bytes();
+            (
+                OpKind::Deregister,
+                "PUT",
+                "/v1/catalog/deregister".to_string(),
+                body,
+            )
         };
         let invoke_us = now_us();
         let result = call(server.1, method, &path, body).await;

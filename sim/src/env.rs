@@ -67,6 +67,8 @@ impl Env for SimEnv {
     }
 
     fn unix_time_ms(&self) -> u64 {
-        turmoil::since_epoch().map(|d| d.as_millis() as u64).unwrap_or(0)
+        turmoil::since_epoch()
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
     }
 }

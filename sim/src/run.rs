@@ -38,7 +38,13 @@ pub struct RunOptions {
 
 impl RunOptions {
     pub fn new(seed: u64) -> RunOptions {
-        RunOptions { seed, faults: FaultSwitches::default(), clients: 4, ops_per_client: 60, keep_trace: false }
+        RunOptions {
+            seed,
+            faults: FaultSwitches::default(),
+            clients: 4,
+            ops_per_client: 120,
+            keep_trace: false,
+        }
     }
 }
 
@@ -58,13 +64,18 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn replay_line(&self) -> String {
-        format!("SIM_SEED={} cargo run -p sim --release -- --scenario {} --seed {}", self.seed, self.scenario, self.seed)
+        format!(
+            "SIM_SEED={} cargo run -p sim --release -- --scenario {} --seed {}",
+            self.seed, self.scenario, self.seed
+        )
     }
 }
 
 /// Sub-seeds: one stream per purpose, all derived from the run seed.
 fn derive_seed(seed: u64, purpose: u64, index: u64) -> u64 {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ purpose.rotate_left(32) ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        seed ^ purpose.rotate_left(32) ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
     rng.next_u64()
 }
 
@@ -82,7 +93,10 @@ fn server_config(name: &str, names: &[String], faults: FaultSwitches) -> NodeCon
     config.bind_addr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     config.advertise_addr = turmoil::lookup(name);
     config.client_addr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    config.join = names.iter().map(|n| SocketAddr::new(turmoil::lookup(n.as_str()), config.ports.serf_lan)).collect();
+    config.join = names
+        .iter()
+        .map(|n| SocketAddr::new(turmoil::lookup(n.as_str()), config.ports.serf_lan))
+        .collect();
     config.faults = faults;
     config
 }
@@ -90,10 +104,15 @@ fn server_config(name: &str, names: &[String], faults: FaultSwitches) -> NodeCon
 /// Runs one seed of `scenario` and checks its history.
 pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
     trace::reset(options.keep_trace);
-    let targets = Targets::new().with_target("conclave::event", tracing::Level::DEBUG).with_target("sim", tracing::Level::DEBUG);
-    let subscriber = tracing_subscriber::registry().with(targets).with(trace::TraceLayer);
+    let targets = Targets::new()
+        .with_target("conclave::event", tracing::Level::DEBUG)
+        .with_target("sim", tracing::Level::DEBUG);
+    let subscriber = tracing_subscriber::registry()
+        .with(targets)
+        .with(trace::TraceLayer);
     let started = Instant::now();
-    let (sim_elapsed, history, verdict) = tracing::subscriber::with_default(subscriber, || run_in_sim(scenario, options));
+    let (sim_elapsed, history, verdict) =
+        tracing::subscriber::with_default(subscriber, || run_in_sim(scenario, options));
     let (trace_hash, trace_events, trace_lines) = trace::finish();
     let history_ops = history.len();
     let verdict = verdict.and_then(|()| checker::check(&history).map_err(|v| v.to_string()));
@@ -110,7 +129,10 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
     }
 }
 
-fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, History, Result<(), String>) {
+fn run_in_sim(
+    scenario: &'static Scenario,
+    options: &RunOptions,
+) -> (Duration, History, Result<(), String>) {
     let seed = options.seed;
     let mut schedule_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 1, 0));
     let mut schedule = (scenario.schedule)(&mut schedule_rng, scenario.servers);
@@ -134,26 +156,47 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
         let disk = Arc::new(SimDisk::new());
         let registry: Rc<RefCell<Option<Arc<Node<SimEnv>>>>> = Rc::new(RefCell::new(None));
         let incarnation = Rc::new(Cell::new(0u64));
-        let (host_disk, host_registry, host_names, host_name) = (disk.clone(), registry.clone(), names.clone(), name.clone());
+        let (host_disk, host_registry, host_names, host_name) =
+            (disk.clone(), registry.clone(), names.clone(), name.clone());
         let faults = options.faults;
         sim.host(name.as_str(), move || {
-            let (disk, registry, names, name) = (host_disk.clone(), host_registry.clone(), host_names.clone(), host_name.clone());
+            let (disk, registry, names, name) = (
+                host_disk.clone(),
+                host_registry.clone(),
+                host_names.clone(),
+                host_name.clone(),
+            );
             let generation = incarnation.get();
             incarnation.set(generation + 1);
             async move {
-                let env = SimEnv::new(disk, derive_seed(seed, 2, (index as u64) << 16 | generation));
+                let env = SimEnv::new(
+                    disk,
+                    derive_seed(seed, 2, (index as u64) << 16 | generation),
+                );
                 let config = server_config(&name, &names, faults);
-                let node = start_node(env, config).await.map_err(|e| format!("{name} failed to start: {e:#}"))?;
+                let node = start_node(env, config)
+                    .await
+                    .map_err(|e| format!("{name} failed to start: {e:#}"))?;
                 *registry.borrow_mut() = Some(node.clone());
-                node_main(node).await.map_err(|e| format!("{name} stopped: {e:#}"))?;
+                node_main(node)
+                    .await
+                    .map_err(|e| format!("{name} stopped: {e:#}"))?;
                 Ok(())
             }
         });
-        slots.push(ServerSlot { name: name.clone(), disk, node: registry, crashed: false });
+        slots.push(ServerSlot {
+            name: name.clone(),
+            disk,
+            node: registry,
+            crashed: false,
+        });
     }
 
-    let servers: Vec<(u32, SocketAddr)> =
-        names.iter().enumerate().map(|(i, n)| (i as u32, SocketAddr::new(sim.lookup(n.as_str()), 8500))).collect();
+    let servers: Vec<(u32, SocketAddr)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i as u32, SocketAddr::new(sim.lookup(n.as_str()), 8500)))
+        .collect();
     let instance_ids: Vec<String> = (0..4).map(|i| format!("svc-{i}")).collect();
     let history = Rc::new(RefCell::new(History::default()));
     for client in 0..options.clients {
@@ -161,8 +204,9 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
             client,
             servers: servers.clone(),
             instance_ids: instance_ids.clone(),
-            ops: options.ops_per_client,
-            pause_max: Duration::from_millis(400),
+            ops_max: options.ops_per_client,
+            stop_at: HEAL_AT,
+            pause_max: Duration::from_millis(500),
         };
         let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 3, client as u64));
         let history = history.clone();
@@ -174,7 +218,12 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
     }
     let liveness = Rc::new(Cell::new(false));
     {
-        let (history, servers, ids, liveness) = (history.clone(), servers.clone(), instance_ids.clone(), liveness.clone());
+        let (history, servers, ids, liveness) = (
+            history.clone(),
+            servers.clone(),
+            instance_ids.clone(),
+            liveness.clone(),
+        );
         sim.client("final-reader", async move {
             tokio::time::sleep(HEAL_AT + Duration::from_secs(2)).await;
             let deadline = tokio::time::Instant::now() + LIVENESS_BOUND;
@@ -199,7 +248,12 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
         trace::set_now(now);
         while next_event < schedule.events.len() && schedule.events[next_event].0 <= now {
             let fault = schedule.events[next_event].1.clone();
-            apply_fault(&mut sim, &mut slots, &fault);
+            for restarted in apply_fault(&mut sim, &mut slots, &fault) {
+                history
+                    .borrow_mut()
+                    .restarts
+                    .push((restarted as u32, now.as_micros() as u64));
+            }
             next_event += 1;
         }
         match sim.step() {
@@ -212,7 +266,10 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
         }
     }
     if outcome.is_ok() && !liveness.get() {
-        outcome = Err(format!("liveness: no consistent read succeeded within {}s after the heal", LIVENESS_BOUND.as_secs()));
+        outcome = Err(format!(
+            "liveness: no consistent read succeeded within {}s after the heal",
+            LIVENESS_BOUND.as_secs()
+        ));
     }
     let elapsed = sim.elapsed();
     drop(sim);
@@ -221,7 +278,9 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
 }
 
 fn leader_index(slots: &[ServerSlot]) -> Option<usize> {
-    slots.iter().position(|s| !s.crashed && s.node.borrow().as_ref().is_some_and(|n| n.is_leader()))
+    slots
+        .iter()
+        .position(|s| !s.crashed && s.node.borrow().as_ref().is_some_and(|n| n.is_leader()))
 }
 
 fn crash(sim: &mut turmoil::Sim<'_>, slot: &mut ServerSlot) {
@@ -234,7 +293,9 @@ fn crash(sim: &mut turmoil::Sim<'_>, slot: &mut ServerSlot) {
     slot.crashed = true;
 }
 
-fn apply_fault(sim: &mut turmoil::Sim<'_>, slots: &mut [ServerSlot], fault: &Fault) {
+/// Applies one fault; returns the servers it restarted.
+fn apply_fault(sim: &mut turmoil::Sim<'_>, slots: &mut [ServerSlot], fault: &Fault) -> Vec<usize> {
+    let mut restarted = Vec::new();
     tracing::info!(target: "sim::fault", fault = ?fault, leader = ?leader_index(slots), "inject");
     let names: Vec<String> = slots.iter().map(|s| s.name.clone()).collect();
     match fault {
@@ -246,15 +307,15 @@ fn apply_fault(sim: &mut turmoil::Sim<'_>, slots: &mut [ServerSlot], fault: &Fau
         Fault::Crash(index) => crash(sim, &mut slots[*index]),
         Fault::CrashAll => slots.iter_mut().for_each(|slot| crash(sim, slot)),
         Fault::RestartCrashed => {
-            for slot in slots.iter_mut().filter(|s| s.crashed) {
+            for (index, slot) in slots.iter_mut().enumerate().filter(|(_, s)| s.crashed) {
                 sim.bounce(slot.name.as_str());
                 slot.crashed = false;
+                restarted.push(index);
             }
         }
         Fault::IsolateLeader => {
             if let Some(leader) = leader_index(slots) {
-                for (other, name) in names.iter().enumerate().filter(|(i, _)| *i != leader) {
-                    let _ = other;
+                for (_, name) in names.iter().enumerate().filter(|(i, _)| *i != leader) {
                     sim.partition(names[leader].as_str(), name.as_str());
                 }
             }
@@ -266,7 +327,9 @@ fn apply_fault(sim: &mut turmoil::Sim<'_>, slots: &mut [ServerSlot], fault: &Fau
                 }
             }
         }
-        Fault::PartitionOneway(from, to) => sim.partition_oneway(names[*from].as_str(), names[*to].as_str()),
+        Fault::PartitionOneway(from, to) => {
+            sim.partition_oneway(names[*from].as_str(), names[*to].as_str())
+        }
         Fault::LeaderCannotSend => {
             if let Some(leader) = leader_index(slots) {
                 for (_, name) in names.iter().enumerate().filter(|(i, _)| *i != leader) {
@@ -282,4 +345,5 @@ fn apply_fault(sim: &mut turmoil::Sim<'_>, slots: &mut [ServerSlot], fault: &Fau
             }
         }
     }
+    restarted
 }

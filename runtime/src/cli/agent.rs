@@ -83,7 +83,11 @@ pub fn resolve_join(addr: &str, default_port: u16) -> anyhow::Result<SocketAddr>
     if let Ok(ip) = addr.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, default_port));
     }
-    let with_port = if addr.contains(':') { addr.to_string() } else { format!("{addr}:{default_port}") };
+    let with_port = if addr.contains(':') {
+        addr.to_string()
+    } else {
+        format!("{addr}:{default_port}")
+    };
     with_port
         .to_socket_addrs()
         .with_context(|| format!("cannot resolve join address {addr:?}"))?
@@ -144,7 +148,8 @@ impl AgentArgs {
             return Ok(Arc::new(MemStore::new()));
         }
         let dir = self.data_dir.as_ref().expect("checked in node_config");
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data dir {}", dir.display()))?;
         Ok(Arc::new(FjallStore::open(&dir.join("store"))?))
     }
 }
@@ -158,10 +163,19 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
         "err" | "error" => "error",
         other => bail!("invalid -log-level {other:?} (trace, debug, info, warn, err)"),
     };
-    // openraft reports every election at info; keep it one step quieter unless debugging.
-    let raft_level = if matches!(level, "trace" | "debug") { level } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::new(format!("{level},openraft={raft_level}"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // openraft reports every election at info and every unreachable peer as an error on each retry; keep
+    // it to real errors unless debugging, and leave peer reachability to our own logs.
+    let filter = if matches!(level, "trace" | "debug") {
+        tracing_subscriber::EnvFilter::new(level)
+    } else {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},openraft=error,openraft::replication=off,openraft::core::raft_core=off"
+        ))
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     Ok(())
 }
 
@@ -170,12 +184,19 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     init_logging(&args.log_level)?;
     let config = args.node_config()?;
     let store = args.open_store()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let env = TokioEnv::new(store.clone());
         let started = node::start_node(env, config).await?;
-        tracing::info!("Conclave agent running: node {} ({})", started.config.node_name, started.node_id);
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tracing::info!(
+            "Conclave agent running: node {} ({})",
+            started.config.node_name,
+            started.node_id
+        );
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let result = tokio::select! {
             result = node::node_main(started.clone()) => result,
             _ = tokio::signal::ctrl_c() => Ok(()),

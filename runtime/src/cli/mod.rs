@@ -7,7 +7,12 @@ pub mod agent;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "conclave", version, about = "Conclave: a Consul-compatible service catalog", disable_help_subcommand = true)]
+#[command(
+    name = "conclave",
+    version,
+    about = "Conclave: a Consul-compatible service catalog",
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -37,7 +42,10 @@ pub fn normalize_go_flags(args: impl IntoIterator<Item = String>) -> Vec<String>
             continue;
         }
         let bytes = arg.as_bytes();
-        let single_dash_word = bytes.len() >= 2 && bytes[0] == b'-' && bytes[1] != b'-' && bytes[1].is_ascii_alphabetic();
+        let single_dash_word = bytes.len() >= 2
+            && bytes[0] == b'-'
+            && bytes[1] != b'-'
+            && bytes[1].is_ascii_alphabetic();
         if single_dash_word {
             out.push(format!("-{arg}"));
         } else {
@@ -57,18 +65,57 @@ mod tests {
 
     #[test]
     fn go_style_flags_become_double_dash() {
-        let out = normalize_go_flags(strings(&["conclave", "agent", "-server", "-node=s1", "-join", "127.0.0.1", "--dev", "-1"]));
-        assert_eq!(out, strings(&["conclave", "agent", "--server", "--node=s1", "--join", "127.0.0.1", "--dev", "-1"]));
+        let out = normalize_go_flags(strings(&[
+            "conclave",
+            "agent",
+            "-server",
+            "-node=s1",
+            "-join",
+            "127.0.0.1",
+            "--dev",
+            "-1",
+        ]));
+        assert_eq!(
+            out,
+            strings(&[
+                "conclave",
+                "agent",
+                "--server",
+                "--node=s1",
+                "--join",
+                "127.0.0.1",
+                "--dev",
+                "-1"
+            ])
+        );
     }
 
     #[test]
     fn agent_accepts_the_seed_command_line() {
         let args = normalize_go_flags(strings(&[
-            "conclave", "agent", "-server", "-bootstrap-expect", "3", "-data-dir", "/tmp/x", "-node=s1", "-bind=127.0.0.1",
-            "-client", "127.0.0.1", "-join", "127.0.0.2", "-join", "127.0.0.3:8301", "-rejoin", "-http-port", "8500",
+            "conclave",
+            "agent",
+            "-server",
+            "-bootstrap-expect",
+            "3",
+            "-data-dir",
+            "/tmp/x",
+            "-node=s1",
+            "-bind=127.0.0.1",
+            "-client",
+            "127.0.0.1",
+            "-join",
+            "127.0.0.2",
+            "-join",
+            "127.0.0.3:8301",
+            "-rejoin",
+            "-http-port",
+            "8500",
         ]));
         let cli = Cli::try_parse_from(args).unwrap();
-        let Command::Agent(agent) = cli.command else { panic!("not agent") };
+        let Command::Agent(agent) = cli.command else {
+            panic!("not agent")
+        };
         assert!(agent.server);
         assert_eq!(agent.bootstrap_expect, Some(3));
         assert_eq!(agent.join, vec!["127.0.0.2", "127.0.0.3:8301"]);

@@ -25,8 +25,12 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// A TCP listener; axum's `Listener` so the HTTP API is served by the same code in both Envs.
     type Listener: axum::serve::Listener<Io = Self::Stream, Addr = SocketAddr>;
 
-    fn bind_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
-    fn connect_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    fn bind_tcp(&self, addr: SocketAddr)
+        -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    fn connect_tcp(
+        &self,
+        addr: SocketAddr,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
     /// The node's durable store (its data dir).
     fn store(&self) -> Arc<dyn Store>;
     /// Seed of the node's rng: OS entropy in production, derived from the run seed in simulation.
@@ -74,7 +78,13 @@ pub trait Store: Send + Sync + 'static {
     fn sync(&self) -> io::Result<()>;
     fn get(&self, space: Space, key: &[u8]) -> io::Result<Option<Vec<u8>>>;
     /// Entries with `from <= key < to` (`to = None`: to the end), in key order, at most `limit_max` of them.
-    fn scan(&self, space: Space, from: &[u8], to: Option<&[u8]>, limit_max: usize) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit_max: usize,
+    ) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// The entry with the greatest key in `space`.
     fn last(&self, space: Space) -> io::Result<Option<(Vec<u8>, Vec<u8>)>>;
 }

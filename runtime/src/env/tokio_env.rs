@@ -17,7 +17,10 @@ pub struct TokioEnv {
 
 impl TokioEnv {
     pub fn new(store: Arc<dyn Store>) -> TokioEnv {
-        TokioEnv { store, rng_seed: rand::random() }
+        TokioEnv {
+            store,
+            rng_seed: rand::random(),
+        }
     }
 }
 
@@ -44,6 +47,9 @@ impl Env for TokioEnv {
     }
 
     fn unix_time_ms(&self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
     }
 }

@@ -14,7 +14,11 @@ use super::{empty_ok, json_response, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::Node;
 
-pub async fn register_service<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query): RawQuery, body: Bytes) -> Result<Response, HttpError> {
+pub async fn register_service<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, HttpError> {
     let _params = QueryParams::parse(query.as_deref())?;
     let definition = api::decode_service_definition(&body)?;
     let request = definition.to_register_request(&node.node_spec());
@@ -28,13 +32,20 @@ pub async fn deregister_service<E: Env>(
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let _params = QueryParams::parse(query.as_deref())?;
-    let request = DeregisterRequest { node: node.config.node_name.clone(), service_id: Some(id), check_id: None };
+    let request = DeregisterRequest {
+        node: node.config.node_name.clone(),
+        service_id: Some(id),
+        check_id: None,
+    };
     apply(&node, Command::Deregister(request)).await?;
     Ok(empty_ok())
 }
 
 /// The part of Consul's `/v1/agent/self` that clients read (Prometheus reads `Config.Datacenter`).
-pub async fn agent_self<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query): RawQuery) -> Result<Response, HttpError> {
+pub async fn agent_self<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let config = &node.config;
     let body = serde_json::json!({

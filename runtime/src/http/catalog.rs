@@ -22,7 +22,11 @@ pub(super) async fn apply<E: Env>(node: &Node<E>, command: Command) -> Result<u6
     }
 }
 
-pub async fn register<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query): RawQuery, body: Bytes) -> Result<Response, HttpError> {
+pub async fn register<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     params.check_datacenter(&node.config.datacenter)?;
     let mut request = api::decode_catalog_register(&body)?;
@@ -33,7 +37,11 @@ pub async fn register<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query):
     Ok(json_response(&true, &params))
 }
 
-pub async fn deregister<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query): RawQuery, body: Bytes) -> Result<Response, HttpError> {
+pub async fn deregister<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     params.check_datacenter(&node.config.datacenter)?;
     let request = api::decode_catalog_deregister(&body)?;
@@ -41,7 +49,10 @@ pub async fn deregister<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query
     Ok(json_response(&true, &params))
 }
 
-pub async fn datacenters<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query): RawQuery) -> Result<Response, HttpError> {
+pub async fn datacenters<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     Ok(json_response(&[node.config.datacenter.as_str()], &params))
 }
@@ -56,14 +67,21 @@ pub(super) fn has_node_meta(meta: &BTreeMap<String, String>, wanted: &[(String, 
     wanted.iter().all(|(k, v)| meta.get(k) == Some(v))
 }
 
-pub async fn services<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query): RawQuery) -> Result<Response, HttpError> {
+pub async fn services<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     catalog_read(&node, &params, WatchKey::Services, |catalog| {
         if params.node_meta.is_empty() {
             return catalog.services();
         }
         let mut services: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for node in catalog.nodes().into_iter().filter(|n| has_node_meta(&n.meta, &params.node_meta)) {
+        for node in catalog
+            .nodes()
+            .into_iter()
+            .filter(|n| has_node_meta(&n.meta, &params.node_meta))
+        {
             for instance in catalog.node_services(&node.node) {
                 let tags = services.entry(instance.service.clone()).or_default();
                 tags.extend(instance.tags.iter().cloned());
@@ -86,14 +104,19 @@ pub async fn service<E: Env>(
         catalog
             .service_instances(&name)
             .into_iter()
-            .filter(|(node, instance)| has_tags(instance, &params.tags) && has_node_meta(&node.meta, &params.node_meta))
+            .filter(|(node, instance)| {
+                has_tags(instance, &params.tags) && has_node_meta(&node.meta, &params.node_meta)
+            })
             .map(|(node, instance)| encode::catalog_service_json(node, instance))
             .collect::<Vec<_>>()
     })
     .await
 }
 
-pub async fn nodes<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query): RawQuery) -> Result<Response, HttpError> {
+pub async fn nodes<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     catalog_read(&node, &params, WatchKey::Nodes, |catalog| {
         catalog

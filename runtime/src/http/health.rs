@@ -22,9 +22,18 @@ pub async fn service<E: Env>(
         catalog
             .service_health(&name)
             .into_iter()
-            .filter(|entry| has_tags(entry.service, &params.tags) && has_node_meta(&entry.node.meta, &params.node_meta))
+            .filter(|entry| {
+                has_tags(entry.service, &params.tags)
+                    && has_node_meta(&entry.node.meta, &params.node_meta)
+            })
             // `?passing` drops an instance if any of its checks, node-level included, is not passing.
-            .filter(|entry| !params.passing || entry.checks.iter().all(|c| c.status == CheckStatus::Passing))
+            .filter(|entry| {
+                !params.passing
+                    || entry
+                        .checks
+                        .iter()
+                        .all(|c| c.status == CheckStatus::Passing)
+            })
             .map(|entry| encode::health_service_json(entry.node, entry.service, &entry.checks))
             .collect::<Vec<_>>()
     })

@@ -31,8 +31,14 @@ pub const REQUEST_BODY_BYTES_MAX: usize = 1 << 20;
 pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
     Router::new()
         .route("/v1/agent/self", get(agent::agent_self::<E>))
-        .route("/v1/agent/service/register", put(agent::register_service::<E>))
-        .route("/v1/agent/service/deregister/{id}", put(agent::deregister_service::<E>))
+        .route(
+            "/v1/agent/service/register",
+            put(agent::register_service::<E>),
+        )
+        .route(
+            "/v1/agent/service/deregister/{id}",
+            put(agent::deregister_service::<E>),
+        )
         .route("/v1/catalog/register", put(catalog::register::<E>))
         .route("/v1/catalog/deregister", put(catalog::deregister::<E>))
         .route("/v1/catalog/datacenters", get(catalog::datacenters::<E>))
@@ -50,7 +56,10 @@ pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
 
 async fn unknown_path(uri: axum::http::Uri) -> HttpError {
     if uri.path().contains("/v1/") {
-        HttpError::new(StatusCode::NOT_FOUND, "Invalid URL path: not a recognized HTTP API endpoint")
+        HttpError::new(
+            StatusCode::NOT_FOUND,
+            "Invalid URL path: not a recognized HTTP API endpoint",
+        )
     } else {
         HttpError::new(StatusCode::NOT_FOUND, "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'")
     }
@@ -65,7 +74,10 @@ pub struct HttpError {
 
 impl HttpError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> HttpError {
-        HttpError { status, message: message.into() }
+        HttpError {
+            status,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> HttpError {
@@ -81,14 +93,20 @@ impl From<RequestError> for HttpError {
 
 impl From<conclave_core::api::ApiError> for HttpError {
     fn from(e: conclave_core::api::ApiError) -> HttpError {
-        HttpError::new(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), e.message)
+        HttpError::new(
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            e.message,
+        )
     }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let mut response = (self.status, self.message).into_response();
-        response.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
+        response.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         response
     }
 }
@@ -99,7 +117,9 @@ pub fn json_body<T: Serialize>(value: &T, pretty: bool) -> Vec<u8> {
         let mut out = Vec::new();
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-        value.serialize(&mut serializer).expect("JSON values always serialize");
+        value
+            .serialize(&mut serializer)
+            .expect("JSON values always serialize");
         out.push(b'\n');
         out
     } else {
@@ -110,7 +130,9 @@ pub fn json_body<T: Serialize>(value: &T, pretty: bool) -> Vec<u8> {
 /// A 200 JSON answer without query metadata (writes).
 pub fn json_response<T: Serialize>(value: &T, params: &QueryParams) -> Response {
     let mut response = Response::new(Body::from(json_body(value, params.pretty)));
-    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
     response
 }
 
@@ -151,8 +173,21 @@ pub async fn catalog_read<E: Env, T: Serialize>(
     let headers = response.headers_mut();
     // Consul never sends index 0: a client passing ?index=0 would not block.
     headers.insert("x-consul-index", HeaderValue::from(index.max(1)));
-    headers.insert("x-consul-knownleader", HeaderValue::from_static(if node.leader().is_some() { "true" } else { "false" }));
-    headers.insert("x-consul-lastcontact", HeaderValue::from(node.last_contact_ms()));
-    headers.insert("x-consul-effective-consistency", HeaderValue::from_static(params.consistency.header_value()));
+    headers.insert(
+        "x-consul-knownleader",
+        HeaderValue::from_static(if node.leader().is_some() {
+            "true"
+        } else {
+            "false"
+        }),
+    );
+    headers.insert(
+        "x-consul-lastcontact",
+        HeaderValue::from(node.last_contact_ms()),
+    );
+    headers.insert(
+        "x-consul-effective-consistency",
+        HeaderValue::from_static(params.consistency.header_value()),
+    );
     Ok(response)
 }

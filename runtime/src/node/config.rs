@@ -16,7 +16,13 @@ pub struct Ports {
 
 impl Default for Ports {
     fn default() -> Self {
-        Ports { http: 8500, server: 8300, serf_lan: 8301, serf_wan: 8302, dns: 8600 }
+        Ports {
+            http: 8500,
+            server: 8300,
+            serf_lan: 8301,
+            serf_wan: 8302,
+            dns: 8600,
+        }
     }
 }
 

@@ -65,7 +65,11 @@ impl<E: Env> Node<E> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         let leader = metrics.current_leader?;
-        let addr = metrics.membership_config.membership().get_node(&leader).map(|n| n.addr.clone());
+        let addr = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone());
         Some((leader, addr))
     }
 
@@ -75,7 +79,14 @@ impl<E: Env> Node<E> {
 
     /// Whether Raft has a membership (bootstrapped, or restored from the data dir).
     pub fn cluster_formed(&self) -> bool {
-        self.raft.metrics().borrow().membership_config.membership().voter_ids().next().is_some()
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .next()
+            .is_some()
     }
 
     /// The RPC addresses of the voters, in Raft ID order (`/v1/status/peers`).
@@ -83,7 +94,10 @@ impl<E: Env> Node<E> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         let membership = metrics.membership_config.membership();
-        membership.voter_ids().filter_map(|id| membership.get_node(&id).map(|n| n.addr.clone())).collect()
+        membership
+            .voter_ids()
+            .filter_map(|id| membership.get_node(&id).map(|n| n.addr.clone()))
+            .collect()
     }
 
     /// Milliseconds since the leader was last heard from; 0 on the leader itself.
@@ -102,7 +116,11 @@ impl<E: Env> Node<E> {
         if max.is_zero() {
             return max;
         }
-        let nanos = self.rng.lock().expect("rng lock").gen_range(0..max.as_nanos() as u64);
+        let nanos = self
+            .rng
+            .lock()
+            .expect("rng lock")
+            .gen_range(0..max.as_nanos() as u64);
         std::time::Duration::from_nanos(nanos)
     }
 }
@@ -135,11 +153,18 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     let node_id = identity::load_or_create_node_id(&*store, env.rng_seed())?;
     let raft_id = identity::raft_id_of(&node_id);
     let catalog = SharedCatalog::new();
-    let state_machine = CatalogStateMachine::open(store.clone(), catalog.clone(), &config.node_name)?;
+    let state_machine =
+        CatalogStateMachine::open(store.clone(), catalog.clone(), &config.node_name)?;
     let pool = Arc::new(RpcPool::new(env.clone()));
-    let raft = Raft::new(raft_id, Arc::new(raft_config(&config)?), Network::new(pool.clone()), LogStore::new(store), state_machine)
-        .await
-        .context("starting raft")?;
+    let raft = Raft::new(
+        raft_id,
+        Arc::new(raft_config(&config)?),
+        Network::new(pool.clone()),
+        LogStore::new(store),
+        state_machine,
+    )
+    .await
+    .context("starting raft")?;
     tracing::info!(target: "conclave::event", node = %config.node_name, %node_id, raft_id, "node started");
     let rng = Mutex::new(ChaCha8Rng::seed_from_u64(env.rng_seed() ^ 0x6a69_7474_6572)); // "jitter"
     Ok(Arc::new(Node {
@@ -157,7 +182,9 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
 }
 
 async fn bind<E: Env>(env: &E, addr: SocketAddr, what: &str) -> anyhow::Result<E::Listener> {
-    env.bind_tcp(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
+    env.bind_tcp(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))
 }
 
 /// Binds every port, then runs the node's tasks.
@@ -180,7 +207,9 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     tokio::spawn(bootstrap::run(node.clone()));
     tokio::spawn(self_register::run(node.clone()));
     let router = crate::http::router(node.clone());
-    axum::serve(http_listener, router).await.context("HTTP server stopped")?;
+    axum::serve(http_listener, router)
+        .await
+        .context("HTTP server stopped")?;
     Ok(())
 }
 

@@ -31,6 +31,10 @@ pub type StorageError = openraft::StorageError<NodeId>;
 
 /// Maps a store I/O failure into openraft's error type. openraft treats storage errors as fatal and stops
 /// the node, which is what we want: a node that cannot persist must not vote or acknowledge.
-pub(crate) fn storage_error(subject: openraft::ErrorSubject<NodeId>, verb: openraft::ErrorVerb, err: impl std::fmt::Display) -> StorageError {
+pub(crate) fn storage_error(
+    subject: openraft::ErrorSubject<NodeId>,
+    verb: openraft::ErrorVerb,
+    err: impl std::fmt::Display,
+) -> StorageError {
     StorageError::from_io_error(subject, verb, std::io::Error::other(err.to_string()))
 }

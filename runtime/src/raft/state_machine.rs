@@ -8,7 +8,10 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use conclave_core::catalog::{Catalog, Command, Response};
 use conclave_core::codec;
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{BasicNode, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StoredMembership};
+use openraft::{
+    BasicNode, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder,
+    SnapshotMeta, StoredMembership,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -26,7 +29,10 @@ pub struct SharedCatalog {
 
 impl SharedCatalog {
     pub fn new() -> Arc<SharedCatalog> {
-        Arc::new(SharedCatalog { catalog: RwLock::new(Catalog::new()), applied_index: watch::Sender::new(0) })
+        Arc::new(SharedCatalog {
+            catalog: RwLock::new(Catalog::new()),
+            applied_index: watch::Sender::new(0),
+        })
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, Catalog> {
@@ -74,7 +80,11 @@ pub struct CatalogStateMachine {
 impl CatalogStateMachine {
     /// Loads the latest snapshot from `store`, if any. A snapshot that does not decode is an error that
     /// names it: starting with an empty catalog instead would silently lose data.
-    pub fn open(store: Arc<dyn Store>, shared: Arc<SharedCatalog>, node_name: &str) -> anyhow::Result<CatalogStateMachine> {
+    pub fn open(
+        store: Arc<dyn Store>,
+        shared: Arc<SharedCatalog>,
+        node_name: &str,
+    ) -> anyhow::Result<CatalogStateMachine> {
         let mut machine = CatalogStateMachine {
             shared,
             store,
@@ -84,14 +94,21 @@ impl CatalogStateMachine {
             node_name: node_name.to_string(),
         };
         if let Some(bytes) = machine.store.get(Space::RaftMeta, KEY_SNAPSHOT)? {
-            let stored: StoredSnapshot =
-                codec::decode(&bytes).map_err(|e| anyhow::anyhow!("corrupt snapshot in the data dir (raft_meta/snapshot): {e}"))?;
-            machine.restore(&stored.meta, &stored.body).map_err(|e| anyhow::anyhow!("corrupt snapshot in the data dir: {e}"))?;
+            let stored: StoredSnapshot = codec::decode(&bytes).map_err(|e| {
+                anyhow::anyhow!("corrupt snapshot in the data dir (raft_meta/snapshot): {e}")
+            })?;
+            machine
+                .restore(&stored.meta, &stored.body)
+                .map_err(|e| anyhow::anyhow!("corrupt snapshot in the data dir: {e}"))?;
         }
         Ok(machine)
     }
 
-    fn restore(&mut self, meta: &SnapshotMeta<NodeId, BasicNode>, body: &[u8]) -> Result<(), codec::CodecError> {
+    fn restore(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        body: &[u8],
+    ) -> Result<(), codec::CodecError> {
         let decoded: SnapshotBody = codec::decode(body)?;
         let catalog = codec::decode_snapshot(&decoded.catalog)?;
         self.last_applied = decoded.last_applied;
@@ -101,13 +118,26 @@ impl CatalogStateMachine {
         Ok(())
     }
 
-    fn persist_snapshot(store: &Arc<dyn Store>, meta: &SnapshotMeta<NodeId, BasicNode>, body: &[u8]) -> Result<(), StorageError> {
-        let stored = codec::encode(&StoredSnapshot { meta: meta.clone(), body: body.to_vec() });
+    fn persist_snapshot(
+        store: &Arc<dyn Store>,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        body: &[u8],
+    ) -> Result<(), StorageError> {
+        let stored = codec::encode(&StoredSnapshot {
+            meta: meta.clone(),
+            body: body.to_vec(),
+        });
         let subject = ErrorSubject::Snapshot(Some(meta.signature()));
         store
-            .write(vec![WriteOp::Put(Space::RaftMeta, KEY_SNAPSHOT.to_vec(), stored)])
+            .write(vec![WriteOp::Put(
+                Space::RaftMeta,
+                KEY_SNAPSHOT.to_vec(),
+                stored,
+            )])
             .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
-        store.sync().map_err(|e| storage_error(subject, ErrorVerb::Write, e))
+        store
+            .sync()
+            .map_err(|e| storage_error(subject, ErrorVerb::Write, e))
     }
 }
 
@@ -122,14 +152,19 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         CatalogStateMachine::persist_snapshot(&self.store, &self.meta, &self.body)?;
         tracing::debug!(target: "conclave::event", index = ?self.meta.last_log_id.map(|l| l.index), "snapshot built");
-        Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(self.body.clone())) })
+        Ok(Snapshot {
+            meta: self.meta.clone(),
+            snapshot: Box::new(Cursor::new(self.body.clone())),
+        })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for CatalogStateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
-    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership<NodeId, BasicNode>), StorageError> {
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId>, StoredMembership<NodeId, BasicNode>), StorageError> {
         Ok((self.last_applied, self.membership.clone()))
     }
 
@@ -143,13 +178,21 @@ impl RaftStateMachine<TypeConfig> for CatalogStateMachine {
             let mut catalog = self.shared.catalog.write().expect("catalog lock poisoned");
             for entry in entries {
                 let index = entry.log_id.index;
-                let response = match &entry.payload {
-                    EntryPayload::Normal(command) => catalog.apply(index, command),
-                    EntryPayload::Blank => catalog.apply(index, &Command::Noop),
+                let command = match &entry.payload {
+                    EntryPayload::Normal(command) => command,
+                    EntryPayload::Blank => &Command::Noop,
                     EntryPayload::Membership(membership) => {
-                        self.membership = StoredMembership::new(Some(entry.log_id), membership.clone());
-                        catalog.apply(index, &Command::Noop)
+                        self.membership =
+                            StoredMembership::new(Some(entry.log_id), membership.clone());
+                        &Command::Noop
                     }
+                };
+                // openraft writes the initial membership at index 0; the catalog's indexes start at 1,
+                // as Consul's do, so that entry only moves the membership.
+                let response = if index == 0 {
+                    Response::Applied
+                } else {
+                    catalog.apply(index, command)
                 };
                 self.last_applied = Some(entry.log_id);
                 responses.push(response);
@@ -163,32 +206,51 @@ impl RaftStateMachine<TypeConfig> for CatalogStateMachine {
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         let catalog = codec::encode_snapshot(&self.shared.read());
-        let body = codec::encode(&SnapshotBody { last_applied: self.last_applied, membership: self.membership.clone(), catalog });
+        let body = codec::encode(&SnapshotBody {
+            last_applied: self.last_applied,
+            membership: self.membership.clone(),
+            catalog,
+        });
         let index = self.last_applied.map(|l| l.index).unwrap_or(0);
         let meta = SnapshotMeta {
             last_log_id: self.last_applied,
             last_membership: self.membership.clone(),
-            snapshot_id: format!("{index}-{}", self.last_applied.map(|l| l.leader_id.term).unwrap_or(0)),
+            snapshot_id: format!(
+                "{index}-{}",
+                self.last_applied.map(|l| l.leader_id.term).unwrap_or(0)
+            ),
         };
         self.current = Some((meta.clone(), body.clone()));
-        SnapshotBuilder { store: self.store.clone(), meta, body }
+        SnapshotBuilder {
+            store: self.store.clone(),
+            meta,
+            body,
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta<NodeId, BasicNode>, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
         let body = snapshot.into_inner();
         let subject = ErrorSubject::Snapshot(Some(meta.signature()));
         // Persist first: a crash after restoring but before persisting would leave purged logs and no snapshot.
         Self::persist_snapshot(&self.store, meta, &body)?;
-        self.restore(meta, &body).map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
+        self.restore(meta, &body)
+            .map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
         tracing::debug!(target: "conclave::event", node = %self.node_name, index = ?meta.last_log_id.map(|l| l.index), "snapshot installed");
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(self.current.as_ref().map(|(meta, body)| Snapshot { meta: meta.clone(), snapshot: Box::new(Cursor::new(body.clone())) }))
+        Ok(self.current.as_ref().map(|(meta, body)| Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(Cursor::new(body.clone())),
+        }))
     }
 }

@@ -12,10 +12,19 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// that can be replicated by snapshot; 64 MiB is far above the 512 KiB Raft entries Consul suggests.
 pub const RPC_FRAME_BYTES_MAX: usize = 64 << 20;
 
-pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(stream: &mut S, message: &T) -> io::Result<()> {
+pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(
+    stream: &mut S,
+    message: &T,
+) -> io::Result<()> {
     let bytes = codec::encode(message);
     if bytes.len() > RPC_FRAME_BYTES_MAX {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("frame of {} bytes exceeds {RPC_FRAME_BYTES_MAX}", bytes.len())));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "frame of {} bytes exceeds {RPC_FRAME_BYTES_MAX}",
+                bytes.len()
+            ),
+        ));
     }
     stream.write_u32(bytes.len() as u32).await?;
     stream.write_all(&bytes).await?;
@@ -23,16 +32,23 @@ pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(stream: &mut S, me
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of stream before a frame starts.
-pub async fn read_frame<S: AsyncRead + Unpin, T: DeserializeOwned>(stream: &mut S) -> io::Result<Option<T>> {
+pub async fn read_frame<S: AsyncRead + Unpin, T: DeserializeOwned>(
+    stream: &mut S,
+) -> io::Result<Option<T>> {
     let length = match stream.read_u32().await {
         Ok(length) => length as usize,
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     };
     if length > RPC_FRAME_BYTES_MAX {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {length} bytes exceeds {RPC_FRAME_BYTES_MAX}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {length} bytes exceeds {RPC_FRAME_BYTES_MAX}"),
+        ));
     }
     let mut bytes = vec![0u8; length];
     stream.read_exact(&mut bytes).await?;
-    codec::decode(&bytes).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+    codec::decode(&bytes)
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }

@@ -7,7 +7,10 @@ pub mod pool;
 
 use conclave_core::catalog::{Command, Response};
 use openraft::error::{InstallSnapshotError, RaftError};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::raft::{NodeId, TypeConfig};
@@ -49,9 +52,14 @@ pub enum ForwardError {
 pub enum Reply {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
-    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
     Forward(Result<(u64, Response), ForwardError>),
     ReadIndex(Result<u64, ForwardError>),
     /// Every server the receiver knows, itself included, and whether it already belongs to a formed cluster.
-    Hello { known: Vec<ServerInfo>, cluster_formed: bool },
+    Hello {
+        known: Vec<ServerInfo>,
+        cluster_formed: bool,
+    },
 }

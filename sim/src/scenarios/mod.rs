@@ -24,13 +24,48 @@ pub struct Scenario {
 }
 
 pub const SCENARIOS: &[Scenario] = &[
-    Scenario { name: "leader-crash", servers: 3, about: "the leader crashes, later restarts from disk", schedule: crashes::leader_crash },
-    Scenario { name: "follower-restart", servers: 3, about: "followers crash and restart", schedule: crashes::follower_restart },
-    Scenario { name: "partition-leader", servers: 3, about: "the leader is isolated in a minority", schedule: partitions::partition_leader },
-    Scenario { name: "asymmetric-partition", servers: 3, about: "one-way link cuts around the leader", schedule: partitions::asymmetric_partition },
-    Scenario { name: "flapping-partitions", servers: 3, about: "repeated partition and heal, with restarts", schedule: partitions::flapping_partitions },
-    Scenario { name: "power-loss", servers: 3, about: "every server crashes, then restarts from disk", schedule: crashes::power_loss },
-    Scenario { name: "five-servers-two-down", servers: 5, about: "two of five servers crash", schedule: crashes::five_servers_two_down },
+    Scenario {
+        name: "leader-crash",
+        servers: 3,
+        about: "the leader crashes, later restarts from disk",
+        schedule: crashes::leader_crash,
+    },
+    Scenario {
+        name: "follower-restart",
+        servers: 3,
+        about: "followers crash and restart",
+        schedule: crashes::follower_restart,
+    },
+    Scenario {
+        name: "partition-leader",
+        servers: 3,
+        about: "the leader is isolated in a minority",
+        schedule: partitions::partition_leader,
+    },
+    Scenario {
+        name: "asymmetric-partition",
+        servers: 3,
+        about: "one-way link cuts around the leader",
+        schedule: partitions::asymmetric_partition,
+    },
+    Scenario {
+        name: "flapping-partitions",
+        servers: 3,
+        about: "repeated partition and heal, with restarts",
+        schedule: partitions::flapping_partitions,
+    },
+    Scenario {
+        name: "power-loss",
+        servers: 3,
+        about: "every server crashes, then restarts from disk",
+        schedule: crashes::power_loss,
+    },
+    Scenario {
+        name: "five-servers-two-down",
+        servers: 5,
+        about: "two of five servers crash",
+        schedule: crashes::five_servers_two_down,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Scenario> {

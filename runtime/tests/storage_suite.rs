@@ -1,0 +1,45 @@
+//! openraft's storage conformance suite, run against Conclave's log store and state machine over both
+//! production stores: the in-memory store of `-dev` and the fjall store of a data dir.
+
+use std::sync::Arc;
+
+use conclave::env::{FjallStore, MemStore, Store};
+use conclave::raft::log_store::LogStore;
+use conclave::raft::state_machine::{CatalogStateMachine, SharedCatalog};
+use conclave::raft::{StorageError, TypeConfig};
+use openraft::testing::{StoreBuilder, Suite};
+
+struct MemBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, CatalogStateMachine, ()> for MemBuilder {
+    async fn build(&self) -> Result<((), LogStore, CatalogStateMachine), StorageError> {
+        let store: Arc<dyn Store> = Arc::new(MemStore::new());
+        let machine = CatalogStateMachine::open(store.clone(), SharedCatalog::new(), "suite")
+            .expect("open state machine");
+        Ok(((), LogStore::new(store), machine))
+    }
+}
+
+struct FjallBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, CatalogStateMachine, tempfile::TempDir> for FjallBuilder {
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, LogStore, CatalogStateMachine), StorageError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path()).expect("open fjall"));
+        let machine = CatalogStateMachine::open(store.clone(), SharedCatalog::new(), "suite")
+            .expect("open state machine");
+        Ok((dir, LogStore::new(store), machine))
+    }
+}
+
+#[test]
+fn memory_store_passes_openraft_storage_suite() {
+    Suite::test_all(MemBuilder).expect("storage suite");
+}
+
+#[test]
+fn fjall_store_passes_openraft_storage_suite() {
+    Suite::test_all(FjallBuilder).expect("storage suite");
+}
