@@ -10,7 +10,17 @@ use super::ApiError;
 /// Parses a Go duration; negative durations are refused (no Consul setting takes one).
 pub fn parse_go_duration(text: &str) -> Result<Duration, ApiError> {
     let invalid = || ApiError::bad_request(format!("time: invalid duration {text:?}"));
-    let nanos = go_parse_duration::parse_duration(text).map_err(|_| invalid())?;
+    // go-parse-duration indexes strings by chars and slices them by bytes, so it panics on non-ASCII
+    // input (found by fuzzing). Go's syntax is ASCII apart from the two spellings of "µs".
+    let ascii = text.replace(['\u{b5}', '\u{3bc}'], "u");
+    if !ascii
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
+        || ascii.len() > 64
+    {
+        return Err(invalid());
+    }
+    let nanos = go_parse_duration::parse_duration(&ascii).map_err(|_| invalid())?;
     if nanos < 0 {
         return Err(ApiError::bad_request(format!(
             "time: negative duration {text:?}"
@@ -68,6 +78,9 @@ mod tests {
             ("\"-1s\"", None),
             ("\"1y\"", None),
             ("true", None),
+            ("\"1µs\"", Some(Duration::from_micros(1))),
+            ("\"1\u{e9}s\"", None),
+            ("\"\u{3bc}\"", None),
         ];
         for (json, want) in cases {
             let got = serde_json::from_str::<GoDuration>(json).ok().map(|d| d.0);

@@ -94,10 +94,18 @@ fn definition_json(def: &CheckDefinition) -> Value {
     };
     if !def.http.is_empty() {
         put("HTTP", json!(def.http));
+    }
+    if !def.method.is_empty() {
         put("Method", json!(def.method));
+    }
+    if !def.header.is_empty() {
         put("Header", json!(def.header));
+    }
+    if !def.body.is_empty() {
         put("Body", json!(def.body));
-        put("TLSSkipVerify", json!(def.tls_skip_verify));
+    }
+    if def.tls_skip_verify {
+        put("TLSSkipVerify", json!(true));
     }
     if !def.tcp.is_empty() {
         put("TCP", json!(def.tcp));
