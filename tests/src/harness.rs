@@ -4,7 +4,7 @@
 //! (cargo builds it there for `cargo test --workspace`).
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,18 +14,19 @@ pub fn binary() -> PathBuf {
     if let Ok(path) = std::env::var("CONCLAVE_BIN") {
         return PathBuf::from(path);
     }
+    // Tests run from target/<profile>/deps/, the benchmark from target/<profile>/.
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let path = profile_dir.join("conclave");
-    assert!(
-        path.exists(),
-        "{} not found: run `cargo build -p conclave` (same profile) or set CONCLAVE_BIN",
-        path.display()
-    );
-    path
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("conclave"))
+        .collect();
+    candidates
+        .iter()
+        .find(|path| path.exists())
+        .cloned()
+        .unwrap_or_else(|| panic!("conclave not found in {candidates:?}: run `cargo build -p conclave` (same profile) or set CONCLAVE_BIN"))
 }
 
 /// Polls `condition` every 100 ms until it holds or `timeout` passes.

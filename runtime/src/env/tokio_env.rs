@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::serve::{ListenerExt, TapIo};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::{Env, Store};
@@ -24,12 +25,21 @@ impl TokioEnv {
     }
 }
 
+/// Accepted connections get `TCP_NODELAY`: replies are small and latency-bound.
+fn no_delay(stream: &mut TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+}
+
 impl Env for TokioEnv {
     type Stream = TcpStream;
-    type Listener = TcpListener;
+    type Listener = TapIo<TcpListener, fn(&mut TcpStream)>;
 
-    async fn bind_tcp(&self, addr: SocketAddr) -> io::Result<TcpListener> {
-        TcpListener::bind(addr).await
+    async fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
+        Ok(TcpListener::bind(addr)
+            .await?
+            .tap_io(no_delay as fn(&mut TcpStream)))
     }
 
     async fn connect_tcp(&self, addr: SocketAddr) -> io::Result<TcpStream> {

@@ -26,8 +26,11 @@ pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(
             ),
         ));
     }
-    stream.write_u32(bytes.len() as u32).await?;
-    stream.write_all(&bytes).await?;
+    // One write for header and body: two small writes would meet Nagle's algorithm and delayed ACKs.
+    let mut frame = Vec::with_capacity(4 + bytes.len());
+    frame.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&bytes);
+    stream.write_all(&frame).await?;
     stream.flush().await
 }
 
