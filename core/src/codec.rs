@@ -35,8 +35,7 @@ fn config() -> bincode::config::Configuration<
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut out = vec![CODEC_VERSION];
-    let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
-        .expect("our types always encode");
+    let body = bincode::serde::encode_to_vec(value, bincode::config::standard()).expect("our types always encode");
     out.extend(body);
     out
 }
@@ -46,8 +45,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     if version != CODEC_VERSION {
         return Err(CodecError::UnknownVersion(version));
     }
-    let (value, used) = bincode::serde::decode_from_slice(body, config())
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    let (value, used) =
+        bincode::serde::decode_from_slice(body, config()).map_err(|e| CodecError::Decode(e.to_string()))?;
     if used != body.len() {
         return Err(CodecError::TrailingBytes(body.len() - used));
     }
@@ -83,18 +82,7 @@ mod tests {
     #[test]
     fn huge_length_prefix_is_an_error_not_an_allocation() {
         // A Vec<u8> whose varint length claims 2^63 elements.
-        let bytes = [
-            CODEC_VERSION,
-            0xfd,
-            0xff,
-            0xff,
-            0xff,
-            0xff,
-            0xff,
-            0xff,
-            0xff,
-            0x7f,
-        ];
+        let bytes = [CODEC_VERSION, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
         assert!(decode::<Vec<u8>>(&bytes).is_err());
     }
 }

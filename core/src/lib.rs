@@ -13,6 +13,7 @@
 //!    blocking query compare `Catalog::index_of(&WatchKey)` with the client's index.
 //! 5. Snapshot with [`codec::encode_snapshot`] and restore with [`codec::decode_snapshot`].
 
+pub mod agent;
 pub mod api;
 pub mod catalog;
 pub mod codec;

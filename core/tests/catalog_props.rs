@@ -16,69 +16,25 @@ fn pick(options: &'static [&'static str]) -> impl Strategy<Value = String> {
 }
 
 fn status() -> impl Strategy<Value = CheckStatus> {
-    prop_oneof![
-        Just(CheckStatus::Passing),
-        Just(CheckStatus::Warning),
-        Just(CheckStatus::Critical)
-    ]
+    prop_oneof![Just(CheckStatus::Passing), Just(CheckStatus::Warning), Just(CheckStatus::Critical)]
 }
 
 fn command() -> impl Strategy<Value = Command> {
-    let service = (
-        pick(SERVICES),
-        pick(IDS),
-        prop::collection::vec(pick(TAGS), 0..3),
-        0u16..3,
-    )
-        .prop_map(|(service, id, tags, port)| ServiceSpec {
-            id,
-            service,
-            tags,
-            port,
-            ..ServiceSpec::default()
-        });
-    let check = (
-        pick(CHECKS),
-        prop_oneof![Just(String::new()), pick(&["i1", "web", "db"])],
-        status(),
-    )
-        .prop_map(|(check_id, service_id, status)| CheckSpec {
-            check_id,
-            service_id,
-            status,
-            ..CheckSpec::default()
-        });
-    let register = (
-        pick(NODES),
-        prop::option::of(service),
-        prop::collection::vec(check, 0..3),
-        any::<bool>(),
-        0u8..2,
-    )
+    let service = (pick(SERVICES), pick(IDS), prop::collection::vec(pick(TAGS), 0..3), 0u16..3)
+        .prop_map(|(service, id, tags, port)| ServiceSpec { id, service, tags, port, ..ServiceSpec::default() });
+    let check = (pick(CHECKS), prop_oneof![Just(String::new()), pick(&["i1", "web", "db"])], status())
+        .prop_map(|(check_id, service_id, status)| CheckSpec { check_id, service_id, status, ..CheckSpec::default() });
+    let register = (pick(NODES), prop::option::of(service), prop::collection::vec(check, 0..3), any::<bool>(), 0u8..2)
         .prop_map(|(node, service, checks, skip_node_update, address)| {
             Command::Register(RegisterRequest {
-                node: NodeSpec {
-                    node,
-                    address: format!("10.0.0.{address}"),
-                    ..NodeSpec::default()
-                },
+                node: NodeSpec { node, address: format!("10.0.0.{address}"), ..NodeSpec::default() },
                 skip_node_update,
                 service,
                 checks,
             })
         });
-    let deregister = (
-        pick(NODES),
-        prop::option::of(pick(&["i1", "i2", "web", "db"])),
-        prop::option::of(pick(CHECKS)),
-    )
-        .prop_map(|(node, service_id, check_id)| {
-            Command::Deregister(DeregisterRequest {
-                node,
-                service_id,
-                check_id,
-            })
-        });
+    let deregister = (pick(NODES), prop::option::of(pick(&["i1", "i2", "web", "db"])), prop::option::of(pick(CHECKS)))
+        .prop_map(|(node, service_id, check_id)| Command::Deregister(DeregisterRequest { node, service_id, check_id }));
     prop_oneof![4 => register, 2 => deregister, 1 => Just(Command::Noop)]
 }
 
@@ -91,35 +47,19 @@ fn watch_keys() -> Vec<WatchKey> {
 
 /// Every answer the catalog gives, as text, for comparing two catalogs.
 fn answers(catalog: &Catalog) -> Vec<String> {
-    let mut out = vec![
-        format!("{:?}", catalog.nodes()),
-        format!("{:?}", catalog.services()),
-    ];
+    let mut out = vec![format!("{:?}", catalog.nodes()), format!("{:?}", catalog.services())];
     for service in SERVICES {
         out.push(format!("{:?}", catalog.service_instances(service)));
         out.push(format!("{:?}", catalog.service_health(service)));
         out.push(format!("{:?}", catalog.service_checks(service)));
     }
     for node in NODES {
-        out.push(format!(
-            "{:?} {:?} {:?}",
-            catalog.node(node),
-            catalog.node_services(node),
-            catalog.node_checks(node)
-        ));
+        out.push(format!("{:?} {:?} {:?}", catalog.node(node), catalog.node_services(node), catalog.node_checks(node)));
     }
-    for state in [
-        None,
-        Some(CheckStatus::Passing),
-        Some(CheckStatus::Critical),
-    ] {
+    for state in [None, Some(CheckStatus::Passing), Some(CheckStatus::Critical)] {
         out.push(format!("{:?}", catalog.checks_in_state(state)));
     }
-    out.extend(
-        watch_keys()
-            .iter()
-            .map(|k| format!("{k:?}={}", catalog.index_of(k))),
-    );
+    out.extend(watch_keys().iter().map(|k| format!("{k:?}={}", catalog.index_of(k))));
     out
 }
 

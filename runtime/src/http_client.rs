@@ -21,15 +21,11 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> io::Result<serde_json::Value> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        serde_json::from_slice(&self.body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 }
 
@@ -44,47 +40,43 @@ pub async fn request<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(io::Error::other)?;
+    request_with_headers(stream, method, host, path_and_query, body, Vec::new()).await
+}
+
+/// `request` with extra headers.
+pub async fn request_with_headers<S>(
+    stream: S,
+    method: &str,
+    host: &str,
+    path_and_query: &str,
+    body: Vec<u8>,
+    headers: Vec<(&str, &str)>,
+) -> io::Result<HttpResponse>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(io::Error::other)?;
     let driver = tokio::spawn(async move {
         let _ = connection.await;
     });
-    let request = Request::builder()
-        .method(method)
-        .uri(path_and_query)
-        .header("host", host)
-        .header("content-length", body.len())
-        .body(Full::new(Bytes::from(body)))
-        .map_err(io::Error::other)?;
+    let mut builder =
+        Request::builder().method(method).uri(path_and_query).header("host", host).header("content-length", body.len());
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    let request = builder.body(Full::new(Bytes::from(body))).map_err(io::Error::other)?;
     let result = async {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(io::Error::other)?;
+        let response = sender.send_request(request).await.map_err(io::Error::other)?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
         let limited = http_body_util::Limited::new(response.into_body(), RESPONSE_BODY_BYTES_MAX);
-        let body = limited
-            .collect()
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))?
-            .to_bytes()
-            .to_vec();
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
+        let body = limited.collect().await.map_err(|e| io::Error::other(e.to_string()))?.to_bytes().to_vec();
+        Ok(HttpResponse { status, headers, body })
     }
     .await;
     driver.abort();

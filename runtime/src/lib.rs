@@ -2,6 +2,7 @@
 //! The `conclave` binary runs it on tokio and fjall; the `sim` crate runs the same driver on turmoil.
 
 pub mod cli;
+pub mod config;
 pub mod env;
 pub mod http;
 pub mod http_client;

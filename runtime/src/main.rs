@@ -1,7 +1,7 @@
 //! The `conclave` binary.
 
 use clap::Parser;
-use conclave::cli::{normalize_go_flags, Cli, Command};
+use conclave::cli::{commands, normalize_go_flags, Cli, Command};
 
 fn main() {
     let args = normalize_go_flags(std::env::args());
@@ -15,6 +15,15 @@ fn main() {
     };
     let result = match cli.command {
         Command::Agent(args) => conclave::cli::agent::run(args),
+        Command::Members(args) => commands::members(args),
+        Command::Join(args) => commands::join(args),
+        Command::Leave(args) => commands::leave(args),
+        Command::ForceLeave(args) => commands::force_leave(args),
+        Command::Reload(args) => commands::reload(args),
+        Command::Info(args) => commands::info(args),
+        Command::Catalog(command) => commands::catalog(command),
+        Command::Services(command) => commands::services(command),
+        Command::Operator(command) => commands::operator(command),
         Command::Version => {
             println!("Conclave v{}", env!("CARGO_PKG_VERSION"));
             println!("Revision (Consul-compatible API v1)");

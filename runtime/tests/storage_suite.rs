@@ -14,8 +14,8 @@ struct MemBuilder;
 impl StoreBuilder<TypeConfig, LogStore, CatalogStateMachine, ()> for MemBuilder {
     async fn build(&self) -> Result<((), LogStore, CatalogStateMachine), StorageError> {
         let store: Arc<dyn Store> = Arc::new(MemStore::new());
-        let machine = CatalogStateMachine::open(store.clone(), SharedCatalog::new(), "suite")
-            .expect("open state machine");
+        let machine =
+            CatalogStateMachine::open(store.clone(), SharedCatalog::new(), "suite").expect("open state machine");
         Ok(((), LogStore::new(store), machine))
     }
 }
@@ -23,13 +23,11 @@ impl StoreBuilder<TypeConfig, LogStore, CatalogStateMachine, ()> for MemBuilder 
 struct FjallBuilder;
 
 impl StoreBuilder<TypeConfig, LogStore, CatalogStateMachine, tempfile::TempDir> for FjallBuilder {
-    async fn build(
-        &self,
-    ) -> Result<(tempfile::TempDir, LogStore, CatalogStateMachine), StorageError> {
+    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, CatalogStateMachine), StorageError> {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path()).expect("open fjall"));
-        let machine = CatalogStateMachine::open(store.clone(), SharedCatalog::new(), "suite")
-            .expect("open state machine");
+        let machine =
+            CatalogStateMachine::open(store.clone(), SharedCatalog::new(), "suite").expect("open state machine");
         Ok((dir, LogStore::new(store), machine))
     }
 }

@@ -26,27 +26,18 @@ pub fn instance_key(id: &str) -> String {
 
 /// Microseconds of simulated time.
 pub fn now_us() -> u64 {
-    turmoil::sim_elapsed()
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    turmoil::sim_elapsed().map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 /// One HTTP exchange with a server, bounded by `CLIENT_TIMEOUT`. `Err(true)` means the request may have
 /// reached the server (outcome unknown), `Err(false)` that it certainly did not (connection refused).
-pub async fn call(
-    server: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Vec<u8>,
-) -> Result<HttpResponse, bool> {
+pub async fn call(server: SocketAddr, method: &str, path: &str, body: Vec<u8>) -> Result<HttpResponse, bool> {
     let exchange = async {
         let stream = match turmoil::net::TcpStream::connect(server).await {
             Ok(stream) => stream,
             Err(_) => return Err(false),
         };
-        http_client::request(stream, method, &server.to_string(), path, body)
-            .await
-            .map_err(|_| true)
+        http_client::request(stream, method, &server.to_string(), path, body).await.map_err(|_| true)
     };
     match tokio::time::timeout(CLIENT_TIMEOUT, exchange).await {
         Ok(result) => result,
@@ -84,11 +75,7 @@ fn instances_in(response: &HttpResponse) -> Option<Vec<(String, String)>> {
     for row in rows.as_array()? {
         let node = row.get("Node")?.as_str()?;
         let id = row.get("ServiceID")?.as_str()?;
-        let value = row
-            .get("ServiceMeta")
-            .and_then(|m| m.get("v"))
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
+        let value = row.get("ServiceMeta").and_then(|m| m.get("v")).and_then(|v| v.as_str()).unwrap_or("");
         if node == WORKLOAD_NODE {
             out.push((instance_key(id), value.to_string()));
         }
@@ -111,13 +98,7 @@ pub async fn read_all(
         ReadMode::Stale => "?stale",
     };
     let invoke_us = now_us();
-    let result = call(
-        server.1,
-        "GET",
-        &format!("/v1/catalog/service/{WORKLOAD_SERVICE}{query}"),
-        Vec::new(),
-    )
-    .await;
+    let result = call(server.1, "GET", &format!("/v1/catalog/service/{WORKLOAD_SERVICE}{query}"), Vec::new()).await;
     let complete_us = now_us();
     let Ok(response) = result else { return false };
     if response.status != 200 {
@@ -126,17 +107,11 @@ pub async fn read_all(
     let Some(present) = instances_in(&response) else {
         return false;
     };
-    let index = response
-        .header("x-consul-index")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let index = response.header("x-consul-index").and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut history = history.borrow_mut();
     for id in ids {
         let key = instance_key(id);
-        let value = present
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.clone());
+        let value = present.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
         history.push(Op {
             client,
             server: server.0,
@@ -167,35 +142,16 @@ pub async fn run(workload: Workload, mut rng: ChaCha8Rng, history: Rc<RefCell<Hi
                 1 => ReadMode::Consistent,
                 _ => ReadMode::Stale,
             };
-            read_all(
-                &history,
-                workload.client,
-                server,
-                &workload.instance_ids,
-                mode,
-            )
-            .await;
+            read_all(&history, workload.client, server, &workload.instance_ids, mode).await;
             continue;
         }
         let (kind, method, path, body) = if dice < 85 {
             let value = format!("c{}-w{}", workload.client, op_number);
             let body = register_body(&id, &value);
-            (
-                OpKind::Register { value },
-                "PUT",
-                "/v1/catalog/register".to_string(),
-                body,
-            )
+            (OpKind::Register { value }, "PUT", "/v1/catalog/register".to_string(), body)
         } else {
-            let body = serde_json::json!({ "Node": WORKLOAD_NODE, "ServiceID": id })
-                .to_string()
-                .into_bytes();
-            (
-                OpKind::Deregister,
-                "PUT",
-                "/v1/catalog/deregister".to_string(),
-                body,
-            )
+            let body = serde_json::json!({ "Node": WORKLOAD_NODE, "ServiceID": id }).to_string().into_bytes();
+            (OpKind::Deregister, "PUT", "/v1/catalog/deregister".to_string(), body)
         };
         let invoke_us = now_us();
         let result = call(server.1, method, &path, body).await;

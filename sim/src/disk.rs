@@ -60,13 +60,7 @@ impl Store for SimDisk {
     }
 
     fn get(&self, space: Space, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        Ok(self
-            .layers
-            .lock()
-            .expect("disk lock")
-            .visible
-            .get(&space)
-            .and_then(|m| m.get(key).cloned()))
+        Ok(self.layers.lock().expect("disk lock").visible.get(&space).and_then(|m| m.get(key).cloned()))
     }
 
     fn scan(
@@ -76,21 +70,12 @@ impl Store for SimDisk {
         to: Option<&[u8]>,
         limit_max: usize,
     ) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        Ok(scan_map(
-            self.layers.lock().expect("disk lock").visible.get(&space),
-            from,
-            to,
-            limit_max,
-        ))
+        Ok(scan_map(self.layers.lock().expect("disk lock").visible.get(&space), from, to, limit_max))
     }
 
     fn last(&self, space: Space) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
         let layers = self.layers.lock().expect("disk lock");
-        Ok(layers
-            .visible
-            .get(&space)
-            .and_then(|m| m.iter().next_back())
-            .map(|(k, v)| (k.clone(), v.clone())))
+        Ok(layers.visible.get(&space).and_then(|m| m.iter().next_back()).map(|(k, v)| (k.clone(), v.clone())))
     }
 }
 
@@ -101,19 +86,9 @@ mod tests {
     #[test]
     fn crash_loses_unsynced_writes_and_keeps_synced_ones() {
         let disk = SimDisk::new();
-        disk.write(vec![WriteOp::Put(
-            Space::RaftLog,
-            b"a".to_vec(),
-            b"1".to_vec(),
-        )])
-        .unwrap();
+        disk.write(vec![WriteOp::Put(Space::RaftLog, b"a".to_vec(), b"1".to_vec())]).unwrap();
         disk.sync().unwrap();
-        disk.write(vec![WriteOp::Put(
-            Space::RaftLog,
-            b"b".to_vec(),
-            b"2".to_vec(),
-        )])
-        .unwrap();
+        disk.write(vec![WriteOp::Put(Space::RaftLog, b"b".to_vec(), b"2".to_vec())]).unwrap();
         assert_eq!(disk.get(Space::RaftLog, b"b").unwrap(), Some(b"2".to_vec()));
         disk.crash();
         assert_eq!(disk.get(Space::RaftLog, b"a").unwrap(), Some(b"1".to_vec()));

@@ -67,8 +67,6 @@ impl Env for SimEnv {
     }
 
     fn unix_time_ms(&self) -> u64 {
-        turmoil::since_epoch()
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
+        turmoil::since_epoch().map(|d| d.as_millis() as u64).unwrap_or(0)
     }
 }

@@ -37,10 +37,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.list {
         for scenario in SCENARIOS {
-            println!(
-                "{:<24} {} servers  {}",
-                scenario.name, scenario.servers, scenario.about
-            );
+            println!("{:<24} {} servers  {}", scenario.name, scenario.servers, scenario.about);
         }
         return ExitCode::SUCCESS;
     }
@@ -72,10 +69,7 @@ fn main() -> ExitCode {
             println!("{line}");
         }
         println!("scenario: {} seed: {}", report.scenario, report.seed);
-        println!(
-            "history: {} operations, {} trace events",
-            report.history_ops, report.trace_events
-        );
+        println!("history: {} operations, {} trace events", report.history_ops, report.trace_events);
         println!(
             "simulated: {:.1}s in {:.2}s wall ({:.0} simulated seconds per wall second)",
             report.sim_secs,

@@ -38,13 +38,7 @@ pub struct RunOptions {
 
 impl RunOptions {
     pub fn new(seed: u64) -> RunOptions {
-        RunOptions {
-            seed,
-            faults: FaultSwitches::default(),
-            clients: 4,
-            ops_per_client: 120,
-            keep_trace: false,
-        }
+        RunOptions { seed, faults: FaultSwitches::default(), clients: 4, ops_per_client: 120, keep_trace: false }
     }
 }
 
@@ -73,9 +67,7 @@ impl RunReport {
 
 /// Sub-seeds: one stream per purpose, all derived from the run seed.
 fn derive_seed(seed: u64, purpose: u64, index: u64) -> u64 {
-    let mut rng = ChaCha8Rng::seed_from_u64(
-        seed ^ purpose.rotate_left(32) ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-    );
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ purpose.rotate_left(32) ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     rng.next_u64()
 }
 
@@ -93,10 +85,7 @@ fn server_config(name: &str, names: &[String], faults: FaultSwitches) -> NodeCon
     config.bind_addr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     config.advertise_addr = turmoil::lookup(name);
     config.client_addr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    config.join = names
-        .iter()
-        .map(|n| SocketAddr::new(turmoil::lookup(n.as_str()), config.ports.serf_lan))
-        .collect();
+    config.join = names.iter().map(|n| SocketAddr::new(turmoil::lookup(n.as_str()), config.ports.serf_lan)).collect();
     config.faults = faults;
     config
 }
@@ -104,12 +93,9 @@ fn server_config(name: &str, names: &[String], faults: FaultSwitches) -> NodeCon
 /// Runs one seed of `scenario` and checks its history.
 pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
     trace::reset(options.keep_trace);
-    let targets = Targets::new()
-        .with_target("conclave::event", tracing::Level::DEBUG)
-        .with_target("sim", tracing::Level::DEBUG);
-    let subscriber = tracing_subscriber::registry()
-        .with(targets)
-        .with(trace::TraceLayer);
+    let targets =
+        Targets::new().with_target("conclave::event", tracing::Level::DEBUG).with_target("sim", tracing::Level::DEBUG);
+    let subscriber = tracing_subscriber::registry().with(targets).with(trace::TraceLayer);
     let started = Instant::now();
     let (sim_elapsed, history, verdict) =
         tracing::subscriber::with_default(subscriber, || run_in_sim(scenario, options));
@@ -129,10 +115,7 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
     }
 }
 
-fn run_in_sim(
-    scenario: &'static Scenario,
-    options: &RunOptions,
-) -> (Duration, History, Result<(), String>) {
+fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, History, Result<(), String>) {
     let seed = options.seed;
     let mut schedule_rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 1, 0));
     let mut schedule = (scenario.schedule)(&mut schedule_rng, scenario.servers);
@@ -160,43 +143,24 @@ fn run_in_sim(
             (disk.clone(), registry.clone(), names.clone(), name.clone());
         let faults = options.faults;
         sim.host(name.as_str(), move || {
-            let (disk, registry, names, name) = (
-                host_disk.clone(),
-                host_registry.clone(),
-                host_names.clone(),
-                host_name.clone(),
-            );
+            let (disk, registry, names, name) =
+                (host_disk.clone(), host_registry.clone(), host_names.clone(), host_name.clone());
             let generation = incarnation.get();
             incarnation.set(generation + 1);
             async move {
-                let env = SimEnv::new(
-                    disk,
-                    derive_seed(seed, 2, (index as u64) << 16 | generation),
-                );
+                let env = SimEnv::new(disk, derive_seed(seed, 2, (index as u64) << 16 | generation));
                 let config = server_config(&name, &names, faults);
-                let node = start_node(env, config)
-                    .await
-                    .map_err(|e| format!("{name} failed to start: {e:#}"))?;
+                let node = start_node(env, config).await.map_err(|e| format!("{name} failed to start: {e:#}"))?;
                 *registry.borrow_mut() = Some(node.clone());
-                node_main(node)
-                    .await
-                    .map_err(|e| format!("{name} stopped: {e:#}"))?;
+                node_main(node).await.map_err(|e| format!("{name} stopped: {e:#}"))?;
                 Ok(())
             }
         });
-        slots.push(ServerSlot {
-            name: name.clone(),
-            disk,
-            node: registry,
-            crashed: false,
-        });
+        slots.push(ServerSlot { name: name.clone(), disk, node: registry, crashed: false });
     }
 
-    let servers: Vec<(u32, SocketAddr)> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (i as u32, SocketAddr::new(sim.lookup(n.as_str()), 8500)))
-        .collect();
+    let servers: Vec<(u32, SocketAddr)> =
+        names.iter().enumerate().map(|(i, n)| (i as u32, SocketAddr::new(sim.lookup(n.as_str()), 8500))).collect();
     let instance_ids: Vec<String> = (0..4).map(|i| format!("svc-{i}")).collect();
     let history = Rc::new(RefCell::new(History::default()));
     for client in 0..options.clients {
@@ -218,12 +182,8 @@ fn run_in_sim(
     }
     let liveness = Rc::new(Cell::new(false));
     {
-        let (history, servers, ids, liveness) = (
-            history.clone(),
-            servers.clone(),
-            instance_ids.clone(),
-            liveness.clone(),
-        );
+        let (history, servers, ids, liveness) =
+            (history.clone(), servers.clone(), instance_ids.clone(), liveness.clone());
         sim.client("final-reader", async move {
             tokio::time::sleep(HEAL_AT + Duration::from_secs(2)).await;
             let deadline = tokio::time::Instant::now() + LIVENESS_BOUND;
@@ -249,10 +209,7 @@ fn run_in_sim(
         while next_event < schedule.events.len() && schedule.events[next_event].0 <= now {
             let fault = schedule.events[next_event].1.clone();
             for restarted in apply_fault(&mut sim, &mut slots, &fault) {
-                history
-                    .borrow_mut()
-                    .restarts
-                    .push((restarted as u32, now.as_micros() as u64));
+                history.borrow_mut().restarts.push((restarted as u32, now.as_micros() as u64));
             }
             next_event += 1;
         }
@@ -266,10 +223,8 @@ fn run_in_sim(
         }
     }
     if outcome.is_ok() && !liveness.get() {
-        outcome = Err(format!(
-            "liveness: no consistent read succeeded within {}s after the heal",
-            LIVENESS_BOUND.as_secs()
-        ));
+        outcome =
+            Err(format!("liveness: no consistent read succeeded within {}s after the heal", LIVENESS_BOUND.as_secs()));
     }
     let elapsed = sim.elapsed();
     drop(sim);
@@ -278,9 +233,7 @@ fn run_in_sim(
 }
 
 fn leader_index(slots: &[ServerSlot]) -> Option<usize> {
-    slots
-        .iter()
-        .position(|s| !s.crashed && s.node.borrow().as_ref().is_some_and(|n| n.is_leader()))
+    slots.iter().position(|s| !s.crashed && s.node.borrow().as_ref().is_some_and(|n| n.is_leader()))
 }
 
 fn crash(sim: &mut turmoil::Sim<'_>, slot: &mut ServerSlot) {
@@ -327,9 +280,7 @@ fn apply_fault(sim: &mut turmoil::Sim<'_>, slots: &mut [ServerSlot], fault: &Fau
                 }
             }
         }
-        Fault::PartitionOneway(from, to) => {
-            sim.partition_oneway(names[*from].as_str(), names[*to].as_str())
-        }
+        Fault::PartitionOneway(from, to) => sim.partition_oneway(names[*from].as_str(), names[*to].as_str()),
         Fault::LeaderCannotSend => {
             if let Some(leader) = leader_index(slots) {
                 for (_, name) in names.iter().enumerate().filter(|(i, _)| *i != leader) {

@@ -50,12 +50,7 @@ thread_local! {
 
 /// Starts a fresh recording on this thread.
 pub fn reset(keep_lines: bool) {
-    RECORDING.with(|r| {
-        *r.borrow_mut() = Recording {
-            lines: keep_lines.then(Vec::new),
-            ..Recording::default()
-        }
-    });
+    RECORDING.with(|r| *r.borrow_mut() = Recording { lines: keep_lines.then(Vec::new), ..Recording::default() });
 }
 
 /// Sets the simulated time stamped on the events that follow (the simulator calls it every step).
@@ -81,11 +76,7 @@ pub fn record(line: &str) {
 pub fn finish() -> (u64, u64, Vec<String>) {
     RECORDING.with(|r| {
         let mut r = r.borrow_mut();
-        (
-            r.hash.finish(),
-            r.events,
-            r.lines.take().unwrap_or_default(),
-        )
+        (r.hash.finish(), r.events, r.lines.take().unwrap_or_default())
     })
 }
 

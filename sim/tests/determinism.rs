@@ -10,10 +10,7 @@ fn trace_hash(scenario: &str, seed: u64) -> String {
         .expect("run the sim binary");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(
-        lines.last().is_some_and(|l| l.starts_with("result: ")),
-        "last line must be the result:\n{stdout}"
-    );
+    assert!(lines.last().is_some_and(|l| l.starts_with("result: ")), "last line must be the result:\n{stdout}");
     lines
         .iter()
         .find_map(|l| l.strip_prefix("trace-hash: "))
@@ -32,20 +29,9 @@ fn same_seed_gives_same_trace_hash_in_two_processes() {
 
 #[test]
 fn list_names_every_scenario() {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .arg("--list")
-        .output()
-        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sim")).arg("--list").output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for name in [
-        "leader-crash",
-        "partition-leader",
-        "power-loss",
-        "five-servers-two-down",
-    ] {
-        assert!(
-            stdout.contains(name),
-            "{name} missing from --list:\n{stdout}"
-        );
+    for name in ["leader-crash", "partition-leader", "power-loss", "five-servers-two-down"] {
+        assert!(stdout.contains(name), "{name} missing from --list:\n{stdout}");
     }
 }

@@ -19,15 +19,13 @@ fn first_violation(scenario: &str, plant: impl Fn(&mut RunOptions)) -> Option<(u
 #[test]
 fn checker_catches_reads_served_without_read_index() {
     let found = first_violation("partition-leader", |o| o.faults.local_reads = true);
-    let (seed, violation) =
-        found.expect("local reads on an isolated leader must be caught within the seed bound");
+    let (seed, violation) = found.expect("local reads on an isolated leader must be caught within the seed bound");
     eprintln!("local-reads caught at seed {seed}: {violation}");
 }
 
 #[test]
 fn checker_catches_writes_acknowledged_before_commit() {
     let found = first_violation("partition-leader", |o| o.faults.ack_before_commit = true);
-    let (seed, violation) =
-        found.expect("acknowledging before commit must be caught within the seed bound");
+    let (seed, violation) = found.expect("acknowledging before commit must be caught within the seed bound");
     eprintln!("ack-before-commit caught at seed {seed}: {violation}");
 }

@@ -10,10 +10,7 @@ use sim::scenarios::{find, SCENARIOS};
 const SEEDS_PER_SCENARIO_DEFAULT: u64 = 44;
 
 fn seeds_per_scenario() -> u64 {
-    std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(SEEDS_PER_SCENARIO_DEFAULT)
+    std::env::var("SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(SEEDS_PER_SCENARIO_DEFAULT)
 }
 
 fn run_seeds(name: &str) {
@@ -26,10 +23,7 @@ fn run_seeds(name: &str) {
         sim_secs += report.sim_secs;
         wall_secs += report.wall_secs;
         if let Err(violation) = &report.verdict {
-            panic!(
-                "{name} seed {seed}: violation: {violation}\nreplay: {}",
-                report.replay_line()
-            );
+            panic!("{name} seed {seed}: violation: {violation}\nreplay: {}", report.replay_line());
         }
     }
     eprintln!("{name}: {seeds} seeds ok, {sim_secs:.0} simulated s in {wall_secs:.1} wall s");
@@ -45,27 +39,12 @@ macro_rules! scenario_test {
 }
 
 scenario_test!(leader_crash_keeps_histories_linearizable, "leader-crash");
-scenario_test!(
-    follower_restart_keeps_histories_linearizable,
-    "follower-restart"
-);
-scenario_test!(
-    partition_leader_keeps_histories_linearizable,
-    "partition-leader"
-);
-scenario_test!(
-    asymmetric_partition_keeps_histories_linearizable,
-    "asymmetric-partition"
-);
-scenario_test!(
-    flapping_partitions_keep_histories_linearizable,
-    "flapping-partitions"
-);
+scenario_test!(follower_restart_keeps_histories_linearizable, "follower-restart");
+scenario_test!(partition_leader_keeps_histories_linearizable, "partition-leader");
+scenario_test!(asymmetric_partition_keeps_histories_linearizable, "asymmetric-partition");
+scenario_test!(flapping_partitions_keep_histories_linearizable, "flapping-partitions");
 scenario_test!(power_loss_loses_no_acknowledged_write, "power-loss");
-scenario_test!(
-    five_servers_two_down_keep_histories_linearizable,
-    "five-servers-two-down"
-);
+scenario_test!(five_servers_two_down_keep_histories_linearizable, "five-servers-two-down");
 
 #[test]
 fn every_scenario_has_a_test() {

@@ -15,7 +15,8 @@ struct SimDiskBuilder;
 impl StoreBuilder<TypeConfig, LogStore, CatalogStateMachine, ()> for SimDiskBuilder {
     async fn build(&self) -> Result<((), LogStore, CatalogStateMachine), StorageError> {
         let store: Arc<dyn Store> = Arc::new(SimDisk::new());
-        let machine = CatalogStateMachine::open(store.clone(), SharedCatalog::new(), "suite").expect("open state machine");
+        let machine =
+            CatalogStateMachine::open(store.clone(), SharedCatalog::new(), "suite").expect("open state machine");
         Ok(((), LogStore::new(store), machine))
     }
 }

@@ -16,17 +16,10 @@ pub fn binary() -> PathBuf {
     }
     // Tests run from target/<profile>/deps/, the benchmark from target/<profile>/.
     let exe = std::env::current_exe().expect("test executable path");
-    let candidates: Vec<PathBuf> = exe
-        .ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join("conclave"))
-        .collect();
-    candidates
-        .iter()
-        .find(|path| path.exists())
-        .cloned()
-        .unwrap_or_else(|| panic!("conclave not found in {candidates:?}: run `cargo build -p conclave` (same profile) or set CONCLAVE_BIN"))
+    let candidates: Vec<PathBuf> = exe.ancestors().skip(1).take(2).map(|dir| dir.join("conclave")).collect();
+    candidates.iter().find(|path| path.exists()).cloned().unwrap_or_else(|| {
+        panic!("conclave not found in {candidates:?}: run `cargo build -p conclave` (same profile) or set CONCLAVE_BIN")
+    })
 }
 
 /// Polls `condition` every 100 ms until it holds or `timeout` passes.
@@ -36,10 +29,7 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut condition: impl FnMut() 
         if let Some(value) = condition() {
             return value;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -64,17 +54,11 @@ impl Agent {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     fn spawn(&mut self) {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("log file");
+        let log = File::options().create(true).append(true).open(&self.log_path).expect("log file");
         let child = Command::new(binary())
             .args(&self.args)
             .stdin(Stdio::null())
@@ -96,9 +80,7 @@ impl Agent {
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if child.try_wait().ok().flatten().is_some() {
@@ -120,11 +102,9 @@ impl Agent {
     }
 
     pub fn wait_http(&self) {
-        eventually(
-            Duration::from_secs(20),
-            &format!("{} to serve HTTP", self.name),
-            || http::get(&self.url("/v1/status/leader")).ok().map(|_| ()),
-        );
+        eventually(Duration::from_secs(20), &format!("{} to serve HTTP", self.name), || {
+            http::get(&self.url("/v1/status/leader")).ok().map(|_| ())
+        });
     }
 
     /// The leader this agent reports (`ip:port`), if any.
@@ -155,9 +135,7 @@ impl Cluster {
     /// `servers` servers `s1..sN` on 127.0.`subnet`.1..N with the seed's flags and default ports.
     pub fn servers(subnet: u8, servers: usize) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ips: Vec<String> = (1..=servers)
-            .map(|i| format!("127.0.{subnet}.{i}"))
-            .collect();
+        let ips: Vec<String> = (1..=servers).map(|i| format!("127.0.{subnet}.{i}")).collect();
         let mut agents = Vec::new();
         for (i, ip) in ips.iter().enumerate() {
             let name = format!("s{}", i + 1);
@@ -180,15 +158,7 @@ impl Cluster {
                 args.push(peer.clone());
             }
             let log_path = dir.path().join(format!("{name}.log"));
-            agents.push(Agent {
-                name,
-                ip: ip.clone(),
-                args,
-                data_dir,
-                log_path,
-                child: None,
-                restarts: 0,
-            });
+            agents.push(Agent { name, ip: ip.clone(), args, data_dir, log_path, child: None, restarts: 0 });
         }
         for agent in &mut agents {
             agent.spawn();
@@ -203,13 +173,7 @@ impl Cluster {
     pub fn dev(subnet: u8) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let ip = format!("127.0.{subnet}.1");
-        let args = vec![
-            "agent".into(),
-            "-dev".into(),
-            format!("-bind={ip}"),
-            "-client".into(),
-            ip.clone(),
-        ];
+        let args = vec!["agent".into(), "-dev".into(), format!("-bind={ip}"), "-client".into(), ip.clone()];
         let mut agent = Agent {
             name: "dev".into(),
             ip,
@@ -221,37 +185,27 @@ impl Cluster {
         };
         agent.spawn();
         agent.wait_http();
-        Cluster {
-            agents: vec![agent],
-            dir,
-        }
+        Cluster { agents: vec![agent], dir }
     }
 
     /// Waits until every running agent names the same leader, and returns its index.
     pub fn wait_leader(&mut self) -> usize {
         let agents = &mut self.agents;
-        eventually(
-            Duration::from_secs(30),
-            "one leader known to every running server",
-            || {
-                let mut seen = Vec::new();
-                for agent in agents.iter_mut() {
-                    if agent.is_running() {
-                        seen.push(agent.leader()?);
-                    }
+        eventually(Duration::from_secs(30), "one leader known to every running server", || {
+            let mut seen = Vec::new();
+            for agent in agents.iter_mut() {
+                if agent.is_running() {
+                    seen.push(agent.leader()?);
                 }
-                let first = seen.first()?.clone();
-                if !seen.iter().all(|l| *l == first) {
-                    return None;
-                }
-                let ip = first.split(':').next()?.to_string();
-                // Survivors name a dead leader until their election timeout fires: wait for a live one.
-                agents
-                    .iter_mut()
-                    .position(|a| a.ip == ip)
-                    .filter(|&i| agents[i].is_running())
-            },
-        )
+            }
+            let first = seen.first()?.clone();
+            if !seen.iter().all(|l| *l == first) {
+                return None;
+            }
+            let ip = first.split(':').next()?.to_string();
+            // Survivors name a dead leader until their election timeout fires: wait for a live one.
+            agents.iter_mut().position(|a| a.ip == ip).filter(|&i| agents[i].is_running())
+        })
     }
 
     /// Prints every agent's log (call on failure paths; tests print them via `LogsOnPanic`).

@@ -10,21 +10,15 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn index(&self) -> u64 {
-        self.header("x-consul-index")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        self.header("x-consul-index").and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
     }
 }
 
@@ -33,12 +27,7 @@ fn agent(timeout: Duration) -> ureq::Agent {
 }
 
 /// Sends a request; `Err` only when no HTTP answer came back (refused, reset, timed out).
-pub fn request(
-    method: &str,
-    url: &str,
-    body: Option<&[u8]>,
-    timeout: Duration,
-) -> Result<Reply, String> {
+pub fn request(method: &str, url: &str, body: Option<&[u8]>, timeout: Duration) -> Result<Reply, String> {
     let request = agent(timeout).request(method, url);
     let result = match body {
         Some(body) => request.send_bytes(body),
@@ -56,11 +45,7 @@ pub fn request(
     });
     let headers = headers.collect();
     let body = response.into_string().map_err(|e| e.to_string())?;
-    Ok(Reply {
-        status,
-        headers,
-        body,
-    })
+    Ok(Reply { status, headers, body })
 }
 
 pub fn get(url: &str) -> Result<Reply, String> {

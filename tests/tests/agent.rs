@@ -28,18 +28,10 @@ fn dev_agent_serves_the_payload_with_index_headers() {
     let entry = &reply.json()[0];
     assert_eq!(entry["Service"]["ID"], "node-exporter-10.0.0.5");
     let checks = entry["Checks"].as_array().unwrap();
-    let check = checks
-        .iter()
-        .find(|c| c["CheckID"] == "service:node-exporter-10.0.0.5")
-        .expect("the payload's check");
-    assert_eq!(
-        (check["Type"].as_str(), check["Status"].as_str()),
-        (Some("http"), Some("critical"))
-    );
+    let check = checks.iter().find(|c| c["CheckID"] == "service:node-exporter-10.0.0.5").expect("the payload's check");
+    assert_eq!((check["Type"].as_str(), check["Status"].as_str()), (Some("http"), Some("critical")));
 
-    let services = http::get(&agent.url("/v1/catalog/services"))
-        .unwrap()
-        .json();
+    let services = http::get(&agent.url("/v1/catalog/services")).unwrap().json();
     assert_eq!(services["node-exporter"][0], "prometheus");
     assert!(
         services.get("consul").is_some() || wait_for_consul_service(agent),
@@ -50,9 +42,7 @@ fn dev_agent_serves_the_payload_with_index_headers() {
 fn wait_for_consul_service(agent: &conclave_tests::harness::Agent) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        let services = http::get(&agent.url("/v1/catalog/services"))
-            .unwrap()
-            .json();
+        let services = http::get(&agent.url("/v1/catalog/services")).unwrap().json();
         if services.get("consul").is_some() {
             return true;
         }
@@ -69,18 +59,11 @@ fn blocking_query_waits_and_is_woken_only_by_its_service() {
     assert!(wait_for_consul_service(agent));
     let register = |id: &str, name: &str, port: u16| {
         let body = format!(r#"{{"ID":"{id}","Name":"{name}","Port":{port}}}"#);
-        assert_eq!(
-            http::put(&agent.url("/v1/agent/service/register"), &body)
-                .unwrap()
-                .status,
-            200
-        );
+        assert_eq!(http::put(&agent.url("/v1/agent/service/register"), &body).unwrap().status, 200);
     };
     register("a1", "alpha", 1);
     register("b1", "beta", 1);
-    let index = http::get(&agent.url("/v1/catalog/service/alpha"))
-        .unwrap()
-        .index();
+    let index = http::get(&agent.url("/v1/catalog/service/alpha")).unwrap().index();
 
     // Unchanged: the query waits out its wait time.
     let started = Instant::now();
@@ -91,11 +74,7 @@ fn blocking_query_waits_and_is_woken_only_by_its_service() {
         Duration::from_secs(10),
     )
     .unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_millis(1900),
-        "returned after {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(1900), "returned after {:?}", started.elapsed());
     assert_eq!(reply.index(), index);
 
     // A change to another service does not wake it; a change to alpha does.
@@ -108,16 +87,10 @@ fn blocking_query_waits_and_is_woken_only_by_its_service() {
     std::thread::sleep(Duration::from_millis(500));
     register("b1", "beta", 2);
     std::thread::sleep(Duration::from_millis(1000));
-    assert!(
-        !waiter.is_finished(),
-        "a change to beta woke a query on alpha"
-    );
+    assert!(!waiter.is_finished(), "a change to beta woke a query on alpha");
     register("a1", "alpha", 2);
     let (elapsed, new_index, rows) = waiter.join().unwrap();
-    assert!(
-        elapsed < Duration::from_secs(10),
-        "woken by the change to alpha, after {elapsed:?}"
-    );
+    assert!(elapsed < Duration::from_secs(10), "woken by the change to alpha, after {elapsed:?}");
     assert!(new_index > index);
     assert_eq!(rows[0]["ServicePort"], 2);
 }
@@ -133,19 +106,12 @@ fn bad_input_gets_400_and_agent_keeps_serving() {
         (r#"{"Name":"x","Port":"80"}"#, "Port"),
         (r#"{"Port":80}"#, "Missing service name"),
         (r#"{"Name":"x","Port":-1}"#, "Invalid port"),
-        (
-            r#"{"Name":"x","Check":{"HTTP":"http://x","Interval":"15"}}"#,
-            "invalid duration",
-        ),
+        (r#"{"Name":"x","Check":{"HTTP":"http://x","Interval":"15"}}"#, "invalid duration"),
     ];
     for (body, message) in cases {
         let reply = http::put(&url, body).unwrap();
         assert_eq!(reply.status, 400, "{body}: {}", reply.body);
-        assert!(
-            reply.body.contains(message),
-            "{body}: {:?} lacks {message:?}",
-            reply.body
-        );
+        assert!(reply.body.contains(message), "{body}: {:?} lacks {message:?}", reply.body);
     }
     let reply = http::get(&agent.url("/v1/catalog/services?index=abc")).unwrap();
     assert_eq!((reply.status, reply.body.as_str()), (400, "Invalid index"));
@@ -154,25 +120,13 @@ fn bad_input_gets_400_and_agent_keeps_serving() {
     let reply = http::get(&agent.url("/v1/nope")).unwrap();
     assert_eq!(reply.status, 404);
     let reply = http::get(&agent.url("/v1/catalog/services?dc=elsewhere")).unwrap();
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (500, "No path to datacenter")
-    );
-    assert_eq!(
-        http::get(&agent.url("/v1/catalog/services"))
-            .unwrap()
-            .status,
-        200,
-        "still serving"
-    );
+    assert_eq!((reply.status, reply.body.as_str()), (500, "No path to datacenter"));
+    assert_eq!(http::get(&agent.url("/v1/catalog/services")).unwrap().status, 200, "still serving");
 }
 
 #[test]
 fn wrong_flag_prints_usage_and_exits_1() {
-    let output = Command::new(binary())
-        .args(["agent", "-no-such-flag"])
-        .output()
-        .unwrap();
+    let output = Command::new(binary()).args(["agent", "-no-such-flag"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("Usage"), "{stderr}");
@@ -182,14 +136,7 @@ fn wrong_flag_prints_usage_and_exits_1() {
 fn go_style_flags_are_accepted_in_every_form() {
     let output = Command::new(binary()).args(["version"]).output().unwrap();
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("Conclave v"));
-    let output = Command::new(binary())
-        .args(["agent", "-server", "-bootstrap-expect=3"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "no data dir is a start error"
-    );
+    let output = Command::new(binary()).args(["agent", "-server", "-bootstrap-expect=3"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "no data dir is a start error");
     assert!(String::from_utf8_lossy(&output.stderr).contains("data_dir"));
 }

@@ -13,9 +13,7 @@ const PAYLOAD: &str = r#"{"ID":"node-exporter-10.0.0.5","Name":"node-exporter","
  "Meta":{"team":"infra"},"Port":9100,"checks":[{"http":"http://10.0.0.5:9100/metrics","interval":"15s"}]}"#;
 
 fn register_instance(url: &str, id: &str) -> Result<u16, String> {
-    let body = format!(
-        r#"{{"Node":"ext","Address":"10.9.0.1","Service":{{"ID":"{id}","Service":"load","Port":80}}}}"#
-    );
+    let body = format!(r#"{{"Node":"ext","Address":"10.9.0.1","Service":{{"ID":"{id}","Service":"load","Port":80}}}}"#);
     http::put(&format!("{url}/v1/catalog/register"), &body).map(|r| r.status)
 }
 
@@ -24,14 +22,7 @@ fn instance_ids(url: &str, query: &str) -> Option<BTreeSet<String>> {
     if reply.status != 200 {
         return None;
     }
-    Some(
-        reply
-            .json()
-            .as_array()?
-            .iter()
-            .filter_map(|r| r["ServiceID"].as_str().map(String::from))
-            .collect(),
-    )
+    Some(reply.json().as_array()?.iter().filter_map(|r| r["ServiceID"].as_str().map(String::from)).collect())
 }
 
 #[test]
@@ -39,30 +30,18 @@ fn payload_registered_through_a_follower_survives_leader_kill_and_restart() {
     let mut cluster = Cluster::servers(41, 3);
     let leader = cluster.wait_leader();
     let follower = (leader + 1) % 3;
-    let peers = http::get(&cluster.agents[follower].url("/v1/status/peers"))
-        .unwrap()
-        .json();
+    let peers = http::get(&cluster.agents[follower].url("/v1/status/peers")).unwrap().json();
     assert_eq!(peers.as_array().unwrap().len(), 3, "three voters: {peers}");
 
-    let reply = http::put(
-        &cluster.agents[follower].url("/v1/agent/service/register"),
-        PAYLOAD,
-    )
-    .unwrap();
-    assert_eq!(
-        reply.status, 200,
-        "register through a follower: {}",
-        reply.body
-    );
+    let reply = http::put(&cluster.agents[follower].url("/v1/agent/service/register"), PAYLOAD).unwrap();
+    assert_eq!(reply.status, 200, "register through a follower: {}", reply.body);
 
     cluster.agents[leader].kill();
     let survivor = (leader + 2) % 3;
     let new_leader = cluster.wait_leader();
     assert_ne!(new_leader, leader, "a new leader among the survivors");
 
-    let reply =
-        http::get(&cluster.agents[survivor].url("/v1/catalog/service/node-exporter?consistent"))
-            .unwrap();
+    let reply = http::get(&cluster.agents[survivor].url("/v1/catalog/service/node-exporter?consistent")).unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.index() >= 1);
     let rows = reply.json();
@@ -73,28 +52,16 @@ fn payload_registered_through_a_follower_survives_leader_kill_and_restart() {
     assert_eq!(row["ServiceMeta"]["team"], "infra");
     assert_eq!(row["ServiceTags"][0], "prometheus");
 
-    let health = http::get(&cluster.agents[survivor].url("/v1/health/service/node-exporter"))
-        .unwrap()
-        .json();
+    let health = http::get(&cluster.agents[survivor].url("/v1/health/service/node-exporter")).unwrap().json();
     let checks = health[0]["Checks"].as_array().unwrap();
-    assert!(
-        checks
-            .iter()
-            .any(|c| c["CheckID"] == "service:node-exporter-10.0.0.5"),
-        "{health}"
-    );
+    assert!(checks.iter().any(|c| c["CheckID"] == "service:node-exporter-10.0.0.5"), "{health}");
 
     cluster.agents[leader].restart();
     let restarted = &cluster.agents[leader];
-    eventually(
-        Duration::from_secs(30),
-        "the restarted server to catch up",
-        || {
-            let reply =
-                http::get(&restarted.url("/v1/catalog/service/node-exporter?stale")).ok()?;
-            (reply.json().as_array()?.len() == 1).then_some(())
-        },
-    );
+    eventually(Duration::from_secs(30), "the restarted server to catch up", || {
+        let reply = http::get(&restarted.url("/v1/catalog/service/node-exporter?stale")).ok()?;
+        (reply.json().as_array()?.len() == 1).then_some(())
+    });
 }
 
 #[test]
@@ -129,13 +96,8 @@ fn acknowledged_registrations_survive_kill_during_writes() {
 
     let acknowledged = acknowledged.lock().unwrap().clone();
     for url in &urls {
-        let present = eventually(Duration::from_secs(30), "a consistent read", || {
-            instance_ids(url, "?consistent")
-        });
-        let missing: Vec<&String> = acknowledged
-            .iter()
-            .filter(|id| !present.contains(*id))
-            .collect();
+        let present = eventually(Duration::from_secs(30), "a consistent read", || instance_ids(url, "?consistent"));
+        let missing: Vec<&String> = acknowledged.iter().filter(|id| !present.contains(*id)).collect();
         assert!(
             missing.is_empty(),
             "{} of {} acknowledged registrations missing on {url}: {missing:?}",
@@ -161,11 +123,9 @@ fn server_data_survives_clean_restart() {
     }
     cluster.wait_leader();
     for agent in &cluster.agents {
-        let ids = eventually(
-            Duration::from_secs(30),
-            "a consistent read after restart",
-            || instance_ids(&agent.http(), "?consistent"),
-        );
+        let ids = eventually(Duration::from_secs(30), "a consistent read after restart", || {
+            instance_ids(&agent.http(), "?consistent")
+        });
         assert_eq!(ids.len(), 20, "on {}: {ids:?}", agent.name);
     }
 }

@@ -7,13 +7,10 @@ use serde::Deserialize;
 
 use super::duration::GoDuration;
 use super::keys::decode_object;
-use super::service_input::{
-    is_unspecified_address, port, tagged_addresses, weights, AddressInput, WeightsInput,
-};
+use super::service_input::{is_unspecified_address, port, tagged_addresses, weights, AddressInput, WeightsInput};
 use super::ApiError;
 use crate::catalog::{
-    CheckDefinition, CheckSpec, CheckStatus, DeregisterRequest, NodeSpec, RegisterRequest,
-    ServiceSpec,
+    CheckDefinition, CheckSpec, CheckStatus, DeregisterRequest, NodeSpec, RegisterRequest, ServiceSpec,
 };
 
 // Consul fields Conclave accepts but does not act on are kept so payloads carrying them decode.
@@ -152,15 +149,10 @@ fn service_spec(input: AgentServiceInput) -> Result<ServiceSpec, ApiError> {
     }
     let address = input.address.unwrap_or_default();
     if is_unspecified_address(&address) {
-        return Err(ApiError::bad_request(format!(
-            "Invalid service address {address:?}"
-        )));
+        return Err(ApiError::bad_request(format!("Invalid service address {address:?}")));
     }
     Ok(ServiceSpec {
-        id: input
-            .id
-            .filter(|id| !id.is_empty())
-            .unwrap_or_else(|| service.clone()),
+        id: input.id.filter(|id| !id.is_empty()).unwrap_or_else(|| service.clone()),
         service,
         kind: input.kind.unwrap_or_default(),
         tags: input.tags.unwrap_or_default(),
@@ -176,24 +168,18 @@ fn service_spec(input: AgentServiceInput) -> Result<ServiceSpec, ApiError> {
 fn check_spec(input: HealthCheckInput, node: &str) -> Result<CheckSpec, ApiError> {
     if let Some(check_node) = input.node.as_deref().filter(|n| !n.is_empty()) {
         if check_node != node {
-            return Err(ApiError::bad_request(format!(
-                "Check node {check_node:?} does not match node {node:?}"
-            )));
+            return Err(ApiError::bad_request(format!("Check node {check_node:?} does not match node {node:?}")));
         }
     }
     let name = input.name.unwrap_or_default();
-    let check_id = input
-        .check_id
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| name.clone());
+    let check_id = input.check_id.filter(|id| !id.is_empty()).unwrap_or_else(|| name.clone());
     if check_id.is_empty() {
         return Err(ApiError::bad_request("Must provide a check ID or name"));
     }
     let status = match input.status.as_deref() {
         None | Some("") => CheckStatus::Critical,
-        Some(text) => CheckStatus::parse(text).ok_or_else(|| {
-            ApiError::bad_request("Status for checks must 'passing', 'warning', 'critical'")
-        })?,
+        Some(text) => CheckStatus::parse(text)
+            .ok_or_else(|| ApiError::bad_request("Status for checks must 'passing', 'warning', 'critical'"))?,
     };
     let def = input.definition.unwrap_or_default();
     let millis = |d: Option<GoDuration>| d.unwrap_or_default().as_millis();
@@ -235,11 +221,7 @@ pub fn decode_catalog_register(body: &[u8]) -> Result<RegisterRequest, ApiError>
     }
     let service = input.service.map(service_spec).transpose()?;
     let mut checks = Vec::new();
-    for check in input
-        .check
-        .into_iter()
-        .chain(input.checks.unwrap_or_default())
-    {
+    for check in input.check.into_iter().chain(input.checks.unwrap_or_default()) {
         checks.push(check_spec(check, &node)?);
     }
     Ok(RegisterRequest {
@@ -292,22 +274,10 @@ mod tests {
 
     #[test]
     fn catalog_register_requires_node_and_address() {
+        assert_eq!(decode_catalog_register(br#"{"Address":"1.2.3.4"}"#).unwrap_err().message, "Must provide node");
+        assert_eq!(decode_catalog_register(br#"{"Node":"n"}"#).unwrap_err().message, "Must provide address");
         assert_eq!(
-            decode_catalog_register(br#"{"Address":"1.2.3.4"}"#)
-                .unwrap_err()
-                .message,
-            "Must provide node"
-        );
-        assert_eq!(
-            decode_catalog_register(br#"{"Node":"n"}"#)
-                .unwrap_err()
-                .message,
-            "Must provide address"
-        );
-        assert_eq!(
-            decode_catalog_register(br#"{"Node":"n","Address":"a","Service":{"Port":1}}"#)
-                .unwrap_err()
-                .message,
+            decode_catalog_register(br#"{"Node":"n","Address":"a","Service":{"Port":1}}"#).unwrap_err().message,
             "Must provide service name"
         );
     }
@@ -316,10 +286,7 @@ mod tests {
     fn catalog_deregister_takes_node_service_or_check() {
         let request = decode_catalog_deregister(br#"{"Node":"n","ServiceID":"s"}"#).unwrap();
         assert_eq!(request.service_id.as_deref(), Some("s"));
-        assert_eq!(
-            decode_catalog_deregister(br#"{}"#).unwrap_err().message,
-            "Must provide node"
-        );
+        assert_eq!(decode_catalog_deregister(br#"{}"#).unwrap_err().message, "Must provide node");
         assert!(decode_catalog_deregister(br#"{"Node":"n","x":1}"#)
             .unwrap_err()
             .message

@@ -93,9 +93,7 @@ fn non_negative(value: Option<i64>, field: &str) -> Result<u32, ApiError> {
     match value {
         None => Ok(0),
         Some(v) if (0..=i64::from(u32::MAX)).contains(&v) => Ok(v as u32),
-        Some(v) => Err(ApiError::bad_request(format!(
-            "Invalid check: {field} must be >= 0, got {v}"
-        ))),
+        Some(v) => Err(ApiError::bad_request(format!("Invalid check: {field} must be >= 0, got {v}"))),
     }
 }
 
@@ -103,11 +101,7 @@ impl CheckInput {
     /// Consul's `CheckType.Type()` precedence.
     fn kind(&self) -> &'static str {
         let set = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
-        let args = self
-            .script_args
-            .as_ref()
-            .or(self.args.as_ref())
-            .is_some_and(|a| !a.is_empty());
+        let args = self.script_args.as_ref().or(self.args.as_ref()).is_some_and(|a| !a.is_empty());
         if set(&self.grpc) {
             "grpc"
         } else if set(&self.http) {
@@ -139,29 +133,24 @@ impl CheckInput {
         let interval = self.interval.unwrap_or_default();
         let ttl = self.ttl.unwrap_or_default();
         if !interval.0.is_zero() && !ttl.0.is_zero() {
-            return Err(ApiError::bad_request(
-                "Invalid check: Interval and TTL cannot both be specified",
-            ));
+            return Err(ApiError::bad_request("Invalid check: Interval and TTL cannot both be specified"));
         }
-        let needs_interval = matches!(
-            kind,
-            "http" | "tcp" | "udp" | "script" | "grpc" | "h2ping" | "docker" | "os_service"
-        );
+        let needs_interval =
+            matches!(kind, "http" | "tcp" | "udp" | "script" | "grpc" | "h2ping" | "docker" | "os_service");
         if needs_interval && interval.0.is_zero() {
             return Err(ApiError::bad_request(
                 "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, or TCP checks",
             ));
         }
         if !needs_interval && kind != "alias" && ttl.0.is_zero() {
-            return Err(ApiError::bad_request(
-                "Invalid check: TTL must be > 0 for TTL checks",
-            ));
+            return Err(ApiError::bad_request("Invalid check: TTL must be > 0 for TTL checks"));
         }
         let status = match self.status.as_deref() {
             None | Some("") => None,
-            Some(text) => Some(CheckStatus::parse(text).ok_or_else(|| {
-                ApiError::bad_request("Status for checks must 'passing', 'warning', 'critical'")
-            })?),
+            Some(text) => Some(
+                CheckStatus::parse(text)
+                    .ok_or_else(|| ApiError::bad_request("Status for checks must 'passing', 'warning', 'critical'"))?,
+            ),
         };
         let definition = CheckDefinition {
             http: self.http.unwrap_or_default(),
@@ -186,18 +175,9 @@ impl CheckInput {
             check_type: kind.to_string(),
             definition,
             script_args: self.script_args.or(self.args).unwrap_or_default(),
-            success_before_passing: non_negative(
-                self.success_before_passing,
-                "SuccessBeforePassing",
-            )?,
-            failures_before_critical: non_negative(
-                self.failures_before_critical,
-                "FailuresBeforeCritical",
-            )?,
-            failures_before_warning: non_negative(
-                self.failures_before_warning,
-                "FailuresBeforeWarning",
-            )?,
+            success_before_passing: non_negative(self.success_before_passing, "SuccessBeforePassing")?,
+            failures_before_critical: non_negative(self.failures_before_critical, "FailuresBeforeCritical")?,
+            failures_before_warning: non_negative(self.failures_before_warning, "FailuresBeforeWarning")?,
         })
     }
 }
@@ -206,13 +186,7 @@ impl ServiceCheck {
     /// The catalog entry for this check, the `position`-th (0-based) of `count` checks of the service.
     /// Generated IDs and names follow Consul: `service:<id>` (`service:<id>:<n>` with several checks) and
     /// `Service '<name>' check`.
-    pub fn to_check_spec(
-        &self,
-        service_id: &str,
-        service_name: &str,
-        position: usize,
-        count: usize,
-    ) -> CheckSpec {
+    pub fn to_check_spec(&self, service_id: &str, service_name: &str, position: usize, count: usize) -> CheckSpec {
         let check_id = if !self.check_id.is_empty() {
             self.check_id.clone()
         } else if count > 1 {
@@ -220,14 +194,38 @@ impl ServiceCheck {
         } else {
             format!("service:{service_id}")
         };
-        let name = if self.name.is_empty() {
-            format!("Service '{service_name}' check")
-        } else {
-            self.name.clone()
-        };
+        let name = if self.name.is_empty() { format!("Service '{service_name}' check") } else { self.name.clone() };
         CheckSpec {
             check_id,
             name,
+            status: self.status.unwrap_or(CheckStatus::Critical),
+            notes: self.notes.clone(),
+            output: String::new(),
+            service_id: service_id.to_string(),
+            check_type: self.check_type.clone(),
+            definition: self.definition.clone(),
+        }
+    }
+}
+
+/// A check registered on its own (`PUT /v1/agent/check/register`, `check {}` in config files): the check
+/// and the service it belongs to (empty: a node check).
+pub fn decode_check_definition(body: &[u8]) -> Result<(ServiceCheck, String), ApiError> {
+    let input: CheckInput = super::keys::decode_object(body, "structs.CheckDefinition")?;
+    let service_id = input.service_id.clone().unwrap_or_default();
+    if input.name.as_deref().unwrap_or("").is_empty() {
+        return Err(ApiError::bad_request("Missing check name"));
+    }
+    Ok((input.into_check()?, service_id))
+}
+
+impl ServiceCheck {
+    /// The catalog entry of a check registered on its own; its ID defaults to its name.
+    pub fn to_standalone_spec(&self, service_id: &str) -> CheckSpec {
+        let check_id = if self.check_id.is_empty() { self.name.clone() } else { self.check_id.clone() };
+        CheckSpec {
+            check_id,
+            name: self.name.clone(),
             status: self.status.unwrap_or(CheckStatus::Critical),
             notes: self.notes.clone(),
             output: String::new(),

@@ -13,18 +13,12 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, ApiError> {
     // go-parse-duration indexes strings by chars and slices them by bytes, so it panics on non-ASCII
     // input (found by fuzzing). Go's syntax is ASCII apart from the two spellings of "µs".
     let ascii = text.replace(['\u{b5}', '\u{3bc}'], "u");
-    if !ascii
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
-        || ascii.len() > 64
-    {
+    if !ascii.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-')) || ascii.len() > 64 {
         return Err(invalid());
     }
     let nanos = go_parse_duration::parse_duration(&ascii).map_err(|_| invalid())?;
     if nanos < 0 {
-        return Err(ApiError::bad_request(format!(
-            "time: negative duration {text:?}"
-        )));
+        return Err(ApiError::bad_request(format!("time: negative duration {text:?}")));
     }
     Ok(Duration::from_nanos(nanos as u64))
 }
@@ -43,12 +37,8 @@ impl<'de> Deserialize<'de> for GoDuration {
         }
         match Raw::deserialize(deserializer)? {
             Raw::Text(text) if text.is_empty() => Ok(GoDuration(Duration::ZERO)),
-            Raw::Text(text) => parse_go_duration(&text)
-                .map(GoDuration)
-                .map_err(serde::de::Error::custom),
-            Raw::Nanos(nanos) if nanos < 0 => Err(serde::de::Error::custom(format!(
-                "negative duration {nanos}"
-            ))),
+            Raw::Text(text) => parse_go_duration(&text).map(GoDuration).map_err(serde::de::Error::custom),
+            Raw::Nanos(nanos) if nanos < 0 => Err(serde::de::Error::custom(format!("negative duration {nanos}"))),
             Raw::Nanos(nanos) => Ok(GoDuration(Duration::from_nanos(nanos as u64))),
         }
     }

@@ -8,10 +8,8 @@ use super::service_input::ServiceDefinition;
 use crate::catalog::{CheckDefinition, HealthCheck, Node, ServiceAddress, ServiceInstance};
 
 fn tagged(addresses: &BTreeMap<String, ServiceAddress>) -> Value {
-    let map: Map<String, Value> = addresses
-        .iter()
-        .map(|(k, a)| (k.clone(), json!({ "Address": a.address, "Port": a.port })))
-        .collect();
+    let map: Map<String, Value> =
+        addresses.iter().map(|(k, a)| (k.clone(), json!({ "Address": a.address, "Port": a.port }))).collect();
     Value::Object(map)
 }
 
@@ -120,10 +118,7 @@ fn definition_json(def: &CheckDefinition) -> Value {
         put("TTL", json!(duration(def.ttl_ms)));
     }
     if def.deregister_critical_service_after_ms > 0 {
-        put(
-            "DeregisterCriticalServiceAfter",
-            json!(duration(def.deregister_critical_service_after_ms)),
-        );
+        put("DeregisterCriticalServiceAfter", json!(duration(def.deregister_critical_service_after_ms)));
     }
     Value::Object(out)
 }
@@ -177,18 +172,9 @@ pub fn service_definition_json(def: &ServiceDefinition) -> Value {
             if !c.script_args.is_empty() {
                 object.insert("Args".into(), json!(c.script_args));
             }
-            object.insert(
-                "SuccessBeforePassing".into(),
-                json!(c.success_before_passing),
-            );
-            object.insert(
-                "FailuresBeforeCritical".into(),
-                json!(c.failures_before_critical),
-            );
-            object.insert(
-                "FailuresBeforeWarning".into(),
-                json!(c.failures_before_warning),
-            );
+            object.insert("SuccessBeforePassing".into(), json!(c.success_before_passing));
+            object.insert("FailuresBeforeCritical".into(), json!(c.failures_before_critical));
+            object.insert("FailuresBeforeWarning".into(), json!(c.failures_before_warning));
             out
         })
         .collect();
@@ -218,8 +204,7 @@ mod tests {
             "TaggedAddresses":{"lan":{"address":"10.0.0.1","port":80}},
             "Checks":[{"HTTP":"http://x","Interval":"15s","Header":{"A":["b"]}},{"TTL":"30s","Status":"passing","Args":["x"]}]}"#;
         let def = decode_service_definition(body).unwrap();
-        let again = decode_service_definition(service_definition_json(&def).to_string().as_bytes())
-            .unwrap();
+        let again = decode_service_definition(service_definition_json(&def).to_string().as_bytes()).unwrap();
         assert_eq!(def, again);
     }
 }

@@ -8,24 +8,15 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: 400,
-            message: message.into(),
-        }
+        ApiError { status: 400, message: message.into() }
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: 404,
-            message: message.into(),
-        }
+        ApiError { status: 404, message: message.into() }
     }
 
     pub fn too_large(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: 413,
-            message: message.into(),
-        }
+        ApiError { status: 413, message: message.into() }
     }
 }
 

@@ -11,20 +11,10 @@ use serde_json::{Map, Value};
 use super::ApiError;
 
 /// Normalised names of fields whose value is a map keyed by user data.
-const MAP_FIELDS: &[&str] = &[
-    "meta",
-    "nodemeta",
-    "servicemeta",
-    "header",
-    "taggedaddresses",
-    "servicetaggedaddresses",
-];
+const MAP_FIELDS: &[&str] = &["meta", "nodemeta", "servicemeta", "header", "taggedaddresses", "servicetaggedaddresses"];
 
 pub fn normalize_key(key: &str) -> String {
-    key.chars()
-        .filter(|c| *c != '_')
-        .flat_map(char::to_lowercase)
-        .collect()
+    key.chars().filter(|c| *c != '_').flat_map(char::to_lowercase).collect()
 }
 
 /// Rewrites struct-shaped keys to their normal form, remembering how the user spelled each one.
@@ -44,12 +34,7 @@ fn normalize(value: Value, spelled: &mut BTreeMap<String, String>, keep_keys: bo
             }
             Value::Object(out)
         }
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|v| normalize(v, spelled, false))
-                .collect(),
-        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| normalize(v, spelled, false)).collect()),
         other => other,
     }
 }
@@ -57,8 +42,8 @@ fn normalize(value: Value, spelled: &mut BTreeMap<String, String>, keep_keys: bo
 /// Parses `body` as a JSON object and decodes it into `T` (whose serde field names are normalised),
 /// with Consul's error messages.
 pub fn decode_object<T: DeserializeOwned>(body: &[u8], go_type: &str) -> Result<T, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Request decode failed: {e}")))?;
     if !value.is_object() {
         return Err(ApiError::bad_request(format!(
             "Request decode failed: json: cannot unmarshal {} into Go value of type {go_type}",
@@ -70,10 +55,7 @@ pub fn decode_object<T: DeserializeOwned>(body: &[u8], go_type: &str) -> Result<
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        ApiError::bad_request(format!(
-            "Request decode failed: {}",
-            go_message(&inner, &path, go_type, &spelled)
-        ))
+        ApiError::bad_request(format!("Request decode failed: {}", go_message(&inner, &path, go_type, &spelled)))
     })
 }
 
@@ -89,12 +71,7 @@ fn json_type(value: &Value) -> &'static str {
 }
 
 /// Turns serde's message into Go's wording where there is one.
-fn go_message(
-    inner: &str,
-    path: &str,
-    go_type: &str,
-    spelled: &BTreeMap<String, String>,
-) -> String {
+fn go_message(inner: &str, path: &str, go_type: &str, spelled: &BTreeMap<String, String>) -> String {
     if let Some(rest) = inner.strip_prefix("unknown field `") {
         let normal = rest.split('`').next().unwrap_or(rest);
         let original = spelled.get(normal).map(String::as_str).unwrap_or(normal);
@@ -103,13 +80,7 @@ fn go_message(
     let field = path
         .split('.')
         .filter(|segment| !segment.starts_with('[') && *segment != "?")
-        .map(|segment| {
-            spelled
-                .get(segment)
-                .map(String::as_str)
-                .unwrap_or(segment)
-                .to_string()
-        })
+        .map(|segment| spelled.get(segment).map(String::as_str).unwrap_or(segment).to_string())
         .collect::<Vec<_>>()
         .join(".");
     if field.is_empty() {

@@ -12,9 +12,7 @@ mod keys;
 mod service_input;
 
 pub use catalog_input::{decode_catalog_deregister, decode_catalog_register};
-pub use check_input::ServiceCheck;
+pub use check_input::{decode_check_definition, ServiceCheck};
 pub use duration::parse_go_duration;
 pub use error::ApiError;
-pub use service_input::{
-    decode_service_definition, ServiceDefinition, SERVICE_DEFINITION_BYTES_MAX,
-};
+pub use service_input::{decode_service_definition, ServiceDefinition, SERVICE_DEFINITION_BYTES_MAX};

@@ -77,9 +77,7 @@ pub(super) fn port(value: Option<i64>, field: &str) -> Result<u16, ApiError> {
     match value {
         None => Ok(0),
         Some(p) if (0..=65535).contains(&p) => Ok(p as u16),
-        Some(p) => Err(ApiError::bad_request(format!(
-            "Invalid {field} {p}: must be between 0 and 65535"
-        ))),
+        Some(p) => Err(ApiError::bad_request(format!("Invalid {field} {p}: must be between 0 and 65535"))),
     }
 }
 
@@ -113,15 +111,10 @@ pub(super) fn weights(input: Option<WeightsInput>) -> Result<Weights, ApiError> 
         return Err(ApiError::bad_request("Passing must be greater than 0"));
     }
     if warning < 0 {
-        return Err(ApiError::bad_request(
-            "Warning must be greater or equal than 0",
-        ));
+        return Err(ApiError::bad_request("Warning must be greater or equal than 0"));
     }
     let clamp = |v: i64| v.min(i64::from(i32::MAX)) as i32;
-    Ok(Weights {
-        passing: clamp(passing),
-        warning: clamp(warning),
-    })
+    Ok(Weights { passing: clamp(passing), warning: clamp(warning) })
 }
 
 /// Decodes and validates a service definition (Consul's `ServiceDefinition` rules).
@@ -139,20 +132,11 @@ pub fn decode_service_definition(body: &[u8]) -> Result<ServiceDefinition, ApiEr
     }
     let address = input.address.unwrap_or_default();
     if is_unspecified_address(&address) {
-        return Err(ApiError::bad_request(format!(
-            "Invalid service address {address:?}"
-        )));
+        return Err(ApiError::bad_request(format!("Invalid service address {address:?}")));
     }
-    let id = input
-        .id
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| name.clone());
+    let id = input.id.filter(|id| !id.is_empty()).unwrap_or_else(|| name.clone());
     let mut checks = Vec::new();
-    for check in input
-        .check
-        .into_iter()
-        .chain(input.checks.unwrap_or_default())
-    {
+    for check in input.check.into_iter().chain(input.checks.unwrap_or_default()) {
         checks.push(check.into_check()?);
     }
     Ok(ServiceDefinition {
@@ -208,9 +192,7 @@ mod tests {
  "Meta":{"team":"infra"},"Port":9100,"checks":[{"http":"http://10.0.0.5:9100/metrics","interval":"15s"}]}"#;
 
     fn message(body: &str) -> String {
-        decode_service_definition(body.as_bytes())
-            .unwrap_err()
-            .message
+        decode_service_definition(body.as_bytes()).unwrap_err().message
     }
 
     #[test]
@@ -219,21 +201,15 @@ mod tests {
         assert_eq!(def.id, "node-exporter-10.0.0.5");
         assert_eq!(def.port, 9100);
         assert_eq!(def.meta["team"], "infra");
-        assert_eq!(
-            def.checks[0].definition.http,
-            "http://10.0.0.5:9100/metrics"
-        );
+        assert_eq!(def.checks[0].definition.http, "http://10.0.0.5:9100/metrics");
         assert_eq!(def.checks[0].definition.interval_ms, 15_000);
         assert_eq!(def.checks[0].check_type, "http");
     }
 
     #[test]
     fn lowercase_keys_decode_like_pascal_case() {
-        let a =
-            decode_service_definition(br#"{"name":"web","port":80,"enable_tag_override":true}"#)
-                .unwrap();
-        let b = decode_service_definition(br#"{"Name":"web","Port":80,"EnableTagOverride":true}"#)
-            .unwrap();
+        let a = decode_service_definition(br#"{"name":"web","port":80,"enable_tag_override":true}"#).unwrap();
+        let b = decode_service_definition(br#"{"Name":"web","Port":80,"EnableTagOverride":true}"#).unwrap();
         assert_eq!(a, b);
     }
 
@@ -245,36 +221,27 @@ mod tests {
 
     #[test]
     fn unknown_field_is_rejected_with_go_message() {
-        assert_eq!(
-            message(r#"{"Name":"web","Bogus":1}"#),
-            "Request decode failed: json: unknown field \"Bogus\""
-        );
+        assert_eq!(message(r#"{"Name":"web","Bogus":1}"#), "Request decode failed: json: unknown field \"Bogus\"");
     }
 
     #[test]
     fn bad_input_gets_consul_messages() {
         assert_eq!(message(r#"{"Port":80}"#), "Missing service name");
-        assert_eq!(
-            message(r#"{"Name":"web","Address":"0.0.0.0"}"#),
-            "Invalid service address \"0.0.0.0\""
-        );
+        assert_eq!(message(r#"{"Name":"web","Address":"0.0.0.0"}"#), "Invalid service address \"0.0.0.0\"");
         assert!(message(r#"{"Name":"web","Port":70000}"#).contains("Invalid port 70000"));
         assert!(message(r#"{"Name":"web","Port":-1}"#).contains("Invalid port -1"));
-        assert!(message(r#"{"Name":"web","Port":"80"}"#).starts_with("Request decode failed: json: cannot unmarshal into Go struct field structs.ServiceDefinition.Port"));
+        assert!(message(r#"{"Name":"web","Port":"80"}"#).starts_with(
+            "Request decode failed: json: cannot unmarshal into Go struct field structs.ServiceDefinition.Port"
+        ));
         assert!(message(r#"{"Name":"web""#).starts_with("Request decode failed: "));
         assert!(message(r#"[1]"#).contains("cannot unmarshal array"));
         assert_eq!(
             message(r#"{"Name":"web","Check":{"TTL":"10s","Status":"bogus"}}"#),
             "Status for checks must 'passing', 'warning', 'critical'"
         );
-        assert!(message(r#"{"Name":"web","Check":{"HTTP":"http://x"}}"#)
-            .contains("Interval must be > 0"));
-        assert!(
-            message(r#"{"Name":"web","Check":{"HTTP":"http://x","Interval":"15"}}"#)
-                .contains("invalid duration")
-        );
-        assert!(message(r#"{"Name":"web","Weights":{"Passing":0}}"#)
-            .contains("Passing must be greater than 0"));
+        assert!(message(r#"{"Name":"web","Check":{"HTTP":"http://x"}}"#).contains("Interval must be > 0"));
+        assert!(message(r#"{"Name":"web","Check":{"HTTP":"http://x","Interval":"15"}}"#).contains("invalid duration"));
+        assert!(message(r#"{"Name":"web","Weights":{"Passing":0}}"#).contains("Passing must be greater than 0"));
     }
 
     #[test]
@@ -283,11 +250,7 @@ mod tests {
             br#"{"Name":"web","Check":{"TTL":"10s"},"Checks":[{"TCP":"localhost:1","Interval":"5s","Status":"passing"}]}"#,
         )
         .unwrap();
-        let node = NodeSpec {
-            node: "n1".into(),
-            address: "10.0.0.1".into(),
-            ..NodeSpec::default()
-        };
+        let node = NodeSpec { node: "n1".into(), address: "10.0.0.1".into(), ..NodeSpec::default() };
         let request = def.to_register_request(&node);
         let ids: Vec<_> = request.checks.iter().map(|c| c.check_id.as_str()).collect();
         assert_eq!(ids, ["service:web:1", "service:web:2"]);

@@ -53,10 +53,6 @@ impl Indexes {
 
 /// Moves an index forward to `index`; indexes never go back.
 pub fn bump(slot: &mut u64, index: u64) {
-    assert!(
-        index >= *slot,
-        "modify index would go back from {} to {index}",
-        *slot
-    );
+    assert!(index >= *slot, "modify index would go back from {} to {index}", *slot);
     *slot = index;
 }

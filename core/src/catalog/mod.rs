@@ -8,12 +8,8 @@ mod state;
 mod tests;
 pub mod types;
 
-pub use command::{
-    CheckSpec, Command, DeregisterRequest, NodeSpec, RegisterRequest, Response, ServiceSpec,
-};
+pub use command::{CheckSpec, Command, DeregisterRequest, NodeSpec, RegisterRequest, Response, ServiceSpec};
 pub use index::WatchKey;
 pub use query::ServiceHealth;
 pub use state::{service_id_of, Catalog};
-pub use types::{
-    CheckDefinition, CheckStatus, HealthCheck, Node, ServiceAddress, ServiceInstance, Weights,
-};
+pub use types::{CheckDefinition, CheckStatus, HealthCheck, Node, ServiceAddress, ServiceInstance, Weights};

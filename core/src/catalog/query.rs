@@ -28,9 +28,7 @@ impl Catalog {
     pub fn services(&self) -> BTreeMap<String, Vec<String>> {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for instance in self.services.values() {
-            out.entry(instance.service.clone())
-                .or_default()
-                .extend(instance.tags.iter().cloned());
+            out.entry(instance.service.clone()).or_default().extend(instance.tags.iter().cloned());
         }
         for tags in out.values_mut() {
             tags.sort();
@@ -44,40 +42,24 @@ impl Catalog {
         self.services
             .values()
             .filter(|s| s.service == name)
-            .map(|s| {
-                (
-                    self.nodes
-                        .get(&s.node)
-                        .expect("every service's node exists"),
-                    s,
-                )
-            })
+            .map(|s| (self.nodes.get(&s.node).expect("every service's node exists"), s))
             .collect()
     }
 
     pub fn instance(&self, node: &str, service_id: &str) -> Option<&ServiceInstance> {
-        self.services
-            .get(&(node.to_string(), service_id.to_string()))
+        self.services.get(&(node.to_string(), service_id.to_string()))
     }
 
     /// A node's instances, by ID.
     pub fn node_services(&self, node: &str) -> Vec<&ServiceInstance> {
         let from = (node.to_string(), String::new());
-        self.services
-            .range(from..)
-            .take_while(|((n, _), _)| n == node)
-            .map(|(_, s)| s)
-            .collect()
+        self.services.range(from..).take_while(|((n, _), _)| n == node).map(|(_, s)| s).collect()
     }
 
     /// A node's checks, by check ID.
     pub fn node_checks(&self, node: &str) -> Vec<&HealthCheck> {
         let from = (node.to_string(), String::new());
-        self.checks
-            .range(from..)
-            .take_while(|((n, _), _)| n == node)
-            .map(|(_, c)| c)
-            .collect()
+        self.checks.range(from..).take_while(|((n, _), _)| n == node).map(|(_, c)| c).collect()
     }
 
     pub fn service_health(&self, name: &str) -> Vec<ServiceHealth<'_>> {
@@ -89,57 +71,33 @@ impl Catalog {
                     .into_iter()
                     .filter(|c| c.service_id.is_empty() || c.service_id == service.id)
                     .collect();
-                ServiceHealth {
-                    node,
-                    service,
-                    checks,
-                }
+                ServiceHealth { node, service, checks }
             })
             .collect()
     }
 
     /// Checks bound to instances of the service `name`, by (node, check ID).
     pub fn service_checks(&self, name: &str) -> Vec<&HealthCheck> {
-        self.checks
-            .values()
-            .filter(|c| !c.service_id.is_empty() && c.service_name == name)
-            .collect()
+        self.checks.values().filter(|c| !c.service_id.is_empty() && c.service_name == name).collect()
     }
 
     /// Checks in `state` (`None`: every check), by (node, check ID).
     pub fn checks_in_state(&self, state: Option<CheckStatus>) -> Vec<&HealthCheck> {
-        self.checks
-            .values()
-            .filter(|c| state.is_none_or(|s| c.status == s))
-            .collect()
+        self.checks.values().filter(|c| state.is_none_or(|s| c.status == s)).collect()
     }
 
     /// Checks that invariants of the state hold; tests and fuzzers call it after every step.
     pub fn assert_invariants(&self) {
         for ((node, id), service) in &self.services {
-            assert!(
-                self.nodes.contains_key(node),
-                "service {id} on missing node {node}"
-            );
-            assert_eq!(
-                (&service.node, &service.id),
-                (node, id),
-                "service key matches its fields"
-            );
-            assert!(
-                service.modify_index <= self.last_index
-                    && service.create_index <= service.modify_index
-            );
+            assert!(self.nodes.contains_key(node), "service {id} on missing node {node}");
+            assert_eq!((&service.node, &service.id), (node, id), "service key matches its fields");
+            assert!(service.modify_index <= self.last_index && service.create_index <= service.modify_index);
         }
         for ((node, id), check) in &self.checks {
-            assert!(
-                self.nodes.contains_key(node),
-                "check {id} on missing node {node}"
-            );
+            assert!(self.nodes.contains_key(node), "check {id} on missing node {node}");
             if !check.service_id.is_empty() {
                 assert!(
-                    self.services
-                        .contains_key(&(node.clone(), check.service_id.clone())),
+                    self.services.contains_key(&(node.clone(), check.service_id.clone())),
                     "check {id} of missing service"
                 );
             }

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::command::{
-    CheckSpec, Command, DeregisterRequest, RegisterRequest, Response, ServiceSpec,
-};
+use super::command::{CheckSpec, Command, DeregisterRequest, RegisterRequest, Response, ServiceSpec};
 use super::index::{bump, Indexes, WatchKey};
 use super::types::{HealthCheck, Node, ServiceInstance};
 
@@ -41,11 +39,7 @@ impl Catalog {
 
     /// Applies the command of the Raft entry at `index`. Indexes must be applied in increasing order.
     pub fn apply(&mut self, index: u64, command: &Command) -> Response {
-        assert!(
-            index > self.last_index,
-            "apply out of order: index {index} after {}",
-            self.last_index
-        );
+        assert!(index > self.last_index, "apply out of order: index {index} after {}", self.last_index);
         self.last_index = index;
         match command {
             Command::Register(request) => self.register(index, request),
@@ -74,8 +68,7 @@ impl Catalog {
         if request.node.node.is_empty() {
             return Err("Must provide node".to_string());
         }
-        if request.node.address.is_empty()
-            && !(request.skip_node_update && self.nodes.contains_key(&request.node.node))
+        if request.node.address.is_empty() && !(request.skip_node_update && self.nodes.contains_key(&request.node.node))
         {
             return Err("Must provide address".to_string());
         }
@@ -92,14 +85,9 @@ impl Catalog {
             let service_id = &check.service_id;
             let known = service_id.is_empty()
                 || new_service_id.as_deref() == Some(service_id.as_str())
-                || self
-                    .services
-                    .contains_key(&(request.node.node.clone(), service_id.clone()));
+                || self.services.contains_key(&(request.node.node.clone(), service_id.clone()));
             if !known {
-                return Err(format!(
-                    "Unknown service ID '{service_id}' for check ID '{}'",
-                    check.check_id
-                ));
+                return Err(format!("Unknown service ID '{service_id}' for check ID '{}'", check.check_id));
             }
         }
         Ok(())
@@ -164,9 +152,7 @@ impl Catalog {
                 self.indexes.touch_service(&existing.service, index);
             }
         }
-        let tags_changed = existing
-            .as_ref()
-            .is_some_and(|e| e.tags != instance.tags || e.service != instance.service);
+        let tags_changed = existing.as_ref().is_some_and(|e| e.tags != instance.tags || e.service != instance.service);
         self.indexes.touch_service(&instance.service, index);
         self.indexes.touch_node(node, index);
         bump(&mut self.indexes.services, index);
@@ -179,11 +165,7 @@ impl Catalog {
     /// A check carries its service's name and tags; keep them in step when the service changes.
     fn refresh_service_fields_of_checks(&mut self, index: u64, instance: &ServiceInstance) {
         let mut changed = false;
-        for check in self
-            .checks
-            .values_mut()
-            .filter(|c| c.node == instance.node && c.service_id == instance.id)
-        {
+        for check in self.checks.values_mut().filter(|c| c.node == instance.node && c.service_id == instance.id) {
             check.service_name = instance.service.clone();
             check.service_tags = instance.tags.clone();
             check.modify_index = index;
@@ -196,10 +178,7 @@ impl Catalog {
 
     fn upsert_check(&mut self, index: u64, node: &str, spec: &CheckSpec) {
         let key = (node.to_string(), spec.check_id.clone());
-        let (service_name, service_tags) = match self
-            .services
-            .get(&(node.to_string(), spec.service_id.clone()))
-        {
+        let (service_name, service_tags) = match self.services.get(&(node.to_string(), spec.service_id.clone())) {
             Some(instance) => (instance.service.clone(), instance.tags.clone()),
             None => (String::new(), Vec::new()),
         };
@@ -218,10 +197,7 @@ impl Catalog {
             create_index: index,
             modify_index: index,
         };
-        let previous_service = self
-            .checks
-            .get(&key)
-            .map(|existing| existing.service_name.clone());
+        let previous_service = self.checks.get(&key).map(|existing| existing.service_name.clone());
         if let Some(existing) = self.checks.get(&key) {
             check.create_index = existing.create_index;
             check.modify_index = existing.modify_index;
@@ -252,11 +228,7 @@ impl Catalog {
 
     fn touch_node_and_its_services(&mut self, node: &str, index: u64) {
         self.indexes.touch_node(node, index);
-        let names: Vec<String> = self
-            .node_services(node)
-            .into_iter()
-            .map(|s| s.service.clone())
-            .collect();
+        let names: Vec<String> = self.node_services(node).into_iter().map(|s| s.service.clone()).collect();
         for name in names {
             self.indexes.touch_service(&name, index);
         }
@@ -273,19 +245,13 @@ impl Catalog {
     }
 
     fn remove_check(&mut self, index: u64, node: &str, check_id: &str) {
-        if let Some(check) = self
-            .checks
-            .remove(&(node.to_string(), check_id.to_string()))
-        {
+        if let Some(check) = self.checks.remove(&(node.to_string(), check_id.to_string())) {
             self.touch_for_check(index, &check);
         }
     }
 
     fn remove_service(&mut self, index: u64, node: &str, service_id: &str) {
-        let Some(instance) = self
-            .services
-            .remove(&(node.to_string(), service_id.to_string()))
-        else {
+        let Some(instance) = self.services.remove(&(node.to_string(), service_id.to_string())) else {
             return;
         };
         let doomed: Vec<(String, String)> = self
@@ -310,19 +276,11 @@ impl Catalog {
             return;
         }
         self.touch_node_and_its_services(node, index);
-        let services: Vec<String> = self
-            .node_services(node)
-            .into_iter()
-            .map(|s| s.id.clone())
-            .collect();
+        let services: Vec<String> = self.node_services(node).into_iter().map(|s| s.id.clone()).collect();
         for service_id in services {
             self.remove_service(index, node, &service_id);
         }
-        let checks: Vec<String> = self
-            .node_checks(node)
-            .into_iter()
-            .map(|c| c.check_id.clone())
-            .collect();
+        let checks: Vec<String> = self.node_checks(node).into_iter().map(|c| c.check_id.clone()).collect();
         for check_id in checks {
             self.remove_check(index, node, &check_id);
         }

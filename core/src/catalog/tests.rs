@@ -22,12 +22,7 @@ fn service(name: &str, id: &str, tags: &[&str]) -> ServiceSpec {
 }
 
 fn register(node_name: &str, svc: Option<ServiceSpec>, checks: Vec<CheckSpec>) -> Command {
-    Command::Register(RegisterRequest {
-        node: node(node_name),
-        skip_node_update: false,
-        service: svc,
-        checks,
-    })
+    Command::Register(RegisterRequest { node: node(node_name), skip_node_update: false, service: svc, checks })
 }
 
 fn check(id: &str, service_id: &str, status: CheckStatus) -> CheckSpec {
@@ -51,33 +46,19 @@ fn deregister(node: &str, service_id: Option<&str>, check_id: Option<&str>) -> C
 #[test]
 fn service_id_defaults_to_name() {
     let mut catalog = Catalog::new();
-    assert_eq!(
-        catalog.apply(1, &register("n1", Some(service("web", "", &[])), vec![])),
-        Response::Applied
-    );
-    let instance = catalog
-        .instance("n1", "web")
-        .expect("registered under its name");
+    assert_eq!(catalog.apply(1, &register("n1", Some(service("web", "", &[])), vec![])), Response::Applied);
+    let instance = catalog.instance("n1", "web").expect("registered under its name");
     assert_eq!((instance.create_index, instance.modify_index), (1, 1));
 }
 
 #[test]
 fn modify_index_unchanged_on_identical_register() {
     let mut catalog = Catalog::new();
-    catalog.apply(
-        1,
-        &register("n1", Some(service("web", "w1", &["a"])), vec![]),
-    );
-    catalog.apply(
-        2,
-        &register("n1", Some(service("web", "w1", &["a"])), vec![]),
-    );
+    catalog.apply(1, &register("n1", Some(service("web", "w1", &["a"])), vec![]));
+    catalog.apply(2, &register("n1", Some(service("web", "w1", &["a"])), vec![]));
     assert_eq!(catalog.instance("n1", "w1").unwrap().modify_index, 1);
     assert_eq!(catalog.index_of(&WatchKey::Service("web".into())), 1);
-    catalog.apply(
-        3,
-        &register("n1", Some(service("web", "w1", &["b"])), vec![]),
-    );
+    catalog.apply(3, &register("n1", Some(service("web", "w1", &["b"])), vec![]));
     let instance = catalog.instance("n1", "w1").unwrap();
     assert_eq!((instance.create_index, instance.modify_index), (1, 3));
 }
@@ -90,10 +71,7 @@ fn deregister_node_removes_its_services_and_checks() {
         &register(
             "n1",
             Some(service("web", "w1", &[])),
-            vec![
-                check("c1", "w1", CheckStatus::Passing),
-                check("serfHealth", "", CheckStatus::Passing),
-            ],
+            vec![check("c1", "w1", CheckStatus::Passing), check("serfHealth", "", CheckStatus::Passing)],
         ),
     );
     catalog.apply(2, &deregister("n1", None, None));
@@ -112,10 +90,7 @@ fn deregister_service_removes_its_checks_only() {
         &register(
             "n1",
             Some(service("web", "w1", &[])),
-            vec![
-                check("c1", "w1", CheckStatus::Passing),
-                check("serfHealth", "", CheckStatus::Passing),
-            ],
+            vec![check("c1", "w1", CheckStatus::Passing), check("serfHealth", "", CheckStatus::Passing)],
         ),
     );
     catalog.apply(2, &deregister("n1", Some("w1"), None));
@@ -126,24 +101,11 @@ fn deregister_service_removes_its_checks_only() {
 #[test]
 fn check_for_unknown_service_is_rejected_and_nothing_applied() {
     let mut catalog = Catalog::new();
-    let response = catalog.apply(
-        1,
-        &register(
-            "n1",
-            Some(service("web", "w1", &[])),
-            vec![check("c1", "nope", CheckStatus::Passing)],
-        ),
-    );
-    assert_eq!(
-        response,
-        Response::Rejected("Unknown service ID 'nope' for check ID 'c1'".into())
-    );
+    let response = catalog
+        .apply(1, &register("n1", Some(service("web", "w1", &[])), vec![check("c1", "nope", CheckStatus::Passing)]));
+    assert_eq!(response, Response::Rejected("Unknown service ID 'nope' for check ID 'c1'".into()));
     assert!(catalog.nodes().is_empty());
-    assert_eq!(
-        catalog.last_index(),
-        1,
-        "a rejected command still consumes its index"
-    );
+    assert_eq!(catalog.last_index(), 1, "a rejected command still consumes its index");
 }
 
 #[test]
@@ -160,23 +122,10 @@ fn blocking_index_of_one_service_is_not_moved_by_another() {
 #[test]
 fn node_check_change_moves_every_service_on_that_node() {
     let mut catalog = Catalog::new();
-    catalog.apply(
-        1,
-        &register(
-            "n1",
-            Some(service("a", "a1", &[])),
-            vec![check("serfHealth", "", CheckStatus::Passing)],
-        ),
-    );
+    catalog
+        .apply(1, &register("n1", Some(service("a", "a1", &[])), vec![check("serfHealth", "", CheckStatus::Passing)]));
     catalog.apply(2, &register("n2", Some(service("b", "b1", &[])), vec![]));
-    catalog.apply(
-        3,
-        &register(
-            "n1",
-            None,
-            vec![check("serfHealth", "", CheckStatus::Critical)],
-        ),
-    );
+    catalog.apply(3, &register("n1", None, vec![check("serfHealth", "", CheckStatus::Critical)]));
     assert_eq!(catalog.index_of(&WatchKey::Service("a".into())), 3);
     assert_eq!(catalog.index_of(&WatchKey::Service("b".into())), 2);
     let health = catalog.service_health("a");
@@ -195,32 +144,16 @@ fn deregistering_last_instance_moves_service_index() {
 #[test]
 fn checks_follow_their_service_tags() {
     let mut catalog = Catalog::new();
-    catalog.apply(
-        1,
-        &register(
-            "n1",
-            Some(service("a", "a1", &["x"])),
-            vec![check("c", "a1", CheckStatus::Passing)],
-        ),
-    );
+    catalog.apply(1, &register("n1", Some(service("a", "a1", &["x"])), vec![check("c", "a1", CheckStatus::Passing)]));
     catalog.apply(2, &register("n1", Some(service("a", "a1", &["y"])), vec![]));
-    assert_eq!(
-        catalog.node_checks("n1")[0].service_tags,
-        vec!["y".to_string()]
-    );
+    assert_eq!(catalog.node_checks("n1")[0].service_tags, vec!["y".to_string()]);
 }
 
 #[test]
 fn services_lists_the_union_of_tags() {
     let mut catalog = Catalog::new();
-    catalog.apply(
-        1,
-        &register("n1", Some(service("a", "a1", &["x", "y"])), vec![]),
-    );
-    catalog.apply(
-        2,
-        &register("n2", Some(service("a", "a1", &["y", "z"])), vec![]),
-    );
+    catalog.apply(1, &register("n1", Some(service("a", "a1", &["x", "y"])), vec![]));
+    catalog.apply(2, &register("n2", Some(service("a", "a1", &["y", "z"])), vec![]));
     assert_eq!(catalog.services()["a"], vec!["x", "y", "z"]);
 }
 

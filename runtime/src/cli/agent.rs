@@ -62,9 +62,24 @@ pub struct AgentArgs {
     /// Single in-memory server on 127.0.0.1 that bootstraps itself.
     #[arg(long)]
     pub dev: bool,
-    /// trace, debug, info, warn or err.
-    #[arg(long = "log-level", default_value = "info")]
-    pub log_level: String,
+    /// trace, debug, info, warn or err (default info).
+    #[arg(long = "log-level")]
+    pub log_level: Option<String>,
+    /// Directory of `*.json` and `*.hcl` configuration files (repeatable), read in name order.
+    #[arg(long = "config-dir")]
+    pub config_dir: Vec<PathBuf>,
+    /// A configuration file (repeatable), read after the directories.
+    #[arg(long = "config-file")]
+    pub config_file: Vec<PathBuf>,
+    /// Serve the web UI at /ui/.
+    #[arg(long)]
+    pub ui: bool,
+    /// Node metadata `key:value` (repeatable).
+    #[arg(long = "node-meta")]
+    pub node_meta: Vec<String>,
+    /// DNS domain (default "consul.").
+    #[arg(long)]
+    pub domain: Option<String>,
 }
 
 fn host_name() -> String {
@@ -83,11 +98,7 @@ pub fn resolve_join(addr: &str, default_port: u16) -> anyhow::Result<SocketAddr>
     if let Ok(ip) = addr.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, default_port));
     }
-    let with_port = if addr.contains(':') {
-        addr.to_string()
-    } else {
-        format!("{addr}:{default_port}")
-    };
+    let with_port = if addr.contains(':') { addr.to_string() } else { format!("{addr}:{default_port}") };
     with_port
         .to_socket_addrs()
         .with_context(|| format!("cannot resolve join address {addr:?}"))?
@@ -95,61 +106,117 @@ pub fn resolve_join(addr: &str, default_port: u16) -> anyhow::Result<SocketAddr>
         .with_context(|| format!("join address {addr:?} resolves to nothing"))
 }
 
+fn parse_ip(text: &str, what: &str) -> anyhow::Result<IpAddr> {
+    text.parse().map_err(|_| anyhow::anyhow!("invalid {what} {text:?}: expected an IP address"))
+}
+
 impl AgentArgs {
+    /// The configuration files named by `-config-dir` and `-config-file`.
+    pub fn config_files(&self) -> anyhow::Result<Vec<PathBuf>> {
+        crate::config::config_files(&self.config_dir, &self.config_file).map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Flags over files over defaults.
     pub fn node_config(&self) -> anyhow::Result<NodeConfig> {
-        let mut config = NodeConfig::new(&self.node.clone().unwrap_or_else(host_name));
+        let files = self.config_files()?;
+        let file = crate::config::load(&files).map_err(|e| anyhow::anyhow!(e))?;
+        let node_name = self.node.clone().or(file.node_name.clone()).unwrap_or_else(host_name);
+        let mut config = NodeConfig::new(&node_name);
+        config.config_files = files;
         config.dev = self.dev;
-        config.server = self.server || self.dev;
+        config.server = self.server || self.dev || file.server.unwrap_or(false);
+        let expect = self.bootstrap_expect.or(file.bootstrap_expect);
         if self.dev {
             config.bootstrap_expect = 1;
-        } else if let Some(expect) = self.bootstrap_expect {
-            if !self.server {
+        } else if let Some(expect) = expect {
+            if !config.server {
                 bail!("bootstrap_expect can only be set on server agents (add -server)");
             }
             config.bootstrap_expect = expect;
         }
-        if let Some(dc) = &self.datacenter {
-            config.datacenter = dc.clone();
+        if let Some(dc) = self.datacenter.clone().or(file.datacenter.clone()) {
+            config.datacenter = dc;
         }
         let defaults = Ports::default();
         config.ports = Ports {
-            http: self.http_port.unwrap_or(defaults.http),
-            server: self.server_port.unwrap_or(defaults.server),
-            serf_lan: self.serf_lan_port.unwrap_or(defaults.serf_lan),
-            serf_wan: self.serf_wan_port.unwrap_or(defaults.serf_wan),
-            dns: self.dns_port.unwrap_or(defaults.dns),
+            http: self.http_port.or(file.ports.http).unwrap_or(defaults.http),
+            server: self.server_port.or(file.ports.server).unwrap_or(defaults.server),
+            serf_lan: self.serf_lan_port.or(file.ports.serf_lan).unwrap_or(defaults.serf_lan),
+            serf_wan: self.serf_wan_port.or(file.ports.serf_wan).unwrap_or(defaults.serf_wan),
+            dns: self.dns_port.or(file.ports.dns).unwrap_or(defaults.dns),
         };
         if let Some(bind) = self.bind {
             config.bind_addr = bind;
+        } else if let Some(bind) = &file.bind_addr {
+            config.bind_addr = parse_ip(bind, "bind_addr")?;
         }
-        config.advertise_addr = self.advertise.unwrap_or(config.bind_addr);
+        config.advertise_addr = match (&self.advertise, &file.advertise_addr) {
+            (Some(ip), _) => *ip,
+            (None, Some(text)) => parse_ip(text, "advertise_addr")?,
+            (None, None) => config.bind_addr,
+        };
         if config.advertise_addr.is_unspecified() {
-            bail!("-advertise is required when -bind is {} (peers need an address to reach this node)", config.bind_addr);
+            bail!(
+                "-advertise is required when -bind is {} (peers need an address to reach this node)",
+                config.bind_addr
+            );
         }
         if let Some(client) = self.client {
             config.client_addr = client;
+        } else if let Some(client) = &file.client_addr {
+            // Consul allows a space-separated list; the first address is served.
+            let first = client.split_whitespace().next().unwrap_or_default();
+            config.client_addr = parse_ip(first, "client_addr")?;
         }
-        if let Some(interval) = &self.retry_interval {
-            config.retry_interval = conclave_core::api::parse_go_duration(interval)
+        if let Some(interval) = self.retry_interval.clone().or(file.retry_interval.clone()) {
+            config.retry_interval = conclave_core::api::parse_go_duration(&interval)
                 .map_err(|e| anyhow::anyhow!("invalid -retry-interval {interval:?}: {e}"))?
                 .max(Duration::from_millis(100));
         }
-        for addr in self.join.iter().chain(&self.retry_join) {
+        for addr in self.join.iter().chain(&self.retry_join).chain(&file.retry_join) {
             config.join.push(resolve_join(addr, config.ports.serf_lan)?);
         }
-        if !self.dev && self.data_dir.is_none() {
+        config.ui = self.ui || file.ui.unwrap_or(false);
+        if let Some(domain) = self.domain.clone().or(file.domain.clone()) {
+            config.domain = domain;
+        }
+        for (key, value) in &file.node_meta {
+            config.node_meta.insert(key.clone(), value.clone());
+        }
+        for pair in &self.node_meta {
+            let (key, value) = pair
+                .split_once(':')
+                .ok_or_else(|| anyhow::anyhow!("invalid -node-meta {pair:?}: expected key:value"))?;
+            config.node_meta.insert(key.to_string(), value.to_string());
+        }
+        if !self.dev && self.data_dir.is_none() && file.data_dir.is_none() {
             bail!("data_dir cannot be empty (set -data-dir)");
         }
         Ok(config)
+    }
+
+    fn data_dir(&self) -> anyhow::Result<Option<PathBuf>> {
+        if self.data_dir.is_some() {
+            return Ok(self.data_dir.clone());
+        }
+        let file = crate::config::load(&self.config_files()?).map_err(|e| anyhow::anyhow!(e))?;
+        Ok(file.data_dir)
+    }
+
+    fn log_level(&self) -> anyhow::Result<String> {
+        if let Some(level) = &self.log_level {
+            return Ok(level.clone());
+        }
+        let file = crate::config::load(&self.config_files()?).map_err(|e| anyhow::anyhow!(e))?;
+        Ok(file.log_level.unwrap_or_else(|| "info".to_string()))
     }
 
     fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
         if self.dev {
             return Ok(Arc::new(MemStore::new()));
         }
-        let dir = self.data_dir.as_ref().expect("checked in node_config");
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+        let dir = self.data_dir()?.expect("checked in node_config");
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
         Ok(Arc::new(FjallStore::open(&dir.join("store"))?))
     }
 }
@@ -172,31 +239,21 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
             "{level},openraft=error,openraft::replication=off,openraft::core::raft_core=off"
         ))
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     Ok(())
 }
 
 /// Runs the agent until SIGINT/SIGTERM. Returns an error (and the process exits 1) if it cannot start.
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
-    init_logging(&args.log_level)?;
+    init_logging(&args.log_level()?)?;
     let config = args.node_config()?;
     let store = args.open_store()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let env = TokioEnv::new(store.clone());
         let started = node::start_node(env, config).await?;
-        tracing::info!(
-            "Conclave agent running: node {} ({})",
-            started.config.node_name,
-            started.node_id
-        );
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tracing::info!("Conclave agent running: node {} ({})", started.config.node_name, started.node_id);
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let result = tokio::select! {
             result = node::node_main(started.clone()) => result,
             _ = tokio::signal::ctrl_c() => Ok(()),

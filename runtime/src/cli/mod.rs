@@ -3,6 +3,8 @@
 //! `--flag` form before parsing.
 
 pub mod agent;
+pub mod client;
+pub mod commands;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +24,27 @@ pub struct Cli {
 pub enum Command {
     /// Runs a Conclave agent.
     Agent(agent::AgentArgs),
+    /// Lists the members of the cluster.
+    Members(commands::MembersArgs),
+    /// Tells the agent to join other agents.
+    Join(commands::JoinArgs),
+    /// Gracefully stops the agent.
+    Leave(commands::HttpOnly),
+    /// Forces a member into the left state.
+    ForceLeave(commands::ForceLeaveArgs),
+    /// Reloads the agent's configuration files.
+    Reload(commands::HttpOnly),
+    /// Shows the agent's state.
+    Info(commands::HttpOnly),
+    /// Queries the catalog.
+    #[command(subcommand)]
+    Catalog(commands::CatalogCommand),
+    /// Registers and deregisters services with the local agent.
+    #[command(subcommand)]
+    Services(commands::ServicesCommand),
+    /// Operator commands.
+    #[command(subcommand)]
+    Operator(commands::OperatorCommand),
     /// Prints the Conclave version.
     Version,
 }
@@ -42,10 +65,8 @@ pub fn normalize_go_flags(args: impl IntoIterator<Item = String>) -> Vec<String>
             continue;
         }
         let bytes = arg.as_bytes();
-        let single_dash_word = bytes.len() >= 2
-            && bytes[0] == b'-'
-            && bytes[1] != b'-'
-            && bytes[1].is_ascii_alphabetic();
+        let single_dash_word =
+            bytes.len() >= 2 && bytes[0] == b'-' && bytes[1] != b'-' && bytes[1].is_ascii_alphabetic();
         if single_dash_word {
             out.push(format!("-{arg}"));
         } else {
@@ -75,19 +96,7 @@ mod tests {
             "--dev",
             "-1",
         ]));
-        assert_eq!(
-            out,
-            strings(&[
-                "conclave",
-                "agent",
-                "--server",
-                "--node=s1",
-                "--join",
-                "127.0.0.1",
-                "--dev",
-                "-1"
-            ])
-        );
+        assert_eq!(out, strings(&["conclave", "agent", "--server", "--node=s1", "--join", "127.0.0.1", "--dev", "-1"]));
     }
 
     #[test]
@@ -113,9 +122,7 @@ mod tests {
             "8500",
         ]));
         let cli = Cli::try_parse_from(args).unwrap();
-        let Command::Agent(agent) = cli.command else {
-            panic!("not agent")
-        };
+        let Command::Agent(agent) = cli.command else { panic!("not agent") };
         assert!(agent.server);
         assert_eq!(agent.bootstrap_expect, Some(3));
         assert_eq!(agent.join, vec!["127.0.0.2", "127.0.0.3:8301"]);

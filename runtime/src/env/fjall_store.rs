@@ -20,32 +20,21 @@ fn to_io(err: fjall::Error) -> io::Error {
 impl FjallStore {
     /// Opens (or creates) the store under `dir`. A damaged store is an error naming the directory.
     pub fn open(dir: &Path) -> io::Result<FjallStore> {
-        let keyspace = Config::new(dir).open().map_err(|e| {
-            io::Error::other(format!("cannot open data store {}: {e}", dir.display()))
-        })?;
+        let keyspace = Config::new(dir)
+            .open()
+            .map_err(|e| io::Error::other(format!("cannot open data store {}: {e}", dir.display())))?;
         let mut partitions = BTreeMap::new();
         for space in Space::ALL {
             let handle = keyspace
                 .open_partition(space.name(), PartitionCreateOptions::default())
-                .map_err(|e| {
-                    io::Error::other(format!(
-                        "cannot open {} in {}: {e}",
-                        space.name(),
-                        dir.display()
-                    ))
-                })?;
+                .map_err(|e| io::Error::other(format!("cannot open {} in {}: {e}", space.name(), dir.display())))?;
             partitions.insert(space, handle);
         }
-        Ok(FjallStore {
-            keyspace,
-            partitions,
-        })
+        Ok(FjallStore { keyspace, partitions })
     }
 
     fn partition(&self, space: Space) -> &PartitionHandle {
-        self.partitions
-            .get(&space)
-            .expect("every space is opened in FjallStore::open")
+        self.partitions.get(&space).expect("every space is opened in FjallStore::open")
     }
 }
 
@@ -73,11 +62,7 @@ impl Store for FjallStore {
     }
 
     fn get(&self, space: Space, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        Ok(self
-            .partition(space)
-            .get(key)
-            .map_err(to_io)?
-            .map(|v| v.to_vec()))
+        Ok(self.partition(space).get(key).map_err(to_io)?.map(|v| v.to_vec()))
     }
 
     fn scan(

@@ -24,10 +24,7 @@ pub fn apply_ops(spaces: &mut BTreeMap<Space, BTreeMap<Vec<u8>, Vec<u8>>>, ops: 
     for op in ops {
         match op {
             WriteOp::Put(space, key, value) => {
-                spaces
-                    .entry(*space)
-                    .or_default()
-                    .insert(key.clone(), value.clone());
+                spaces.entry(*space).or_default().insert(key.clone(), value.clone());
             }
             WriteOp::Delete(space, key) => {
                 spaces.entry(*space).or_default().remove(key);
@@ -35,10 +32,7 @@ pub fn apply_ops(spaces: &mut BTreeMap<Space, BTreeMap<Vec<u8>, Vec<u8>>>, ops: 
             WriteOp::DeleteRange(space, from, to) => {
                 let map = spaces.entry(*space).or_default();
                 let doomed: Vec<Vec<u8>> = map
-                    .range::<[u8], _>((
-                        Bound::Included(from.as_slice()),
-                        Bound::Excluded(to.as_slice()),
-                    ))
+                    .range::<[u8], _>((Bound::Included(from.as_slice()), Bound::Excluded(to.as_slice())))
                     .map(|(k, _)| k.clone())
                     .collect();
                 for key in doomed {
@@ -61,10 +55,7 @@ pub fn scan_map(
         Some(to) => Bound::Excluded(to),
         None => Bound::Unbounded,
     };
-    map.range::<[u8], _>((Bound::Included(from), upper))
-        .take(limit_max)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    map.range::<[u8], _>((Bound::Included(from), upper)).take(limit_max).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 impl Store for MemStore {
@@ -78,12 +69,7 @@ impl Store for MemStore {
     }
 
     fn get(&self, space: Space, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        Ok(self
-            .spaces
-            .lock()
-            .expect("store lock")
-            .get(&space)
-            .and_then(|m| m.get(key).cloned()))
+        Ok(self.spaces.lock().expect("store lock").get(&space).and_then(|m| m.get(key).cloned()))
     }
 
     fn scan(
@@ -93,19 +79,11 @@ impl Store for MemStore {
         to: Option<&[u8]>,
         limit_max: usize,
     ) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        Ok(scan_map(
-            self.spaces.lock().expect("store lock").get(&space),
-            from,
-            to,
-            limit_max,
-        ))
+        Ok(scan_map(self.spaces.lock().expect("store lock").get(&space), from, to, limit_max))
     }
 
     fn last(&self, space: Space) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
         let spaces = self.spaces.lock().expect("store lock");
-        Ok(spaces
-            .get(&space)
-            .and_then(|m| m.iter().next_back())
-            .map(|(k, v)| (k.clone(), v.clone())))
+        Ok(spaces.get(&space).and_then(|m| m.iter().next_back()).map(|(k, v)| (k.clone(), v.clone())))
     }
 }

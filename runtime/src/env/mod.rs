@@ -25,12 +25,8 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// A TCP listener; axum's `Listener` so the HTTP API is served by the same code in both Envs.
     type Listener: axum::serve::Listener<Io = Self::Stream, Addr = SocketAddr>;
 
-    fn bind_tcp(&self, addr: SocketAddr)
-        -> impl Future<Output = io::Result<Self::Listener>> + Send;
-    fn connect_tcp(
-        &self,
-        addr: SocketAddr,
-    ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    fn bind_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    fn connect_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
     /// The node's durable store (its data dir).
     fn store(&self) -> Arc<dyn Store>;
     /// Seed of the node's rng: OS entropy in production, derived from the run seed in simulation.

@@ -18,10 +18,7 @@ pub struct TokioEnv {
 
 impl TokioEnv {
     pub fn new(store: Arc<dyn Store>) -> TokioEnv {
-        TokioEnv {
-            store,
-            rng_seed: rand::random(),
-        }
+        TokioEnv { store, rng_seed: rand::random() }
     }
 }
 
@@ -37,9 +34,7 @@ impl Env for TokioEnv {
     type Listener = TapIo<TcpListener, fn(&mut TcpStream)>;
 
     async fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
-        Ok(TcpListener::bind(addr)
-            .await?
-            .tap_io(no_delay as fn(&mut TcpStream)))
+        Ok(TcpListener::bind(addr).await?.tap_io(no_delay as fn(&mut TcpStream)))
     }
 
     async fn connect_tcp(&self, addr: SocketAddr) -> io::Result<TcpStream> {
@@ -57,9 +52,6 @@ impl Env for TokioEnv {
     }
 
     fn unix_time_ms(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
     }
 }

@@ -1,43 +1,334 @@
-//! `/v1/agent/...`: the local agent. Services registered here are written to the catalog under this
-//! agent's node (checks are stored; running them is the check runner's job).
+//! `/v1/agent/...`: the local agent. Services and checks registered here belong to this agent: they are
+//! persisted in its data dir before the answer, and pushed to the catalog under its node.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::Response;
-use conclave_core::api;
-use conclave_core::catalog::{Command, DeregisterRequest};
+use conclave_core::agent::LocalState;
+use conclave_core::api::{self, encode};
+use conclave_core::catalog::{CheckSpec, CheckStatus, Command, DeregisterRequest, HealthCheck, ServiceInstance};
+use serde_json::{json, Value};
 
-use super::catalog::apply;
 use super::{empty_ok, json_response, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::Node;
+
+fn refused(message: String) -> HttpError {
+    if message.starts_with("Unknown") || message.starts_with("ServiceID") {
+        HttpError::new(StatusCode::NOT_FOUND, message)
+    } else {
+        HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+fn param<'a>(params: &'a QueryParams, name: &str) -> Option<&'a str> {
+    params.all.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
 
 pub async fn register_service<E: Env>(
     State(node): State<Arc<Node<E>>>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let _params = QueryParams::parse(query.as_deref())?;
+    let params = QueryParams::parse(query.as_deref())?;
+    let replace = param(&params, "replace-existing-checks").is_some_and(|v| v.is_empty() || v == "true");
     let definition = api::decode_service_definition(&body)?;
     let request = definition.to_register_request(&node.node_spec());
-    apply(&node, Command::Register(request)).await?;
+    let spec = request.service.clone().expect("a service definition registers a service");
+    node.change_local(|local| {
+        local.register_service(spec, request.checks.clone(), "", replace);
+        Ok(())
+    })
+    .map_err(refused)?;
+    node.push_to_catalog(node.local_sync_commands()).await;
     Ok(empty_ok())
 }
 
 pub async fn deregister_service<E: Env>(
     State(node): State<Arc<Node<E>>>,
     Path(id): Path<String>,
+) -> Result<Response, HttpError> {
+    node.change_local(|local| Ok(local.deregister_service(&id))).map_err(refused)?;
+    node.push_to_catalog(vec![LocalState::deregister_command(&node.config.node_name, Some(&id), None)]).await;
+    Ok(empty_ok())
+}
+
+/// An agent service as Consul's `AgentService`, with the catalog's indexes once it has been synced.
+fn agent_service<E: Env>(node: &Node<E>, spec: &conclave_core::catalog::ServiceSpec) -> Value {
+    let catalog = node.catalog.read();
+    let synced = catalog.instance(&node.config.node_name, &spec.id);
+    let instance = ServiceInstance {
+        node: node.config.node_name.clone(),
+        id: spec.id.clone(),
+        service: spec.service.clone(),
+        kind: spec.kind.clone(),
+        tags: spec.tags.clone(),
+        address: spec.address.clone(),
+        tagged_addresses: spec.tagged_addresses.clone(),
+        meta: spec.meta.clone(),
+        port: spec.port,
+        weights: spec.weights,
+        enable_tag_override: spec.enable_tag_override,
+        create_index: synced.map(|s| s.create_index).unwrap_or(0),
+        modify_index: synced.map(|s| s.modify_index).unwrap_or(0),
+    };
+    encode::agent_service_json(&instance, &node.config.datacenter)
+}
+
+pub async fn services<E: Env>(
+    State(node): State<Arc<Node<E>>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let _params = QueryParams::parse(query.as_deref())?;
-    let request = DeregisterRequest {
+    let params = QueryParams::parse(query.as_deref())?;
+    let specs: Vec<_> = node.local.lock().expect("local state lock").services().map(|s| s.spec.clone()).collect();
+    let out: serde_json::Map<String, Value> =
+        specs.iter().map(|spec| (spec.id.clone(), agent_service(&node, spec))).collect();
+    Ok(json_response(&out, &params))
+}
+
+pub async fn service<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    let spec = node.local.lock().expect("local state lock").service(&id).map(|s| s.spec.clone());
+    let spec = spec.ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, format!("unknown service ID: {id}")))?;
+    let mut body = agent_service(&node, &spec);
+    let hash = crate::http::content_hash(&body);
+    body["ContentHash"] = json!(hash);
+    let mut response = json_response(&body, &params);
+    response.headers_mut().insert("x-consul-contenthash", hash.parse().expect("hex is a valid header"));
+    Ok(response)
+}
+
+/// A local check as the agent shows it.
+fn agent_check<E: Env>(node: &Node<E>, spec: &CheckSpec, local: &LocalState) -> Value {
+    let service = local.service(&spec.service_id).map(|s| &s.spec);
+    let check = HealthCheck {
         node: node.config.node_name.clone(),
-        service_id: Some(id),
-        check_id: None,
+        check_id: spec.check_id.clone(),
+        name: spec.name.clone(),
+        status: spec.status,
+        notes: spec.notes.clone(),
+        output: spec.output.clone(),
+        service_id: spec.service_id.clone(),
+        service_name: service.map(|s| s.service.clone()).unwrap_or_default(),
+        service_tags: service.map(|s| s.tags.clone()).unwrap_or_default(),
+        check_type: spec.check_type.clone(),
+        definition: spec.definition.clone(),
+        create_index: 0,
+        modify_index: 0,
     };
-    apply(&node, Command::Deregister(request)).await?;
+    encode::health_check_json(&check)
+}
+
+pub async fn checks<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    let local = node.local.lock().expect("local state lock").clone();
+    let out: BTreeMap<String, Value> =
+        local.checks().map(|c| (c.check_id.clone(), agent_check(&node, c, &local))).collect();
+    Ok(json_response(&out, &params))
+}
+
+pub async fn register_check<E: Env>(State(node): State<Arc<Node<E>>>, body: Bytes) -> Result<Response, HttpError> {
+    let (check, service_id) = api::decode_check_definition(&body)?;
+    let spec = check.to_standalone_spec(&service_id);
+    node.change_local(|local| local.register_check(spec)).map_err(refused)?;
+    node.push_to_catalog(node.local_sync_commands()).await;
+    Ok(empty_ok())
+}
+
+pub async fn deregister_check<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
+    node.change_local(|local| Ok(local.deregister_check(&id))).map_err(refused)?;
+    node.push_to_catalog(vec![LocalState::deregister_command(&node.config.node_name, None, Some(&id))]).await;
+    Ok(empty_ok())
+}
+
+async fn set_check_status<E: Env>(
+    node: &Node<E>,
+    id: &str,
+    status: CheckStatus,
+    output: &str,
+) -> Result<Response, HttpError> {
+    node.change_local(|local| local.update_check(id, status, output)).map_err(refused)?;
+    node.push_to_catalog(node.local_sync_commands()).await;
+    Ok(empty_ok())
+}
+
+pub async fn pass_check<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    set_check_status(&node, &id, CheckStatus::Passing, param(&params, "note").unwrap_or("")).await
+}
+
+pub async fn warn_check<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    set_check_status(&node, &id, CheckStatus::Warning, param(&params, "note").unwrap_or("")).await
+}
+
+pub async fn fail_check<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    set_check_status(&node, &id, CheckStatus::Critical, param(&params, "note").unwrap_or("")).await
+}
+
+/// `PUT /v1/agent/check/update/:id` with `{"Status": ..., "Output": ...}`.
+pub async fn update_check<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|e| HttpError::bad_request(format!("Request decode failed: {e}")))?;
+    let field = |name: &str| {
+        value
+            .as_object()
+            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let status = CheckStatus::parse(&field("Status"))
+        .ok_or_else(|| HttpError::bad_request(format!("Invalid check status: \"{}\"", field("Status"))))?;
+    set_check_status(&node, &id, status, &field("Output")).await
+}
+
+fn enable_param(params: &QueryParams) -> Result<bool, HttpError> {
+    match param(params, "enable") {
+        None | Some("") => Err(HttpError::bad_request("Missing value for enable")),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(HttpError::bad_request(format!("Invalid value for enable: \"{other}\""))),
+    }
+}
+
+pub async fn service_maintenance<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    let enable = enable_param(&params)?;
+    let reason = param(&params, "reason").unwrap_or("").to_string();
+    node.change_local(|local| local.set_service_maintenance(&id, enable, &reason)).map_err(refused)?;
+    if !enable {
+        let check_id = format!("{}{id}", conclave_core::agent::SERVICE_MAINTENANCE_PREFIX);
+        node.push_to_catalog(vec![LocalState::deregister_command(&node.config.node_name, None, Some(&check_id))]).await;
+    }
+    node.push_to_catalog(node.local_sync_commands()).await;
+    Ok(empty_ok())
+}
+
+pub async fn node_maintenance<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    let enable = enable_param(&params)?;
+    let reason = param(&params, "reason").unwrap_or("").to_string();
+    node.change_local(|local| {
+        local.set_node_maintenance(enable, &reason);
+        Ok(())
+    })
+    .map_err(refused)?;
+    if !enable {
+        let check_id = conclave_core::agent::NODE_MAINTENANCE_CHECK_ID;
+        node.push_to_catalog(vec![LocalState::deregister_command(&node.config.node_name, None, Some(check_id))]).await;
+    }
+    node.push_to_catalog(node.local_sync_commands()).await;
+    Ok(empty_ok())
+}
+
+/// `/v1/agent/members`: until gossip exists, the members are the catalog's nodes; a node is alive while
+/// its `serfHealth` check passes (servers keep theirs up to date), and `role` tells servers (running the
+/// `consul` service) from clients.
+pub async fn members<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    let catalog = node.catalog.read();
+    let mut out = Vec::new();
+    for member in catalog.nodes() {
+        let checks = catalog.node_checks(&member.node);
+        let alive = checks.iter().any(|c| c.check_id == "serfHealth" && c.status == CheckStatus::Passing);
+        let server = catalog.instance(&member.node, "consul");
+        let mut tags = serde_json::Map::new();
+        tags.insert("role".into(), json!(if server.is_some() { "consul" } else { "node" }));
+        tags.insert("dc".into(), json!(member.datacenter));
+        tags.insert("id".into(), json!(member.id));
+        tags.insert("build".into(), json!(format!("{}:conclave", env!("CARGO_PKG_VERSION"))));
+        tags.insert("vsn".into(), json!("2"));
+        if let Some(server) = server {
+            tags.insert("port".into(), json!(server.port.to_string()));
+        }
+        out.push(json!({
+            "Name": member.node,
+            "Addr": member.address,
+            "Port": node.config.ports.serf_lan,
+            "Tags": tags,
+            "Status": if alive { 1 } else { 4 },
+            "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2,
+            "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
+        }));
+    }
+    drop(catalog);
+    Ok(json_response(&out, &params))
+}
+
+pub async fn join<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(address): Path<String>,
+) -> Result<Response, HttpError> {
+    let addr = crate::cli::agent::resolve_join(&address, node.config.ports.serf_lan)
+        .map_err(|e| HttpError::bad_request(e.to_string()))?;
+    crate::node::bootstrap::hello(&node, addr)
+        .await
+        .map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    Ok(empty_ok())
+}
+
+pub async fn leave<E: Env>(State(node): State<Arc<Node<E>>>) -> Result<Response, HttpError> {
+    tracing::info!(target: "conclave::event", node = %node.config.node_name, "leaving on request");
+    node.shutdown.notify_one();
+    Ok(empty_ok())
+}
+
+pub async fn force_leave<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(name): Path<String>,
+) -> Result<Response, HttpError> {
+    if name == node.config.node_name {
+        return Err(HttpError::bad_request("Cannot force-leave the agent itself"));
+    }
+    let request = DeregisterRequest { node: name, service_id: None, check_id: None };
+    super::catalog::apply(&node, Command::Deregister(request)).await?;
+    Ok(empty_ok())
+}
+
+pub async fn reload<E: Env>(State(node): State<Arc<Node<E>>>) -> Result<Response, HttpError> {
+    crate::node::reload_config(&node).await.map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     Ok(empty_ok())
 }
 
@@ -48,7 +339,7 @@ pub async fn agent_self<E: Env>(
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let config = &node.config;
-    let body = serde_json::json!({
+    let body = json!({
         "Config": {
             "Datacenter": config.datacenter,
             "PrimaryDatacenter": config.datacenter,
@@ -57,6 +348,13 @@ pub async fn agent_self<E: Env>(
             "Revision": "",
             "Server": config.server,
             "Version": env!("CARGO_PKG_VERSION"),
+        },
+        "DebugConfig": {
+            "Datacenter": config.datacenter,
+            "NodeName": config.node_name,
+            "ServerMode": config.server,
+            "BootstrapExpect": config.bootstrap_expect,
+            "DNSDomain": config.domain,
         },
         "Member": {
             "Name": config.node_name,
@@ -67,10 +365,17 @@ pub async fn agent_self<E: Env>(
                 "dc": config.datacenter,
                 "port": config.ports.server.to_string(),
                 "id": node.node_id,
+                "build": format!("{}:conclave", env!("CARGO_PKG_VERSION")),
             },
             "Status": 1,
         },
-        "Meta": {},
+        "Meta": config.node_meta,
+        "Stats": {
+            "raft": {
+                "state": format!("{:?}", node.raft.metrics().borrow().state),
+                "applied_index": node.catalog.applied_index().to_string(),
+            },
+        },
     });
     Ok(json_response(&body, &params))
 }

@@ -77,11 +77,7 @@ pub async fn services<E: Env>(
             return catalog.services();
         }
         let mut services: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for node in catalog
-            .nodes()
-            .into_iter()
-            .filter(|n| has_node_meta(&n.meta, &params.node_meta))
-        {
+        for node in catalog.nodes().into_iter().filter(|n| has_node_meta(&n.meta, &params.node_meta)) {
             for instance in catalog.node_services(&node.node) {
                 let tags = services.entry(instance.service.clone()).or_default();
                 tags.extend(instance.tags.iter().cloned());
@@ -104,19 +100,14 @@ pub async fn service<E: Env>(
         catalog
             .service_instances(&name)
             .into_iter()
-            .filter(|(node, instance)| {
-                has_tags(instance, &params.tags) && has_node_meta(&node.meta, &params.node_meta)
-            })
+            .filter(|(node, instance)| has_tags(instance, &params.tags) && has_node_meta(&node.meta, &params.node_meta))
             .map(|(node, instance)| encode::catalog_service_json(node, instance))
             .collect::<Vec<_>>()
     })
     .await
 }
 
-pub async fn nodes<E: Env>(
-    State(node): State<Arc<Node<E>>>,
-    RawQuery(query): RawQuery,
-) -> Result<Response, HttpError> {
+pub async fn nodes<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query): RawQuery) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     catalog_read(&node, &params, WatchKey::Nodes, |catalog| {
         catalog
@@ -144,6 +135,24 @@ pub async fn node<E: Env>(
                 .into_iter()
                 .map(|s| (s.id.clone(), encode::agent_service_json(s, &datacenter)))
                 .collect();
+            serde_json::json!({ "Node": encode::node_json(found), "Services": services })
+        })
+    })
+    .await
+}
+
+/// `/v1/catalog/node-services/:node`: like `/v1/catalog/node/:node`, with `Services` as a list.
+pub async fn node_services<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    let datacenter = node.config.datacenter.clone();
+    catalog_read(&node, &params, WatchKey::Node(name.clone()), |catalog| {
+        catalog.node(&name).map(|found| {
+            let services: Vec<_> =
+                catalog.node_services(&name).into_iter().map(|s| encode::agent_service_json(s, &datacenter)).collect();
             serde_json::json!({ "Node": encode::node_json(found), "Services": services })
         })
     })

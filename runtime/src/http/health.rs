@@ -22,20 +22,56 @@ pub async fn service<E: Env>(
         catalog
             .service_health(&name)
             .into_iter()
-            .filter(|entry| {
-                has_tags(entry.service, &params.tags)
-                    && has_node_meta(&entry.node.meta, &params.node_meta)
-            })
+            .filter(|entry| has_tags(entry.service, &params.tags) && has_node_meta(&entry.node.meta, &params.node_meta))
             // `?passing` drops an instance if any of its checks, node-level included, is not passing.
-            .filter(|entry| {
-                !params.passing
-                    || entry
-                        .checks
-                        .iter()
-                        .all(|c| c.status == CheckStatus::Passing)
-            })
+            .filter(|entry| !params.passing || entry.checks.iter().all(|c| c.status == CheckStatus::Passing))
             .map(|entry| encode::health_service_json(entry.node, entry.service, &entry.checks))
             .collect::<Vec<_>>()
+    })
+    .await
+}
+
+/// `/v1/health/node/:node`: the node's checks, node-level and service-level.
+pub async fn node<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    catalog_read(&node, &params, WatchKey::Node(name.clone()), |catalog| {
+        catalog.node_checks(&name).into_iter().map(encode::health_check_json).collect::<Vec<_>>()
+    })
+    .await
+}
+
+/// `/v1/health/checks/:service`: the checks bound to instances of a service.
+pub async fn checks<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    catalog_read(&node, &params, WatchKey::Service(name.clone()), |catalog| {
+        catalog.service_checks(&name).into_iter().map(encode::health_check_json).collect::<Vec<_>>()
+    })
+    .await
+}
+
+/// `/v1/health/state/:state` with `any`, `passing`, `warning` or `critical`.
+pub async fn state<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    Path(state): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query.as_deref())?;
+    let wanted = match state.as_str() {
+        "any" => None,
+        other => Some(
+            CheckStatus::parse(other).ok_or_else(|| HttpError::bad_request(format!("Invalid check state: {other}")))?,
+        ),
+    };
+    catalog_read(&node, &params, WatchKey::Checks, |catalog| {
+        catalog.checks_in_state(wanted).into_iter().map(encode::health_check_json).collect::<Vec<_>>()
     })
     .await
 }

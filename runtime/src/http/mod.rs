@@ -5,8 +5,10 @@
 mod agent;
 mod catalog;
 mod health;
+mod operator;
 mod params;
 mod status;
+mod ui;
 
 use std::sync::Arc;
 
@@ -29,16 +31,27 @@ use crate::node::Node;
 pub const REQUEST_BODY_BYTES_MAX: usize = 1 << 20;
 
 pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
-    Router::new()
+    let ui = node.config.ui;
+    let router = Router::new()
         .route("/v1/agent/self", get(agent::agent_self::<E>))
-        .route(
-            "/v1/agent/service/register",
-            put(agent::register_service::<E>),
-        )
-        .route(
-            "/v1/agent/service/deregister/{id}",
-            put(agent::deregister_service::<E>),
-        )
+        .route("/v1/agent/members", get(agent::members::<E>))
+        .route("/v1/agent/services", get(agent::services::<E>))
+        .route("/v1/agent/service/{id}", get(agent::service::<E>))
+        .route("/v1/agent/service/register", put(agent::register_service::<E>))
+        .route("/v1/agent/service/deregister/{id}", put(agent::deregister_service::<E>))
+        .route("/v1/agent/service/maintenance/{id}", put(agent::service_maintenance::<E>))
+        .route("/v1/agent/maintenance", put(agent::node_maintenance::<E>))
+        .route("/v1/agent/checks", get(agent::checks::<E>))
+        .route("/v1/agent/check/register", put(agent::register_check::<E>))
+        .route("/v1/agent/check/deregister/{id}", put(agent::deregister_check::<E>))
+        .route("/v1/agent/check/pass/{id}", put(agent::pass_check::<E>))
+        .route("/v1/agent/check/warn/{id}", put(agent::warn_check::<E>))
+        .route("/v1/agent/check/fail/{id}", put(agent::fail_check::<E>))
+        .route("/v1/agent/check/update/{id}", put(agent::update_check::<E>))
+        .route("/v1/agent/join/{address}", put(agent::join::<E>))
+        .route("/v1/agent/leave", put(agent::leave::<E>))
+        .route("/v1/agent/force-leave/{node}", put(agent::force_leave::<E>))
+        .route("/v1/agent/reload", put(agent::reload::<E>))
         .route("/v1/catalog/register", put(catalog::register::<E>))
         .route("/v1/catalog/deregister", put(catalog::deregister::<E>))
         .route("/v1/catalog/datacenters", get(catalog::datacenters::<E>))
@@ -49,19 +62,30 @@ pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
         .route("/v1/health/service/{name}", get(health::service::<E>))
         .route("/v1/status/leader", get(status::leader::<E>))
         .route("/v1/status/peers", get(status::peers::<E>))
+        .route("/v1/operator/raft/configuration", get(operator::configuration::<E>))
+        .route("/v1/operator/raft/peer", axum::routing::delete(operator::remove_peer::<E>))
+        .route("/v1/catalog/node-services/{node}", get(catalog::node_services::<E>))
+        .route("/v1/health/node/{node}", get(health::node::<E>))
+        .route("/v1/health/checks/{service}", get(health::checks::<E>))
+        .route("/v1/health/state/{state}", get(health::state::<E>))
         .fallback(unknown_path)
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
-        .with_state(node)
+        .with_state(node);
+    if ui {
+        router.route("/ui/", get(ui::page)).route("/ui", get(ui::root)).route("/", get(ui::root))
+    } else {
+        router
+    }
 }
 
 async fn unknown_path(uri: axum::http::Uri) -> HttpError {
     if uri.path().contains("/v1/") {
+        HttpError::new(StatusCode::NOT_FOUND, "Invalid URL path: not a recognized HTTP API endpoint")
+    } else {
         HttpError::new(
             StatusCode::NOT_FOUND,
-            "Invalid URL path: not a recognized HTTP API endpoint",
+            "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'",
         )
-    } else {
-        HttpError::new(StatusCode::NOT_FOUND, "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'")
     }
 }
 
@@ -74,10 +98,7 @@ pub struct HttpError {
 
 impl HttpError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> HttpError {
-        HttpError {
-            status,
-            message: message.into(),
-        }
+        HttpError { status, message: message.into() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> HttpError {
@@ -93,20 +114,14 @@ impl From<RequestError> for HttpError {
 
 impl From<conclave_core::api::ApiError> for HttpError {
     fn from(e: conclave_core::api::ApiError) -> HttpError {
-        HttpError::new(
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-            e.message,
-        )
+        HttpError::new(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), e.message)
     }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let mut response = (self.status, self.message).into_response();
-        response.headers_mut().insert(
-            "content-type",
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+        response.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
         response
     }
 }
@@ -117,9 +132,7 @@ pub fn json_body<T: Serialize>(value: &T, pretty: bool) -> Vec<u8> {
         let mut out = Vec::new();
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-        value
-            .serialize(&mut serializer)
-            .expect("JSON values always serialize");
+        value.serialize(&mut serializer).expect("JSON values always serialize");
         out.push(b'\n');
         out
     } else {
@@ -130,9 +143,7 @@ pub fn json_body<T: Serialize>(value: &T, pretty: bool) -> Vec<u8> {
 /// A 200 JSON answer without query metadata (writes).
 pub fn json_response<T: Serialize>(value: &T, params: &QueryParams) -> Response {
     let mut response = Response::new(Body::from(json_body(value, params.pretty)));
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
+    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
     response
 }
 
@@ -175,19 +186,19 @@ pub async fn catalog_read<E: Env, T: Serialize>(
     headers.insert("x-consul-index", HeaderValue::from(index.max(1)));
     headers.insert(
         "x-consul-knownleader",
-        HeaderValue::from_static(if node.leader().is_some() {
-            "true"
-        } else {
-            "false"
-        }),
+        HeaderValue::from_static(if node.leader().is_some() { "true" } else { "false" }),
     );
-    headers.insert(
-        "x-consul-lastcontact",
-        HeaderValue::from(node.last_contact_ms()),
-    );
-    headers.insert(
-        "x-consul-effective-consistency",
-        HeaderValue::from_static(params.consistency.header_value()),
-    );
+    headers.insert("x-consul-lastcontact", HeaderValue::from(node.last_contact_ms()));
+    headers.insert("x-consul-effective-consistency", HeaderValue::from_static(params.consistency.header_value()));
     Ok(response)
+}
+
+/// Consul's `X-Consul-ContentHash` for hash-based blocking on agent endpoints: a hash of the body.
+pub fn content_hash(value: &serde_json::Value) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in value.to_string().bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }

@@ -44,22 +44,15 @@ pub struct QueryParams {
 impl QueryParams {
     pub fn parse(raw: Option<&str>) -> Result<QueryParams, HttpError> {
         let pairs: Vec<(String, String)> = match raw {
-            Some(raw) => serde_urlencoded::from_str(raw)
-                .map_err(|e| HttpError::bad_request(format!("Invalid query: {e}")))?,
+            Some(raw) => {
+                serde_urlencoded::from_str(raw).map_err(|e| HttpError::bad_request(format!("Invalid query: {e}")))?
+            }
             None => Vec::new(),
         };
         let has = |name: &str| pairs.iter().any(|(k, _)| k == name);
-        let value = |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let value = |name: &str| pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         if has("stale") && has("consistent") {
-            return Err(HttpError::bad_request(
-                "Cannot specify ?stale with ?consistent, conflicting semantics.",
-            ));
+            return Err(HttpError::bad_request("Cannot specify ?stale with ?consistent, conflicting semantics."));
         }
         let consistency = if has("stale") || value("max_stale").is_some_and(|v| !v.is_empty()) {
             Consistency::Stale
@@ -70,10 +63,7 @@ impl QueryParams {
         };
         let index = match value("index") {
             None | Some("") => None,
-            Some(text) => Some(
-                text.parse::<u64>()
-                    .map_err(|_| HttpError::bad_request("Invalid index"))?,
-            ),
+            Some(text) => Some(text.parse::<u64>().map_err(|_| HttpError::bad_request("Invalid index"))?),
         };
         let wait = match value("wait") {
             None | Some("") => QUERY_WAIT_DEFAULT,
@@ -84,14 +74,9 @@ impl QueryParams {
         let passing = match value("passing") {
             None => false,
             Some("") => true,
-            Some(text) => parse_go_bool(text)
-                .ok_or_else(|| HttpError::bad_request("Invalid value for ?passing"))?,
+            Some(text) => parse_go_bool(text).ok_or_else(|| HttpError::bad_request("Invalid value for ?passing"))?,
         };
-        let tags = pairs
-            .iter()
-            .filter(|(k, _)| k == "tag")
-            .map(|(_, v)| v.clone())
-            .collect();
+        let tags = pairs.iter().filter(|(k, _)| k == "tag").map(|(_, v)| v.clone()).collect();
         let node_meta = pairs
             .iter()
             .filter(|(k, _)| k == "node-meta")
@@ -116,10 +101,9 @@ impl QueryParams {
     /// Consul answers 500 "No path to datacenter" for a datacenter it does not know.
     pub fn check_datacenter(&self, ours: &str) -> Result<(), HttpError> {
         match &self.dc {
-            Some(dc) if dc != ours => Err(HttpError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "No path to datacenter",
-            )),
+            Some(dc) if dc != ours => {
+                Err(HttpError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "No path to datacenter"))
+            }
             _ => Ok(()),
         }
     }
@@ -148,10 +132,7 @@ mod tests {
     #[test]
     fn stale_with_consistent_is_rejected() {
         let err = QueryParams::parse(Some("stale&consistent")).unwrap_err();
-        assert_eq!(
-            err.message,
-            "Cannot specify ?stale with ?consistent, conflicting semantics."
-        );
+        assert_eq!(err.message, "Cannot specify ?stale with ?consistent, conflicting semantics.");
     }
 
     #[test]
@@ -160,13 +141,7 @@ mod tests {
         assert_eq!(params.tags, vec!["a", "b"]);
         assert_eq!(params.index, Some(5));
         assert_eq!(params.wait, Duration::from_secs(120));
-        assert_eq!(
-            QueryParams::parse(Some("index=x")).unwrap_err().message,
-            "Invalid index"
-        );
-        assert_eq!(
-            QueryParams::parse(Some("wait=15x")).unwrap_err().message,
-            "Invalid wait time"
-        );
+        assert_eq!(QueryParams::parse(Some("index=x")).unwrap_err().message, "Invalid index");
+        assert_eq!(QueryParams::parse(Some("wait=15x")).unwrap_err().message, "Invalid wait time");
     }
 }

@@ -19,10 +19,7 @@ pub async fn leader<E: Env>(
     Ok(json_response(&leader, &params))
 }
 
-pub async fn peers<E: Env>(
-    State(node): State<Arc<Node<E>>>,
-    RawQuery(query): RawQuery,
-) -> Result<Response, HttpError> {
+pub async fn peers<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query): RawQuery) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     params.check_datacenter(&node.config.datacenter)?;
     Ok(json_response(&node.peers(), &params))

@@ -6,6 +6,7 @@
 //! that meets a formed cluster is added by the leader (as a learner, then a voter).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,39 +22,20 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Answers a `Hello`: remember the sender, tell it whom we know, and let the leader add a newcomer.
 pub fn handle_hello<E: Env>(node: &Arc<Node<E>>, info: ServerInfo) -> Reply {
     if info.datacenter == node.config.datacenter && node.config.server {
-        node.known_servers
-            .lock()
-            .expect("known servers lock")
-            .insert(info.raft_id, info.clone());
+        node.known_servers.lock().expect("known servers lock").insert(info.raft_id, info.clone());
     }
     let cluster_formed = node.cluster_formed();
     if cluster_formed && node.config.server && info.datacenter == node.config.datacenter {
-        let is_member = node
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .get_node(&info.raft_id)
-            .is_some();
+        let is_member = node.raft.metrics().borrow().membership_config.membership().get_node(&info.raft_id).is_some();
         if !is_member {
             tokio::spawn(admit_server(node.clone(), info));
         }
     }
-    let mut known: Vec<ServerInfo> = node
-        .known_servers
-        .lock()
-        .expect("known servers lock")
-        .values()
-        .cloned()
-        .collect();
+    let mut known: Vec<ServerInfo> = node.known_servers.lock().expect("known servers lock").values().cloned().collect();
     if node.config.server {
         known.push(node.self_info());
     }
-    Reply::Hello {
-        known,
-        cluster_formed,
-    }
+    Reply::Hello { known, cluster_formed }
 }
 
 /// On the leader: add a server that is not yet in the configuration. Elsewhere: pass the news to the leader.
@@ -61,29 +43,17 @@ async fn admit_server<E: Env>(node: Arc<Node<E>>, info: ServerInfo) {
     if !node.is_leader() {
         if let Some((_, Some(addr))) = node.leader() {
             if let Ok(addr) = addr.parse() {
-                let _ = node
-                    .pool
-                    .call(addr, &Request::Hello(info), HELLO_TIMEOUT)
-                    .await;
+                let _ = node.pool.call(addr, &Request::Hello(info), HELLO_TIMEOUT).await;
             }
         }
         return;
     }
-    let member = BasicNode {
-        addr: info.rpc_addr.clone(),
-    };
+    let member = BasicNode { addr: info.rpc_addr.clone() };
     if let Err(e) = node.raft.add_learner(info.raft_id, member, true).await {
         tracing::warn!(target: "conclave::event", server = %info.node_name, error = %e, "cannot add server as learner");
         return;
     }
-    match node
-        .raft
-        .change_membership(
-            ChangeMembers::AddVoterIds(BTreeSet::from([info.raft_id])),
-            false,
-        )
-        .await
-    {
+    match node.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([info.raft_id])), false).await {
         Ok(_) => {
             tracing::info!(target: "conclave::event", server = %info.node_name, "server added to the raft configuration")
         }
@@ -99,12 +69,7 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) {
         return;
     }
     if node.config.dev && !node.cluster_formed() {
-        let members = BTreeMap::from([(
-            node.raft_id,
-            BasicNode {
-                addr: node.config.rpc_addr().to_string(),
-            },
-        )]);
+        let members = BTreeMap::from([(node.raft_id, BasicNode { addr: node.config.rpc_addr().to_string() })]);
         if let Err(e) = node.raft.initialize(members).await {
             tracing::warn!(target: "conclave::event", error = %e, "dev bootstrap failed");
         }
@@ -121,6 +86,24 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) {
     tracing::info!(target: "conclave::event", node = %node.config.node_name, "member of a raft configuration");
 }
 
+/// Exchanges Hellos with one LAN address and learns the servers it knows; returns whether it belongs
+/// to a formed cluster.
+pub async fn hello<E: Env>(node: &Node<E>, addr: SocketAddr) -> Result<bool, String> {
+    match node.pool.call(addr, &Request::Hello(node.self_info()), HELLO_TIMEOUT).await {
+        Ok(Reply::Hello { known, cluster_formed }) => {
+            let mut servers = node.known_servers.lock().expect("known servers lock");
+            for info in known {
+                if info.raft_id != node.raft_id && info.datacenter == node.config.datacenter {
+                    servers.insert(info.raft_id, info);
+                }
+            }
+            Ok(cluster_formed)
+        }
+        Ok(other) => Err(format!("unexpected reply from {addr}: {other:?}")),
+        Err(e) => Err(format!("cannot reach {addr}: {e}")),
+    }
+}
+
 /// Exchanges Hellos with every `-join` address; true if one of them belongs to a formed cluster.
 async fn say_hello_to_joins<E: Env>(node: &Arc<Node<E>>) -> bool {
     let mut someone_formed = false;
@@ -128,29 +111,9 @@ async fn say_hello_to_joins<E: Env>(node: &Arc<Node<E>>) -> bool {
         if addr == node.config.lan_addr() {
             continue;
         }
-        match node
-            .pool
-            .call(addr, &Request::Hello(node.self_info()), HELLO_TIMEOUT)
-            .await
-        {
-            Ok(Reply::Hello {
-                known,
-                cluster_formed,
-            }) => {
-                someone_formed |= cluster_formed;
-                let mut servers = node.known_servers.lock().expect("known servers lock");
-                for info in known {
-                    if info.raft_id != node.raft_id && info.datacenter == node.config.datacenter {
-                        servers.insert(info.raft_id, info);
-                    }
-                }
-            }
-            Ok(other) => {
-                tracing::debug!(target: "conclave::rpc", %addr, reply = ?other, "unexpected hello reply")
-            }
-            Err(e) => {
-                tracing::debug!(target: "conclave::rpc", %addr, error = %e, "join address not reachable yet")
-            }
+        match hello(node, addr).await {
+            Ok(formed) => someone_formed |= formed,
+            Err(e) => tracing::debug!(target: "conclave::rpc", %addr, error = %e, "join address not reachable yet"),
         }
     }
     someone_formed
@@ -162,19 +125,12 @@ async fn try_bootstrap<E: Env>(node: &Arc<Node<E>>) {
     if expect == 0 {
         return;
     }
-    let mut servers = node
-        .known_servers
-        .lock()
-        .expect("known servers lock")
-        .clone();
+    let mut servers = node.known_servers.lock().expect("known servers lock").clone();
     servers.insert(node.raft_id, node.self_info());
     if servers.len() < expect {
         return;
     }
-    if let Some(other) = servers
-        .values()
-        .find(|s| s.bootstrap_expect != 0 && s.bootstrap_expect as usize != expect)
-    {
+    if let Some(other) = servers.values().find(|s| s.bootstrap_expect != 0 && s.bootstrap_expect as usize != expect) {
         tracing::error!(
             target: "conclave::event",
             server = %other.node_name,
@@ -184,18 +140,8 @@ async fn try_bootstrap<E: Env>(node: &Arc<Node<E>>) {
         );
         return;
     }
-    let members: BTreeMap<_, _> = servers
-        .values()
-        .take(expect)
-        .map(|s| {
-            (
-                s.raft_id,
-                BasicNode {
-                    addr: s.rpc_addr.clone(),
-                },
-            )
-        })
-        .collect();
+    let members: BTreeMap<_, _> =
+        servers.values().take(expect).map(|s| (s.raft_id, BasicNode { addr: s.rpc_addr.clone() })).collect();
     if !members.contains_key(&node.raft_id) {
         return; // The chosen servers bootstrap; the leader will add us.
     }

@@ -16,13 +16,7 @@ pub struct Ports {
 
 impl Default for Ports {
     fn default() -> Self {
-        Ports {
-            http: 8500,
-            server: 8300,
-            serf_lan: 8301,
-            serf_wan: 8302,
-            dns: 8600,
-        }
+        Ports { http: 8500, server: 8300, serf_lan: 8301, serf_wan: 8302, dns: 8600 }
     }
 }
 
@@ -78,6 +72,13 @@ pub struct NodeConfig {
     pub faults: FaultSwitches,
     /// Deadline for a write or a read barrier to find a leader before answering 500.
     pub request_timeout: Duration,
+    /// The DNS domain (`-domain`), shown in `/v1/agent/self`.
+    pub domain: String,
+    pub node_meta: std::collections::BTreeMap<String, String>,
+    /// Serve the web UI at `/ui/`.
+    pub ui: bool,
+    /// The configuration files read at start, read again by `reload`.
+    pub config_files: Vec<std::path::PathBuf>,
 }
 
 impl NodeConfig {
@@ -98,6 +99,10 @@ impl NodeConfig {
             raft: RaftTimings::default(),
             faults: FaultSwitches::default(),
             request_timeout: Duration::from_secs(7),
+            domain: "consul.".to_string(),
+            node_meta: std::collections::BTreeMap::new(),
+            ui: false,
+            config_files: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! catalog and the HTTP API. It is generic over the `Env`: the `conclave` binary runs it on tokio + fjall,
 //! the simulator on turmoil, with no other difference.
 
+pub mod agent_state;
 pub mod bootstrap;
 pub mod config;
 pub mod identity;
@@ -47,6 +48,10 @@ pub struct Node<E: Env> {
     pub rng: Mutex<ChaCha8Rng>,
     /// When this follower last heard from its leader (for `X-Consul-LastContact`).
     pub last_leader_contact: Mutex<Option<tokio::time::Instant>>,
+    /// The services and checks registered on this agent.
+    pub local: Mutex<conclave_core::agent::LocalState>,
+    /// Notified by `/v1/agent/leave`: the driver stops.
+    pub shutdown: tokio::sync::Notify,
 }
 
 impl<E: Env> Node<E> {
@@ -65,11 +70,7 @@ impl<E: Env> Node<E> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         let leader = metrics.current_leader?;
-        let addr = metrics
-            .membership_config
-            .membership()
-            .get_node(&leader)
-            .map(|n| n.addr.clone());
+        let addr = metrics.membership_config.membership().get_node(&leader).map(|n| n.addr.clone());
         Some((leader, addr))
     }
 
@@ -79,14 +80,7 @@ impl<E: Env> Node<E> {
 
     /// Whether Raft has a membership (bootstrapped, or restored from the data dir).
     pub fn cluster_formed(&self) -> bool {
-        self.raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .next()
-            .is_some()
+        self.raft.metrics().borrow().membership_config.membership().voter_ids().next().is_some()
     }
 
     /// The RPC addresses of the voters, in Raft ID order (`/v1/status/peers`).
@@ -94,10 +88,7 @@ impl<E: Env> Node<E> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         let membership = metrics.membership_config.membership();
-        membership
-            .voter_ids()
-            .filter_map(|id| membership.get_node(&id).map(|n| n.addr.clone()))
-            .collect()
+        membership.voter_ids().filter_map(|id| membership.get_node(&id).map(|n| n.addr.clone())).collect()
     }
 
     /// Milliseconds since the leader was last heard from; 0 on the leader itself.
@@ -116,11 +107,7 @@ impl<E: Env> Node<E> {
         if max.is_zero() {
             return max;
         }
-        let nanos = self
-            .rng
-            .lock()
-            .expect("rng lock")
-            .gen_range(0..max.as_nanos() as u64);
+        let nanos = self.rng.lock().expect("rng lock").gen_range(0..max.as_nanos() as u64);
         std::time::Duration::from_nanos(nanos)
     }
 }
@@ -152,9 +139,9 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     let store = env.store();
     let node_id = identity::load_or_create_node_id(&*store, env.rng_seed())?;
     let raft_id = identity::raft_id_of(&node_id);
+    let local = agent_state::load_local_state(&*store)?;
     let catalog = SharedCatalog::new();
-    let state_machine =
-        CatalogStateMachine::open(store.clone(), catalog.clone(), &config.node_name)?;
+    let state_machine = CatalogStateMachine::open(store.clone(), catalog.clone(), &config.node_name)?;
     let pool = Arc::new(RpcPool::new(env.clone()));
     let raft = Raft::new(
         raft_id,
@@ -167,7 +154,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     .context("starting raft")?;
     tracing::info!(target: "conclave::event", node = %config.node_name, %node_id, raft_id, "node started");
     let rng = Mutex::new(ChaCha8Rng::seed_from_u64(env.rng_seed() ^ 0x6a69_7474_6572)); // "jitter"
-    Ok(Arc::new(Node {
+    let node = Arc::new(Node {
         config,
         env,
         node_id,
@@ -178,13 +165,15 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         known_servers: Mutex::new(BTreeMap::new()),
         rng,
         last_leader_contact: Mutex::new(None),
-    }))
+        local: Mutex::new(local),
+        shutdown: tokio::sync::Notify::new(),
+    });
+    load_config_services(&node).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(node)
 }
 
 async fn bind<E: Env>(env: &E, addr: SocketAddr, what: &str) -> anyhow::Result<E::Listener> {
-    env.bind_tcp(addr)
-        .await
-        .with_context(|| format!("cannot listen for {what} on {addr}"))
+    env.bind_tcp(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
 }
 
 /// Binds every port, then runs the node's tasks.
@@ -206,10 +195,52 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     tokio::spawn(log_leadership_changes(node.clone()));
     tokio::spawn(bootstrap::run(node.clone()));
     tokio::spawn(self_register::run(node.clone()));
+    tokio::spawn(agent_state::anti_entropy(node.clone()));
     let router = crate::http::router(node.clone());
-    axum::serve(http_listener, router)
-        .await
-        .context("HTTP server stopped")?;
+    tokio::select! {
+        served = axum::serve(http_listener, router) => served.context("HTTP server stopped")?,
+        _ = node.shutdown.notified() => tracing::info!(target: "conclave::event", node = %node.config.node_name, "left"),
+    }
+    Ok(())
+}
+
+/// Puts the services and checks of the configuration files into the local state, replacing those the
+/// files defined before (a reload); services registered through the API stay.
+fn load_config_services<E: Env>(node: &Node<E>) -> Result<Vec<String>, String> {
+    if node.config.config_files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let files = crate::config::load(&node.config.config_files)?;
+    let node_spec = node.node_spec();
+    node.change_local(|local| {
+        let removed = local.forget_config_services();
+        for (definition, source) in &files.services {
+            let request = definition.to_register_request(&node_spec);
+            let spec = request.service.clone().expect("a service definition registers a service");
+            local.register_service(spec, request.checks, source, true);
+        }
+        for (check, service_id, _) in &files.checks {
+            local.register_check(check.to_standalone_spec(service_id))?;
+        }
+        Ok(removed)
+    })
+}
+
+/// `conclave reload`, `/v1/agent/reload` and SIGHUP: read the configuration files again and push the
+/// changes to the catalog.
+pub async fn reload_config<E: Env>(node: &Arc<Node<E>>) -> Result<(), String> {
+    let removed = load_config_services(node)?;
+    let gone: Vec<String> = {
+        let local = node.local.lock().expect("local state lock");
+        removed.into_iter().filter(|id| local.service(id).is_none()).collect()
+    };
+    let deregistrations = gone
+        .iter()
+        .map(|id| conclave_core::agent::LocalState::deregister_command(&node.config.node_name, Some(id), None))
+        .collect();
+    node.push_to_catalog(deregistrations).await;
+    node.push_to_catalog(node.local_sync_commands()).await;
+    tracing::info!(target: "conclave::event", node = %node.config.node_name, "configuration reloaded");
     Ok(())
 }
 

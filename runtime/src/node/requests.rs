@@ -52,9 +52,7 @@ impl<E: Env> Node<E> {
         match self.raft.client_write(command).await {
             Ok(written) => Ok((written.log_id.index, written.data)),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(to))) => {
-                Err(ForwardError::NotLeader {
-                    leader_rpc_addr: to.leader_node.map(|n| n.addr),
-                })
+                Err(ForwardError::NotLeader { leader_rpc_addr: to.leader_node.map(|n| n.addr) })
             }
             Err(e) => Err(ForwardError::Failed(e.to_string())),
         }
@@ -64,17 +62,13 @@ impl<E: Env> Node<E> {
     pub async fn write(&self, command: Command) -> Result<(u64, Response), RequestError> {
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
         loop {
-            let proposed =
-                tokio::time::timeout_at(deadline, self.propose_local(command.clone())).await;
-            let proposed = proposed.unwrap_or_else(|_| {
-                Err(ForwardError::Failed(
-                    "timed out waiting for the write to commit".to_string(),
-                ))
-            });
+            let proposed = tokio::time::timeout_at(deadline, self.propose_local(command.clone())).await;
+            let proposed = proposed
+                .unwrap_or_else(|_| Err(ForwardError::Failed("timed out waiting for the write to commit".to_string())));
             let outcome = match proposed {
-                Err(ForwardError::NotLeader {
-                    leader_rpc_addr: Some(addr),
-                }) => self.forward_write(&addr, &command, deadline).await,
+                Err(ForwardError::NotLeader { leader_rpc_addr: Some(addr) }) => {
+                    self.forward_write(&addr, &command, deadline).await
+                }
                 other => other.map_err(RetryOr::from_forward_error),
             };
             match outcome {
@@ -99,15 +93,9 @@ impl<E: Env> Node<E> {
             return Err(RetryOr::Retry);
         };
         let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match self
-            .pool
-            .call(addr, &Request::Forward(command.clone()), timeout)
-            .await
-        {
+        match self.pool.call(addr, &Request::Forward(command.clone()), timeout).await {
             Ok(Reply::Forward(result)) => result.map_err(RetryOr::from_forward_error),
-            Ok(other) => Err(RetryOr::Fail(RequestError::Unknown(format!(
-                "unexpected reply {other:?}"
-            )))),
+            Ok(other) => Err(RetryOr::Fail(RequestError::Unknown(format!("unexpected reply {other:?}")))),
             // Refused: nothing was sent, so the write did not happen and may be retried.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(RetryOr::Retry),
             Err(e) => Err(RetryOr::Fail(RequestError::Unknown(e.to_string()))),
@@ -119,9 +107,7 @@ impl<E: Env> Node<E> {
         match self.raft.get_read_log_id().await {
             Ok((read_log_id, _applied)) => Ok(read_log_id.map(|l| l.index).unwrap_or(0)),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(to))) => {
-                Err(ForwardError::NotLeader {
-                    leader_rpc_addr: to.leader_node.map(|n| n.addr),
-                })
+                Err(ForwardError::NotLeader { leader_rpc_addr: to.leader_node.map(|n| n.addr) })
             }
             Err(e) => Err(ForwardError::Failed(e.to_string())),
         }
@@ -136,13 +122,11 @@ impl<E: Env> Node<E> {
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
         loop {
             let local = tokio::time::timeout_at(deadline, self.read_index_local()).await;
-            let index = match local
-                .unwrap_or_else(|_| Err(ForwardError::Failed("timed out".to_string())))
-            {
+            let index = match local.unwrap_or_else(|_| Err(ForwardError::Failed("timed out".to_string()))) {
                 Ok(index) => Some(index),
-                Err(ForwardError::NotLeader {
-                    leader_rpc_addr: Some(addr),
-                }) => self.forward_read_index(&addr, deadline).await,
+                Err(ForwardError::NotLeader { leader_rpc_addr: Some(addr) }) => {
+                    self.forward_read_index(&addr, deadline).await
+                }
                 Err(_) => None,
             };
             if let Some(index) = index {
@@ -165,14 +149,9 @@ impl<E: Env> Node<E> {
     }
 
     /// Waits until this node's catalog has applied `index`.
-    pub async fn wait_applied(
-        &self,
-        index: u64,
-        deadline: tokio::time::Instant,
-    ) -> Result<(), RequestError> {
+    pub async fn wait_applied(&self, index: u64, deadline: tokio::time::Instant) -> Result<(), RequestError> {
         let mut applied = self.catalog.subscribe();
-        let reached =
-            tokio::time::timeout_at(deadline, applied.wait_for(|applied| *applied >= index)).await;
+        let reached = tokio::time::timeout_at(deadline, applied.wait_for(|applied| *applied >= index)).await;
         match reached {
             Ok(Ok(_)) => Ok(()),
             _ => Err(RequestError::NoLeader),

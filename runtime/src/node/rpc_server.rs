@@ -16,11 +16,7 @@ pub async fn serve<E: Env>(node: Arc<Node<E>>, mut listener: E::Listener) {
     }
 }
 
-async fn serve_connection<E: Env>(
-    node: Arc<Node<E>>,
-    mut stream: E::Stream,
-    peer: std::net::SocketAddr,
-) {
+async fn serve_connection<E: Env>(node: Arc<Node<E>>, mut stream: E::Stream, peer: std::net::SocketAddr) {
     loop {
         let request = match read_frame::<_, Request>(&mut stream).await {
             Ok(Some(request)) => request,
@@ -44,15 +40,12 @@ async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request) -> Reply {
         Request::AppendEntries(rpc) => {
             let result = node.raft.append_entries(rpc).await;
             if matches!(&result, Ok(response) if response.is_success()) {
-                *node.last_leader_contact.lock().expect("contact lock") =
-                    Some(tokio::time::Instant::now());
+                *node.last_leader_contact.lock().expect("contact lock") = Some(tokio::time::Instant::now());
             }
             Reply::AppendEntries(result)
         }
         Request::Vote(rpc) => Reply::Vote(node.raft.vote(rpc).await),
-        Request::InstallSnapshot(rpc) => {
-            Reply::InstallSnapshot(node.raft.install_snapshot(rpc).await)
-        }
+        Request::InstallSnapshot(rpc) => Reply::InstallSnapshot(node.raft.install_snapshot(rpc).await),
         Request::Forward(command) => Reply::Forward(node.propose_local(command).await),
         Request::ReadIndex => Reply::ReadIndex(node.read_index_local().await),
         Request::Hello(info) => super::bootstrap::handle_hello(node, info),

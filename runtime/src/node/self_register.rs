@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use conclave_core::catalog::{
-    CheckSpec, CheckStatus, Command, NodeSpec, RegisterRequest, ServiceSpec,
-};
+use conclave_core::catalog::{CheckSpec, CheckStatus, Command, NodeSpec, RegisterRequest, ServiceSpec};
 
 use super::Node;
 use crate::env::Env;
@@ -27,6 +25,7 @@ impl<E: Env> Node<E> {
             node: self.config.node_name.clone(),
             address: self.config.advertise_addr.to_string(),
             datacenter: self.config.datacenter.clone(),
+            meta: self.config.node_meta.clone(),
             ..NodeSpec::default()
         }
     }
@@ -54,16 +53,9 @@ impl<E: Env> Node<E> {
     fn registration_in_place(&self) -> bool {
         let catalog = self.catalog.read();
         let wanted = self.node_spec();
-        let node_ok = catalog
-            .node(&wanted.node)
-            .is_some_and(|n| n.address == wanted.address && n.id == wanted.id);
-        let service_ok = catalog
-            .instance(&wanted.node, "consul")
-            .is_some_and(|s| s.port == self.config.ports.server);
-        let check_ok = catalog
-            .node_checks(&wanted.node)
-            .iter()
-            .any(|c| c.check_id == SERF_HEALTH_CHECK_ID);
+        let node_ok = catalog.node(&wanted.node).is_some_and(|n| n.address == wanted.address && n.id == wanted.id);
+        let service_ok = catalog.instance(&wanted.node, "consul").is_some_and(|s| s.port == self.config.ports.server);
+        let check_ok = catalog.node_checks(&wanted.node).iter().any(|c| c.check_id == SERF_HEALTH_CHECK_ID);
         node_ok && service_ok && check_ok
     }
 }
@@ -76,10 +68,7 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) {
         let wait = if node.registration_in_place() {
             RECHECK_INTERVAL
         } else if node.leader().is_some() {
-            match node
-                .write(Command::Register(node.server_registration()))
-                .await
-            {
+            match node.write(Command::Register(node.server_registration())).await {
                 Ok(_) => RECHECK_INTERVAL,
                 Err(e) => {
                     tracing::debug!(target: "conclave::event", error = %e, "self-registration not applied yet");

@@ -33,14 +33,9 @@ impl LogStore {
         LogStore { store }
     }
 
-    fn read_meta<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &[u8],
-    ) -> Result<Option<T>, StorageError> {
-        let bytes = self
-            .store
-            .get(Space::RaftMeta, key)
-            .map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Read, e))?;
+    fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+        let bytes =
+            self.store.get(Space::RaftMeta, key).map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Read, e))?;
         match bytes {
             None => Ok(None),
             Some(bytes) => codec::decode(&bytes).map(Some).map_err(|e| {
@@ -53,27 +48,14 @@ impl LogStore {
         }
     }
 
-    fn write_synced(
-        &self,
-        ops: Vec<WriteOp>,
-        subject: ErrorSubject<NodeId>,
-    ) -> Result<(), StorageError> {
-        self.store
-            .write(ops)
-            .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
-        self.store
-            .sync()
-            .map_err(|e| storage_error(subject, ErrorVerb::Write, e))
+    fn write_synced(&self, ops: Vec<WriteOp>, subject: ErrorSubject<NodeId>) -> Result<(), StorageError> {
+        self.store.write(ops).map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
+        self.store.sync().map_err(|e| storage_error(subject, ErrorVerb::Write, e))
     }
 
     fn decode_entry(bytes: &[u8]) -> Result<Entry<TypeConfig>, StorageError> {
-        codec::decode(bytes).map_err(|e| {
-            storage_error(
-                ErrorSubject::Logs,
-                ErrorVerb::Read,
-                format!("corrupt log entry: {e}"),
-            )
-        })
+        codec::decode(bytes)
+            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, format!("corrupt log entry: {e}")))
     }
 }
 
@@ -96,12 +78,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let to_key = to.map(index_key);
         let rows = self
             .store
-            .scan(
-                Space::RaftLog,
-                &index_key(from),
-                to_key.as_ref().map(|k| k.as_slice()),
-                READ_ENTRIES_MAX,
-            )
+            .scan(Space::RaftLog, &index_key(from), to_key.as_ref().map(|k| k.as_slice()), READ_ENTRIES_MAX)
             .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
         rows.iter().map(|(_, v)| Self::decode_entry(v)).collect()
     }
@@ -112,18 +89,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged: Option<LogId> = self.read_meta(KEY_LAST_PURGED)?;
-        let last = self
-            .store
-            .last(Space::RaftLog)
-            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+        let last =
+            self.store.last(Space::RaftLog).map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
         let last_log_id = match last {
             Some((_, bytes)) => Some(Self::decode_entry(&bytes)?.log_id),
             None => last_purged,
         };
-        Ok(LogState {
-            last_purged_log_id: last_purged,
-            last_log_id,
-        })
+        Ok(LogState { last_purged_log_id: last_purged, last_log_id })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -132,11 +104,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
         self.write_synced(
-            vec![WriteOp::Put(
-                Space::RaftMeta,
-                KEY_VOTE.to_vec(),
-                codec::encode(vote),
-            )],
+            vec![WriteOp::Put(Space::RaftMeta, KEY_VOTE.to_vec(), codec::encode(vote))],
             ErrorSubject::Vote,
         )
     }
@@ -149,11 +117,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// harmless, so it is written without a sync of its own.
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         self.store
-            .write(vec![WriteOp::Put(
-                Space::RaftMeta,
-                KEY_COMMITTED.to_vec(),
-                codec::encode(&committed),
-            )])
+            .write(vec![WriteOp::Put(Space::RaftMeta, KEY_COMMITTED.to_vec(), codec::encode(&committed))])
             .map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Write, e))
     }
 
@@ -161,56 +125,30 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.read_meta::<Option<LogId>>(KEY_COMMITTED)?.flatten())
     }
 
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<TypeConfig>,
-    ) -> Result<(), StorageError>
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let ops: Vec<WriteOp> = entries
             .into_iter()
-            .map(|entry| {
-                WriteOp::Put(
-                    Space::RaftLog,
-                    index_key(entry.log_id.index).to_vec(),
-                    codec::encode(&entry),
-                )
-            })
+            .map(|entry| WriteOp::Put(Space::RaftLog, index_key(entry.log_id.index).to_vec(), codec::encode(&entry)))
             .collect();
         let result = self.write_synced(ops, ErrorSubject::Logs);
-        callback.log_io_completed(
-            result
-                .clone()
-                .map_err(|e| std::io::Error::other(e.to_string())),
-        );
+        callback.log_io_completed(result.clone().map_err(|e| std::io::Error::other(e.to_string())));
         result
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let op = WriteOp::DeleteRange(
-            Space::RaftLog,
-            index_key(log_id.index).to_vec(),
-            index_key(u64::MAX).to_vec(),
-        );
+        let op = WriteOp::DeleteRange(Space::RaftLog, index_key(log_id.index).to_vec(), index_key(u64::MAX).to_vec());
         let last = WriteOp::Delete(Space::RaftLog, index_key(u64::MAX).to_vec());
         self.write_synced(vec![op, last], ErrorSubject::Logs)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let ops = vec![
-            WriteOp::Put(
-                Space::RaftMeta,
-                KEY_LAST_PURGED.to_vec(),
-                codec::encode(&log_id),
-            ),
-            WriteOp::DeleteRange(
-                Space::RaftLog,
-                index_key(0).to_vec(),
-                index_key(log_id.index + 1).to_vec(),
-            ),
+            WriteOp::Put(Space::RaftMeta, KEY_LAST_PURGED.to_vec(), codec::encode(&log_id)),
+            WriteOp::DeleteRange(Space::RaftLog, index_key(0).to_vec(), index_key(log_id.index + 1).to_vec()),
         ];
         self.write_synced(ops, ErrorSubject::Logs)
     }

@@ -6,13 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
-};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
 };
 use openraft::BasicNode;
 
@@ -43,15 +41,8 @@ impl<E: Env> RaftNetworkFactory<TypeConfig> for Network<E> {
     type Network = PeerClient<E>;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient<E> {
-        let addr = node
-            .addr
-            .parse::<SocketAddr>()
-            .map_err(|e| format!("bad peer address {:?}: {e}", node.addr));
-        PeerClient {
-            pool: self.pool.clone(),
-            target,
-            addr,
-        }
+        let addr = node.addr.parse::<SocketAddr>().map_err(|e| format!("bad peer address {:?}: {e}", node.addr));
+        PeerClient { pool: self.pool.clone(), target, addr }
     }
 }
 
@@ -60,9 +51,7 @@ fn unreachable<E: std::error::Error>(err: impl ToString) -> RPCError<NodeId, Bas
 }
 
 fn unexpected<E: std::error::Error>(reply: &Reply) -> RPCError<NodeId, BasicNode, E> {
-    RPCError::Network(NetworkError::new(&std::io::Error::other(format!(
-        "unexpected reply {reply:?}"
-    ))))
+    RPCError::Network(NetworkError::new(&std::io::Error::other(format!("unexpected reply {reply:?}"))))
 }
 
 impl<E: Env> PeerClient<E> {
@@ -85,14 +74,9 @@ impl<E: Env> RaftNetwork<TypeConfig> for PeerClient<E> {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        match self
-            .call(Request::AppendEntries(rpc), option.hard_ttl())
-            .await?
-        {
+        match self.call(Request::AppendEntries(rpc), option.hard_ttl()).await? {
             Reply::AppendEntries(Ok(response)) => Ok(response),
-            Reply::AppendEntries(Err(e)) => {
-                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
+            Reply::AppendEntries(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
             other => Err(unexpected(&other)),
         }
     }
@@ -102,23 +86,14 @@ impl<E: Env> RaftNetwork<TypeConfig> for PeerClient<E> {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
-        match self
-            .call(Request::InstallSnapshot(rpc), option.hard_ttl())
-            .await?
-        {
+        match self.call(Request::InstallSnapshot(rpc), option.hard_ttl()).await? {
             Reply::InstallSnapshot(Ok(response)) => Ok(response),
-            Reply::InstallSnapshot(Err(e)) => {
-                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
+            Reply::InstallSnapshot(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
             other => Err(unexpected(&other)),
         }
     }
 
-    async fn vote(
-        &mut self,
-        rpc: VoteRequest<NodeId>,
-        option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RpcErr> {
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcErr> {
         match self.call(Request::Vote(rpc), option.hard_ttl()).await? {
             Reply::Vote(Ok(response)) => Ok(response),
             Reply::Vote(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),

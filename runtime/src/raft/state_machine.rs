@@ -9,8 +9,7 @@ use conclave_core::catalog::{Catalog, Command, Response};
 use conclave_core::codec;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    BasicNode, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder,
-    SnapshotMeta, StoredMembership,
+    BasicNode, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StoredMembership,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -29,10 +28,7 @@ pub struct SharedCatalog {
 
 impl SharedCatalog {
     pub fn new() -> Arc<SharedCatalog> {
-        Arc::new(SharedCatalog {
-            catalog: RwLock::new(Catalog::new()),
-            applied_index: watch::Sender::new(0),
-        })
+        Arc::new(SharedCatalog { catalog: RwLock::new(Catalog::new()), applied_index: watch::Sender::new(0) })
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, Catalog> {
@@ -94,9 +90,8 @@ impl CatalogStateMachine {
             node_name: node_name.to_string(),
         };
         if let Some(bytes) = machine.store.get(Space::RaftMeta, KEY_SNAPSHOT)? {
-            let stored: StoredSnapshot = codec::decode(&bytes).map_err(|e| {
-                anyhow::anyhow!("corrupt snapshot in the data dir (raft_meta/snapshot): {e}")
-            })?;
+            let stored: StoredSnapshot = codec::decode(&bytes)
+                .map_err(|e| anyhow::anyhow!("corrupt snapshot in the data dir (raft_meta/snapshot): {e}"))?;
             machine
                 .restore(&stored.meta, &stored.body)
                 .map_err(|e| anyhow::anyhow!("corrupt snapshot in the data dir: {e}"))?;
@@ -104,11 +99,7 @@ impl CatalogStateMachine {
         Ok(machine)
     }
 
-    fn restore(
-        &mut self,
-        meta: &SnapshotMeta<NodeId, BasicNode>,
-        body: &[u8],
-    ) -> Result<(), codec::CodecError> {
+    fn restore(&mut self, meta: &SnapshotMeta<NodeId, BasicNode>, body: &[u8]) -> Result<(), codec::CodecError> {
         let decoded: SnapshotBody = codec::decode(body)?;
         let catalog = codec::decode_snapshot(&decoded.catalog)?;
         self.last_applied = decoded.last_applied;
@@ -123,21 +114,12 @@ impl CatalogStateMachine {
         meta: &SnapshotMeta<NodeId, BasicNode>,
         body: &[u8],
     ) -> Result<(), StorageError> {
-        let stored = codec::encode(&StoredSnapshot {
-            meta: meta.clone(),
-            body: body.to_vec(),
-        });
+        let stored = codec::encode(&StoredSnapshot { meta: meta.clone(), body: body.to_vec() });
         let subject = ErrorSubject::Snapshot(Some(meta.signature()));
         store
-            .write(vec![WriteOp::Put(
-                Space::RaftMeta,
-                KEY_SNAPSHOT.to_vec(),
-                stored,
-            )])
+            .write(vec![WriteOp::Put(Space::RaftMeta, KEY_SNAPSHOT.to_vec(), stored)])
             .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
-        store
-            .sync()
-            .map_err(|e| storage_error(subject, ErrorVerb::Write, e))
+        store.sync().map_err(|e| storage_error(subject, ErrorVerb::Write, e))
     }
 }
 
@@ -152,19 +134,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         CatalogStateMachine::persist_snapshot(&self.store, &self.meta, &self.body)?;
         tracing::debug!(target: "conclave::event", index = ?self.meta.last_log_id.map(|l| l.index), "snapshot built");
-        Ok(Snapshot {
-            meta: self.meta.clone(),
-            snapshot: Box::new(Cursor::new(self.body.clone())),
-        })
+        Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(self.body.clone())) })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for CatalogStateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogId>, StoredMembership<NodeId, BasicNode>), StorageError> {
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership<NodeId, BasicNode>), StorageError> {
         Ok((self.last_applied, self.membership.clone()))
     }
 
@@ -182,18 +159,13 @@ impl RaftStateMachine<TypeConfig> for CatalogStateMachine {
                     EntryPayload::Normal(command) => command,
                     EntryPayload::Blank => &Command::Noop,
                     EntryPayload::Membership(membership) => {
-                        self.membership =
-                            StoredMembership::new(Some(entry.log_id), membership.clone());
+                        self.membership = StoredMembership::new(Some(entry.log_id), membership.clone());
                         &Command::Noop
                     }
                 };
                 // openraft writes the initial membership at index 0; the catalog's indexes start at 1,
                 // as Consul's do, so that entry only moves the membership.
-                let response = if index == 0 {
-                    Response::Applied
-                } else {
-                    catalog.apply(index, command)
-                };
+                let response = if index == 0 { Response::Applied } else { catalog.apply(index, command) };
                 self.last_applied = Some(entry.log_id);
                 responses.push(response);
             }
@@ -215,17 +187,10 @@ impl RaftStateMachine<TypeConfig> for CatalogStateMachine {
         let meta = SnapshotMeta {
             last_log_id: self.last_applied,
             last_membership: self.membership.clone(),
-            snapshot_id: format!(
-                "{index}-{}",
-                self.last_applied.map(|l| l.leader_id.term).unwrap_or(0)
-            ),
+            snapshot_id: format!("{index}-{}", self.last_applied.map(|l| l.leader_id.term).unwrap_or(0)),
         };
         self.current = Some((meta.clone(), body.clone()));
-        SnapshotBuilder {
-            store: self.store.clone(),
-            meta,
-            body,
-        }
+        SnapshotBuilder { store: self.store.clone(), meta, body }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -241,16 +206,15 @@ impl RaftStateMachine<TypeConfig> for CatalogStateMachine {
         let subject = ErrorSubject::Snapshot(Some(meta.signature()));
         // Persist first: a crash after restoring but before persisting would leave purged logs and no snapshot.
         Self::persist_snapshot(&self.store, meta, &body)?;
-        self.restore(meta, &body)
-            .map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
+        self.restore(meta, &body).map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
         tracing::debug!(target: "conclave::event", node = %self.node_name, index = ?meta.last_log_id.map(|l| l.index), "snapshot installed");
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(self.current.as_ref().map(|(meta, body)| Snapshot {
-            meta: meta.clone(),
-            snapshot: Box::new(Cursor::new(body.clone())),
-        }))
+        Ok(self
+            .current
+            .as_ref()
+            .map(|(meta, body)| Snapshot { meta: meta.clone(), snapshot: Box::new(Cursor::new(body.clone())) }))
     }
 }

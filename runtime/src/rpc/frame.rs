@@ -12,18 +12,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// that can be replicated by snapshot; 64 MiB is far above the 512 KiB Raft entries Consul suggests.
 pub const RPC_FRAME_BYTES_MAX: usize = 64 << 20;
 
-pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(
-    stream: &mut S,
-    message: &T,
-) -> io::Result<()> {
+pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(stream: &mut S, message: &T) -> io::Result<()> {
     let bytes = codec::encode(message);
     if bytes.len() > RPC_FRAME_BYTES_MAX {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "frame of {} bytes exceeds {RPC_FRAME_BYTES_MAX}",
-                bytes.len()
-            ),
+            format!("frame of {} bytes exceeds {RPC_FRAME_BYTES_MAX}", bytes.len()),
         ));
     }
     // One write for header and body: two small writes would meet Nagle's algorithm and delayed ACKs.
@@ -35,9 +29,7 @@ pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of stream before a frame starts.
-pub async fn read_frame<S: AsyncRead + Unpin, T: DeserializeOwned>(
-    stream: &mut S,
-) -> io::Result<Option<T>> {
+pub async fn read_frame<S: AsyncRead + Unpin, T: DeserializeOwned>(stream: &mut S) -> io::Result<Option<T>> {
     let length = match stream.read_u32().await {
         Ok(length) => length as usize,
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -51,7 +43,5 @@ pub async fn read_frame<S: AsyncRead + Unpin, T: DeserializeOwned>(
     }
     let mut bytes = vec![0u8; length];
     stream.read_exact(&mut bytes).await?;
-    codec::decode(&bytes)
-        .map(Some)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+    codec::decode(&bytes).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }

@@ -8,8 +8,8 @@ pub mod pool;
 use conclave_core::catalog::{Command, Response};
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -52,9 +52,7 @@ pub enum ForwardError {
 pub enum Reply {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
-    InstallSnapshot(
-        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
-    ),
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
     Forward(Result<(u64, Response), ForwardError>),
     ReadIndex(Result<u64, ForwardError>),
     /// Every server the receiver knows, itself included, and whether it already belongs to a formed cluster.

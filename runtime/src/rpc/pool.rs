@@ -22,28 +22,15 @@ pub struct RpcPool<E: Env> {
 
 impl<E: Env> RpcPool<E> {
     pub fn new(env: E) -> RpcPool<E> {
-        RpcPool {
-            env,
-            idle: Mutex::new(BTreeMap::new()),
-        }
+        RpcPool { env, idle: Mutex::new(BTreeMap::new()) }
     }
 
     /// Sends `request` to `addr` and waits at most `timeout` for the reply. A pooled connection that
     /// turns out to be dead (the peer restarted) is replaced by a fresh one once: every request this pool
     /// carries is idempotent (Raft RPCs, catalog writes that set a value, read-index requests).
-    pub async fn call(
-        &self,
-        addr: SocketAddr,
-        request: &Request,
-        timeout: Duration,
-    ) -> io::Result<Reply> {
+    pub async fn call(&self, addr: SocketAddr, request: &Request, timeout: Duration) -> io::Result<Reply> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let pooled = self
-            .idle
-            .lock()
-            .expect("rpc pool lock")
-            .get_mut(&addr)
-            .and_then(|v| v.pop());
+        let pooled = self.idle.lock().expect("rpc pool lock").get_mut(&addr).and_then(|v| v.pop());
         let (stream, reply) = match pooled {
             Some(stream) => match self.exchange(addr, Some(stream), request, deadline).await {
                 Ok(done) => done,
@@ -75,18 +62,12 @@ impl<E: Env> RpcPool<E> {
             write_frame(&mut stream, request).await?;
             match read_frame::<_, Reply>(&mut stream).await? {
                 Some(reply) => Ok((stream, reply)),
-                None => Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "peer closed the connection",
-                )),
+                None => Err(io::Error::new(io::ErrorKind::ConnectionReset, "peer closed the connection")),
             }
         };
         match tokio::time::timeout_at(deadline, exchange).await {
             Ok(result) => result,
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("rpc to {addr} timed out"),
-            )),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("rpc to {addr} timed out"))),
         }
     }
 

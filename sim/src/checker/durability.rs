@@ -9,10 +9,7 @@ pub fn check_key(key: &str, ops: &[&Op]) -> Result<(), Violation> {
         let OpKind::Register { value } = &write.kind else {
             continue;
         };
-        for read in ops
-            .iter()
-            .filter(|op| op.is_linearizable_read() && op.invoke_us > write.complete_us)
-        {
+        for read in ops.iter().filter(|op| op.is_linearizable_read() && op.invoke_us > write.complete_us) {
             let seen = read.read_value().expect("linearizable reads are ReadOk");
             if seen.as_deref() == Some(value.as_str()) {
                 continue;
@@ -29,11 +26,7 @@ pub fn check_key(key: &str, ops: &[&Op]) -> Result<(), Violation> {
                 return Err(Violation {
                     check: "durability",
                     key: key.to_string(),
-                    what: format!(
-                        "acknowledged registration lost: {} but later {}",
-                        describe(write),
-                        describe(read)
-                    ),
+                    what: format!("acknowledged registration lost: {} but later {}", describe(write), describe(read)),
                 });
             }
         }

@@ -49,12 +49,8 @@ impl Op {
     }
 
     pub fn is_linearizable_read(&self) -> bool {
-        matches!(
-            self.kind,
-            OpKind::Read {
-                mode: ReadMode::Default | ReadMode::Consistent
-            }
-        ) && matches!(self.outcome, Outcome::ReadOk { .. })
+        matches!(self.kind, OpKind::Read { mode: ReadMode::Default | ReadMode::Consistent })
+            && matches!(self.outcome, Outcome::ReadOk { .. })
     }
 
     /// The value a read saw, if it is a successful read.
@@ -75,10 +71,7 @@ pub struct History {
 
 impl History {
     pub fn push(&mut self, op: Op) {
-        assert!(
-            op.invoke_us <= op.complete_us,
-            "an operation completes after it is invoked"
-        );
+        assert!(op.invoke_us <= op.complete_us, "an operation completes after it is invoked");
         self.ops.push(op);
     }
 

@@ -48,13 +48,7 @@ struct Search<'a> {
 }
 
 impl Search<'_> {
-    fn run(
-        &mut self,
-        done: &mut Vec<u64>,
-        done_count: usize,
-        required_left: usize,
-        state: State,
-    ) -> bool {
+    fn run(&mut self, done: &mut Vec<u64>, done_count: usize, required_left: usize, state: State) -> bool {
         if required_left == 0 {
             return true;
         }
@@ -105,11 +99,8 @@ impl Search<'_> {
 }
 
 pub fn check_key(key: &str, ops: &[&Op]) -> Result<KeyOutcome, Violation> {
-    let observed: std::collections::BTreeSet<&str> = ops
-        .iter()
-        .filter(|op| op.is_linearizable_read())
-        .filter_map(|op| op.read_value()?.as_deref())
-        .collect();
+    let observed: std::collections::BTreeSet<&str> =
+        ops.iter().filter(|op| op.is_linearizable_read()).filter_map(|op| op.read_value()?.as_deref()).collect();
     let mut value_ids: BTreeMap<String, u32> = BTreeMap::new();
     fn id_of(value: &str, ids: &mut BTreeMap<String, u32>) -> u32 {
         let next = ids.len() as u32;
@@ -119,43 +110,25 @@ pub fn check_key(key: &str, ops: &[&Op]) -> Result<KeyOutcome, Violation> {
     for op in ops {
         let (optional, effect) = match (&op.kind, &op.outcome) {
             (_, Outcome::Failed) => continue,
-            (OpKind::Register { value }, Outcome::Unknown)
-                if !observed.contains(value.as_str()) =>
-            {
-                continue
+            (OpKind::Register { value }, Outcome::Unknown) if !observed.contains(value.as_str()) => continue,
+            (OpKind::Register { value }, outcome) => {
+                (*outcome == Outcome::Unknown, Effect::Set(Some(id_of(value, &mut value_ids))))
             }
-            (OpKind::Register { value }, outcome) => (
-                *outcome == Outcome::Unknown,
-                Effect::Set(Some(id_of(value, &mut value_ids))),
-            ),
             (OpKind::Deregister, outcome) => (*outcome == Outcome::Unknown, Effect::Set(None)),
-            (OpKind::Read { .. }, Outcome::ReadOk { value, .. }) if op.is_linearizable_read() => (
-                false,
-                Effect::Expect(value.as_deref().map(|v| id_of(v, &mut value_ids))),
-            ),
+            (OpKind::Read { .. }, Outcome::ReadOk { value, .. }) if op.is_linearizable_read() => {
+                (false, Effect::Expect(value.as_deref().map(|v| id_of(v, &mut value_ids))))
+            }
             (OpKind::Read { .. }, _) => continue,
         };
         if matches!(effect, Effect::Set(_)) && !optional && op.outcome != Outcome::WriteOk {
             continue;
         }
         let complete_us = if optional { u64::MAX } else { op.complete_us };
-        entries.push(Entry {
-            invoke_us: op.invoke_us,
-            complete_us,
-            optional,
-            effect,
-            op,
-        });
+        entries.push(Entry { invoke_us: op.invoke_us, complete_us, optional, effect, op });
     }
     entries.sort_by_key(|e| (e.invoke_us, e.complete_us));
     let required = entries.iter().filter(|e| !e.optional).count();
-    let mut search = Search {
-        entries,
-        failed: HashSet::new(),
-        states_explored: 0,
-        gave_up: false,
-        best_prefix: 0,
-    };
+    let mut search = Search { entries, failed: HashSet::new(), states_explored: 0, gave_up: false, best_prefix: 0 };
     let mut done = vec![0u64; search.entries.len().div_ceil(64).max(1)];
     let ok = search.run(&mut done, 0, required, None);
     if ok || search.gave_up {
@@ -166,11 +139,7 @@ pub fn check_key(key: &str, ops: &[&Op]) -> Result<KeyOutcome, Violation> {
         });
     }
     // Name the first operation that no order could place, for the report.
-    let stuck = search
-        .entries
-        .iter()
-        .filter(|e| !e.optional)
-        .nth(search.best_prefix.min(required.saturating_sub(1)));
+    let stuck = search.entries.iter().filter(|e| !e.optional).nth(search.best_prefix.min(required.saturating_sub(1)));
     let near = stuck.map(|e| describe(e.op)).unwrap_or_default();
     Err(Violation {
         check: "linearizability",
@@ -187,49 +156,25 @@ mod tests {
     use super::super::{check, History, Op, OpKind, Outcome, ReadMode};
 
     fn op(client: u32, kind: OpKind, invoke_us: u64, complete_us: u64, outcome: Outcome) -> Op {
-        Op {
-            client,
-            server: 0,
-            key: "k".into(),
-            kind,
-            invoke_us,
-            complete_us,
-            outcome,
-        }
+        Op { client, server: 0, key: "k".into(), kind, invoke_us, complete_us, outcome }
     }
 
     fn reg(client: u32, value: &str, from: u64, to: u64, outcome: Outcome) -> Op {
-        op(
-            client,
-            OpKind::Register {
-                value: value.into(),
-            },
-            from,
-            to,
-            outcome,
-        )
+        op(client, OpKind::Register { value: value.into() }, from, to, outcome)
     }
 
     fn read(client: u32, value: Option<&str>, from: u64, to: u64) -> Op {
         op(
             client,
-            OpKind::Read {
-                mode: ReadMode::Consistent,
-            },
+            OpKind::Read { mode: ReadMode::Consistent },
             from,
             to,
-            Outcome::ReadOk {
-                value: value.map(String::from),
-                index: 1,
-            },
+            Outcome::ReadOk { value: value.map(String::from), index: 1 },
         )
     }
 
     fn history(ops: Vec<Op>) -> History {
-        History {
-            ops,
-            restarts: Vec::new(),
-        }
+        History { ops, restarts: Vec::new() }
     }
 
     #[test]
@@ -258,10 +203,7 @@ mod tests {
 
     #[test]
     fn read_of_a_value_before_its_write_fails() {
-        let h = history(vec![
-            read(1, Some("a"), 0, 1),
-            reg(0, "a", 2, 3, Outcome::WriteOk),
-        ]);
+        let h = history(vec![read(1, Some("a"), 0, 1), reg(0, "a", 2, 3, Outcome::WriteOk)]);
         assert_eq!(check(&h).unwrap_err().check, "linearizability");
     }
 
@@ -282,18 +224,12 @@ mod tests {
             read(1, Some("b"), 5, 6),
             read(2, Some("a"), 7, 8),
         ]);
-        assert_eq!(
-            check(&without_durability_case).unwrap_err().check,
-            "linearizability"
-        );
+        assert_eq!(check(&without_durability_case).unwrap_err().check, "linearizability");
     }
 
     #[test]
     fn lost_acknowledged_registration_is_reported_as_such() {
-        let h = history(vec![
-            reg(0, "a", 0, 1, Outcome::WriteOk),
-            read(1, None, 5, 6),
-        ]);
+        let h = history(vec![reg(0, "a", 0, 1, Outcome::WriteOk), read(1, None, 5, 6)]);
         let violation = check(&h).unwrap_err();
         assert_eq!(violation.check, "durability");
         assert!(violation.what.contains("acknowledged registration lost"));
@@ -301,15 +237,9 @@ mod tests {
 
     #[test]
     fn unknown_write_observed_later_passes_and_unobserved_is_ignored() {
-        let observed = history(vec![
-            reg(0, "a", 0, 1, Outcome::Unknown),
-            read(1, Some("a"), 50, 51),
-        ]);
+        let observed = history(vec![reg(0, "a", 0, 1, Outcome::Unknown), read(1, Some("a"), 50, 51)]);
         assert!(check(&observed).is_ok());
-        let unobserved = history(vec![
-            reg(0, "a", 0, 1, Outcome::Unknown),
-            read(1, None, 50, 51),
-        ]);
+        let unobserved = history(vec![reg(0, "a", 0, 1, Outcome::Unknown), read(1, None, 50, 51)]);
         assert!(check(&unobserved).is_ok());
     }
 
@@ -326,10 +256,7 @@ mod tests {
 
     #[test]
     fn failed_writes_never_take_effect() {
-        let h = history(vec![
-            reg(0, "a", 0, 1, Outcome::Failed),
-            read(1, Some("a"), 2, 3),
-        ]);
+        let h = history(vec![reg(0, "a", 0, 1, Outcome::Failed), read(1, Some("a"), 2, 3)]);
         assert!(check(&h).is_err());
     }
 
@@ -365,13 +292,7 @@ mod tests {
                 reg(client, &value, invoke, complete, Outcome::WriteOk)
             } else if dice < 5 {
                 state = None;
-                op(
-                    client,
-                    OpKind::Deregister,
-                    invoke,
-                    complete,
-                    Outcome::WriteOk,
-                )
+                op(client, OpKind::Deregister, invoke, complete, Outcome::WriteOk)
             } else {
                 read(client, state.as_deref(), invoke, complete)
             };
@@ -392,14 +313,8 @@ mod tests {
                 .iter()
                 .rposition(|o| o.is_linearizable_read() && o.read_value().unwrap().is_some())
                 .unwrap();
-            corrupted.ops[victim].outcome = Outcome::ReadOk {
-                value: Some("never-written".into()),
-                index: 1,
-            };
-            assert!(
-                check(&corrupted).is_err(),
-                "seed {seed}: corruption not caught"
-            );
+            corrupted.ops[victim].outcome = Outcome::ReadOk { value: Some("never-written".into()), index: 1 };
+            assert!(check(&corrupted).is_err(), "seed {seed}: corruption not caught");
         }
     }
 
@@ -410,10 +325,6 @@ mod tests {
         let h = random_linearizable_history(480, 8, 150_000, 42);
         let report = check(&h).unwrap();
         assert_eq!(report.inconclusive_keys, 0);
-        eprintln!(
-            "480 ops: {} states in {:?}",
-            report.states_explored,
-            started.elapsed()
-        );
+        eprintln!("480 ops: {} states in {:?}", report.states_explored, started.elapsed());
     }
 }

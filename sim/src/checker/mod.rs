@@ -46,11 +46,7 @@ pub fn check(history: &History) -> Result<CheckReport, Violation> {
     for op in &history.ops {
         by_key.entry(op.key.as_str()).or_default().push(op);
     }
-    let mut report = CheckReport {
-        keys: by_key.len(),
-        ops: history.ops.len(),
-        ..CheckReport::default()
-    };
+    let mut report = CheckReport { keys: by_key.len(), ops: history.ops.len(), ..CheckReport::default() };
     for (key, ops) in &by_key {
         durability::check_key(key, ops)?;
     }
@@ -79,8 +75,5 @@ pub(crate) fn describe(op: &Op) -> String {
         }
         other => format!("→ {other:?}"),
     };
-    format!(
-        "client {} on server {} {kind} [{}us..{}us] {outcome}",
-        op.client, op.server, op.invoke_us, op.complete_us
-    )
+    format!("client {} on server {} {kind} [{}us..{}us] {outcome}", op.client, op.server, op.invoke_us, op.complete_us)
 }

@@ -8,31 +8,14 @@ use std::collections::BTreeMap;
 use super::{describe, ClientId, History, Op, OpKind, Outcome, ReadMode, ServerId, Violation};
 
 fn incarnation(history: &History, server: ServerId, at_us: u64) -> usize {
-    history
-        .restarts
-        .iter()
-        .filter(|(s, t)| *s == server && *t <= at_us)
-        .count()
+    history.restarts.iter().filter(|(s, t)| *s == server && *t <= at_us).count()
 }
 
 pub fn check(history: &History) -> Result<(), Violation> {
-    let stale_reads: Vec<&Op> = history
-        .ops
-        .iter()
-        .filter(|op| {
-            matches!(
-                op.kind,
-                OpKind::Read {
-                    mode: ReadMode::Stale
-                }
-            )
-        })
-        .collect();
+    let stale_reads: Vec<&Op> =
+        history.ops.iter().filter(|op| matches!(op.kind, OpKind::Read { mode: ReadMode::Stale })).collect();
     for read in &stale_reads {
-        let Outcome::ReadOk {
-            value: Some(value), ..
-        } = &read.outcome
-        else {
+        let Outcome::ReadOk { value: Some(value), .. } = &read.outcome else {
             continue;
         };
         let written = history.ops.iter().any(|op| {
@@ -56,28 +39,17 @@ pub fn check(history: &History) -> Result<(), Violation> {
         let Outcome::ReadOk { index, .. } = read.outcome else {
             continue;
         };
-        let slot = (
-            read.client,
-            read.server,
-            incarnation(history, read.server, read.invoke_us),
-        );
+        let slot = (read.client, read.server, incarnation(history, read.server, read.invoke_us));
         if let Some((previous, earlier)) = last_seen.get(&slot) {
             if index < *previous && earlier.complete_us < read.invoke_us {
                 return Err(Violation {
                     check: "stale read",
                     key: read.key.clone(),
-                    what: format!(
-                        "server went back in time: {} after {}",
-                        describe(read),
-                        describe(earlier)
-                    ),
+                    what: format!("server went back in time: {} after {}", describe(read), describe(earlier)),
                 });
             }
         }
-        if last_seen
-            .get(&slot)
-            .is_none_or(|(previous, _)| index >= *previous)
-        {
+        if last_seen.get(&slot).is_none_or(|(previous, _)| index >= *previous) {
             last_seen.insert(slot, (index, read));
         }
     }
@@ -93,15 +65,10 @@ mod tests {
             client,
             server: 1,
             key: "k".into(),
-            kind: OpKind::Read {
-                mode: ReadMode::Stale,
-            },
+            kind: OpKind::Read { mode: ReadMode::Stale },
             invoke_us: at,
             complete_us: at + 1,
-            outcome: Outcome::ReadOk {
-                value: value.map(String::from),
-                index,
-            },
+            outcome: Outcome::ReadOk { value: value.map(String::from), index },
         }
     }
 
@@ -110,9 +77,7 @@ mod tests {
             client: 9,
             server: 0,
             key: "k".into(),
-            kind: OpKind::Register {
-                value: value.into(),
-            },
+            kind: OpKind::Register { value: value.into() },
             invoke_us: at,
             complete_us: at + 1,
             outcome: Outcome::WriteOk,
@@ -121,42 +86,23 @@ mod tests {
 
     #[test]
     fn stale_read_of_an_old_value_passes() {
-        let h = History {
-            ops: vec![
-                register("a", 0),
-                register("b", 10),
-                stale(0, Some("a"), 3, 20),
-            ],
-            restarts: vec![],
-        };
+        let h =
+            History { ops: vec![register("a", 0), register("b", 10), stale(0, Some("a"), 3, 20)], restarts: vec![] };
         assert!(check(&h).is_ok());
     }
 
     #[test]
     fn stale_read_from_the_future_fails() {
-        let h = History {
-            ops: vec![stale(0, Some("a"), 3, 0), register("a", 10)],
-            restarts: vec![],
-        };
+        let h = History { ops: vec![stale(0, Some("a"), 3, 0), register("a", 10)], restarts: vec![] };
         assert_eq!(check(&h).unwrap_err().check, "stale read");
     }
 
     #[test]
     fn stale_read_going_back_on_one_server_fails_unless_it_restarted() {
-        let ops = vec![
-            register("a", 0),
-            stale(0, Some("a"), 5, 10),
-            stale(0, None, 3, 20),
-        ];
-        let h = History {
-            ops: ops.clone(),
-            restarts: vec![],
-        };
+        let ops = vec![register("a", 0), stale(0, Some("a"), 5, 10), stale(0, None, 3, 20)];
+        let h = History { ops: ops.clone(), restarts: vec![] };
         assert_eq!(check(&h).unwrap_err().check, "stale read");
-        let restarted = History {
-            ops,
-            restarts: vec![(1, 15)],
-        };
+        let restarted = History { ops, restarts: vec![(1, 15)] };
         assert!(check(&restarted).is_ok());
     }
 }

@@ -26,26 +26,15 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank] as f64 / 1000.0
 }
 
-fn run_phase(
-    urls: &[String],
-    clients: usize,
-    duration: Duration,
-    op: fn(&ureq::Agent, &str, u64) -> bool,
-) -> Phase {
+fn run_phase(urls: &[String], clients: usize, duration: Duration, op: fn(&ureq::Agent, &str, u64) -> bool) -> Phase {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..clients)
         .map(|client| {
-            let (stop, errors, url) = (
-                stop.clone(),
-                errors.clone(),
-                urls[client % urls.len()].clone(),
-            );
+            let (stop, errors, url) = (stop.clone(), errors.clone(), urls[client % urls.len()].clone());
             std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new()
-                    .timeout(Duration::from_secs(30))
-                    .build();
+                let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
                 let mut latencies = Vec::new();
                 let mut sequence = 0u64;
                 while !stop.load(Ordering::Relaxed) {
@@ -63,10 +52,7 @@ fn run_phase(
         .collect();
     std::thread::sleep(duration);
     stop.store(true, Ordering::Relaxed);
-    let mut latencies_us: Vec<u64> = workers
-        .into_iter()
-        .flat_map(|w| w.join().expect("worker"))
-        .collect();
+    let mut latencies_us: Vec<u64> = workers.into_iter().flat_map(|w| w.join().expect("worker")).collect();
     latencies_us.sort_unstable();
     Phase {
         ops: latencies_us.len() as u64,
@@ -77,44 +63,25 @@ fn run_phase(
 }
 
 fn register(agent: &ureq::Agent, url: &str, id: u64) -> bool {
-    let body = format!(
-        r#"{{"Node":"bench","Address":"10.2.0.1","Service":{{"ID":"b{id}","Service":"bench","Port":80}}}}"#
-    );
-    agent
-        .put(&format!("{url}/v1/catalog/register"))
-        .send_string(&body)
-        .is_ok()
+    let body =
+        format!(r#"{{"Node":"bench","Address":"10.2.0.1","Service":{{"ID":"b{id}","Service":"bench","Port":80}}}}"#);
+    agent.put(&format!("{url}/v1/catalog/register")).send_string(&body).is_ok()
 }
 
 fn read(agent: &ureq::Agent, url: &str, _: u64) -> bool {
-    agent
-        .get(&format!("{url}/v1/catalog/service/consul"))
-        .call()
-        .is_ok()
+    agent.get(&format!("{url}/v1/catalog/service/consul")).call().is_ok()
 }
 
 fn main() {
-    let seconds: u64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let duration = Duration::from_secs(seconds);
     let mut cluster = Cluster::servers(60, 3);
     let leader = cluster.wait_leader();
     let urls: Vec<String> = cluster.agents.iter().map(|a| a.http()).collect();
-    println!(
-        "Conclave benchmark: 3 servers on 127.0.60.1-3, leader s{}, {seconds}s per phase",
-        leader + 1
-    );
-    println!(
-        "{:<34} {:>8} {:>10} {:>9} {:>9} {:>7}",
-        "workload", "clients", "ops/s", "p50 ms", "p99 ms", "errors"
-    );
+    println!("Conclave benchmark: 3 servers on 127.0.60.1-3, leader s{}, {seconds}s per phase", leader + 1);
+    println!("{:<34} {:>8} {:>10} {:>9} {:>9} {:>7}", "workload", "clients", "ops/s", "p50 ms", "p99 ms", "errors");
     for (name, op) in [
-        (
-            "catalog register (PUT)",
-            register as fn(&ureq::Agent, &str, u64) -> bool,
-        ),
+        ("catalog register (PUT)", register as fn(&ureq::Agent, &str, u64) -> bool),
         ("linearizable read (GET, default)", read),
     ] {
         for clients in [1, 64] {

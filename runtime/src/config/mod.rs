@@ -1,0 +1,251 @@
+//! Agent configuration files: every `*.json` and `*.hcl` file of `-config-dir` (in name order) and each
+//! `-config-file`, merged in that order, with flags applied on top by the CLI. HCL is read with hcl-rs into
+//! the same JSON shape as Consul's JSON files. Service and check definitions are decoded with the HTTP
+//! API's rules. An error names the file, the key and the problem.
+
+use std::path::{Path, PathBuf};
+
+use conclave_core::api::{decode_check_definition, decode_service_definition, ServiceCheck, ServiceDefinition};
+use serde_json::{Map, Value};
+
+/// Settings read from files; `None` where no file set them.
+#[derive(Clone, Debug, Default)]
+pub struct FileConfig {
+    pub datacenter: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub server: Option<bool>,
+    pub bootstrap_expect: Option<u32>,
+    pub node_name: Option<String>,
+    pub client_addr: Option<String>,
+    pub bind_addr: Option<String>,
+    pub advertise_addr: Option<String>,
+    pub retry_join: Vec<String>,
+    pub retry_interval: Option<String>,
+    pub log_level: Option<String>,
+    pub domain: Option<String>,
+    pub ui: Option<bool>,
+    pub node_meta: Vec<(String, String)>,
+    pub ports: Ports,
+    pub enable_script_checks: Option<bool>,
+    pub services: Vec<(ServiceDefinition, String)>,
+    pub checks: Vec<(ServiceCheck, String, String)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Ports {
+    pub http: Option<u16>,
+    pub server: Option<u16>,
+    pub serf_lan: Option<u16>,
+    pub serf_wan: Option<u16>,
+    pub dns: Option<u16>,
+}
+
+/// The files a set of `-config-dir`/`-config-file` arguments names, in the order they are read.
+pub fn config_files(dirs: &[PathBuf], files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("Error reading config dir {}: {e}", dir.display()))?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "hcl")))
+            .collect();
+        found.sort();
+        out.extend(found);
+    }
+    out.extend(files.iter().cloned());
+    Ok(out)
+}
+
+/// Reads and merges `files`.
+pub fn load(files: &[PathBuf]) -> Result<FileConfig, String> {
+    let mut config = FileConfig::default();
+    for file in files {
+        let value = parse_file(file)?;
+        apply(&mut config, file, value)?;
+    }
+    Ok(config)
+}
+
+fn parse_file(file: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("Error reading {}: {e}", file.display()))?;
+    let value: Value = if file.extension().and_then(|e| e.to_str()) == Some("hcl") {
+        hcl::from_str(&text).map_err(|e| format!("Error parsing {}: {e}", file.display()))?
+    } else {
+        serde_json::from_str(&text).map_err(|e| format!("Error parsing {}: {e}", file.display()))?
+    };
+    if !value.is_object() {
+        return Err(format!("Error parsing {}: the top level must be an object", file.display()));
+    }
+    Ok(value)
+}
+
+fn problem(file: &Path, key: &str, what: impl std::fmt::Display) -> String {
+    format!("Error in {}: key {key:?}: {what}", file.display())
+}
+
+fn string(file: &Path, key: &str, value: &Value) -> Result<String, String> {
+    value.as_str().map(str::to_string).ok_or_else(|| problem(file, key, "expected a string"))
+}
+
+fn boolean(file: &Path, key: &str, value: &Value) -> Result<bool, String> {
+    value.as_bool().ok_or_else(|| problem(file, key, "expected true or false"))
+}
+
+fn number<T: TryFrom<u64>>(file: &Path, key: &str, value: &Value) -> Result<T, String> {
+    let n = value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| problem(file, key, "expected a number"))?;
+    T::try_from(n).map_err(|_| problem(file, key, format!("{n} is out of range")))
+}
+
+/// A block that may be written once (an object) or repeated (an array of objects).
+fn objects(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), String> {
+    let source = file.display().to_string();
+    let Value::Object(map) = value else { unreachable!("checked in parse_file") };
+    for (key, value) in map {
+        match key.as_str() {
+            "datacenter" => config.datacenter = Some(string(file, &key, &value)?),
+            "data_dir" => config.data_dir = Some(PathBuf::from(string(file, &key, &value)?)),
+            "server" => config.server = Some(boolean(file, &key, &value)?),
+            "bootstrap_expect" => config.bootstrap_expect = Some(number(file, &key, &value)?),
+            "bootstrap" => {
+                if boolean(file, &key, &value)? {
+                    config.bootstrap_expect = Some(1);
+                }
+            }
+            "node_name" => config.node_name = Some(string(file, &key, &value)?),
+            "client_addr" => config.client_addr = Some(string(file, &key, &value)?),
+            "bind_addr" => config.bind_addr = Some(string(file, &key, &value)?),
+            "advertise_addr" => config.advertise_addr = Some(string(file, &key, &value)?),
+            "retry_join" | "start_join" => {
+                let items = value.as_array().ok_or_else(|| problem(file, &key, "expected a list of addresses"))?;
+                for item in items {
+                    config.retry_join.push(string(file, &key, item)?);
+                }
+            }
+            "retry_interval" => config.retry_interval = Some(string(file, &key, &value)?),
+            "log_level" => config.log_level = Some(string(file, &key, &value)?),
+            "domain" => config.domain = Some(string(file, &key, &value)?),
+            "ui" => config.ui = Some(boolean(file, &key, &value)?),
+            "ui_config" => {
+                let enabled = value.get("enabled").map(|v| boolean(file, "ui_config.enabled", v)).transpose()?;
+                config.ui = enabled.or(config.ui);
+            }
+            "enable_script_checks" | "enable_local_script_checks" => {
+                config.enable_script_checks = Some(boolean(file, &key, &value)?)
+            }
+            "node_meta" => {
+                let meta = value.as_object().ok_or_else(|| problem(file, &key, "expected an object"))?;
+                for (k, v) in meta {
+                    config.node_meta.push((k.clone(), string(file, &format!("node_meta.{k}"), v)?));
+                }
+            }
+            "ports" => apply_ports(&mut config.ports, file, &value)?,
+            "service" | "services" => {
+                for service in objects(&value) {
+                    let definition = decode_service_definition(service.to_string().as_bytes())
+                        .map_err(|e| problem(file, &key, e))?;
+                    config.services.push((definition, source.clone()));
+                }
+            }
+            "check" | "checks" => {
+                for check in objects(&value) {
+                    let (check, service_id) =
+                        decode_check_definition(check.to_string().as_bytes()).map_err(|e| problem(file, &key, e))?;
+                    config.checks.push((check, service_id, source.clone()));
+                }
+            }
+            // Accepted for compatibility with Consul configs; Conclave has no use for them yet.
+            "leave_on_terminate"
+            | "skip_leave_on_interrupt"
+            | "rejoin_after_leave"
+            | "disable_update_check"
+            | "encrypt"
+            | "acl"
+            | "telemetry"
+            | "performance"
+            | "addresses"
+            | "connect"
+            | "primary_datacenter"
+            | "dns_config"
+            | "recursors"
+            | "limits"
+            | "tls"
+            | "verify_incoming"
+            | "verify_outgoing"
+            | "raft_protocol"
+            | "node_id" => {}
+            other => return Err(problem(file, other, "unknown configuration key")),
+        }
+    }
+    Ok(())
+}
+
+fn apply_ports(ports: &mut Ports, file: &Path, value: &Value) -> Result<(), String> {
+    let map: &Map<String, Value> = value.as_object().ok_or_else(|| problem(file, "ports", "expected an object"))?;
+    for (key, value) in map {
+        let port = Some(number::<u16>(file, &format!("ports.{key}"), value)?);
+        match key.as_str() {
+            "http" => ports.http = port,
+            "server" => ports.server = port,
+            "serf_lan" => ports.serf_lan = port,
+            "serf_wan" => ports.serf_wan = port,
+            "dns" => ports.dns = port,
+            "https" | "grpc" | "grpc_tls" => {}
+            other => return Err(problem(file, &format!("ports.{other}"), "unknown port")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn json_and_hcl_files_load_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "a.json",
+            r#"{"datacenter":"east","service":{"name":"web","port":80,"check":{"ttl":"30s"}}}"#,
+        );
+        write(dir.path(), "b.hcl", "datacenter = \"west\"\nports { http = 18500 }\nservice {\n  name = \"db\"\n  port = 5432\n  checks = [{ tcp = \"localhost:5432\", interval = \"10s\" }]\n}\n");
+        write(dir.path(), "ignored.txt", "not config");
+        let files = config_files(&[dir.path().to_path_buf()], &[]).unwrap();
+        assert_eq!(files.len(), 2);
+        let config = load(&files).unwrap();
+        assert_eq!(config.datacenter.as_deref(), Some("west"));
+        assert_eq!(config.ports.http, Some(18500));
+        let names: Vec<_> = config.services.iter().map(|(s, _)| s.name.as_str()).collect();
+        assert_eq!(names, ["web", "db"]);
+        assert_eq!(config.services[1].0.checks[0].definition.tcp, "localhost:5432");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "bad.json", r#"{"bogus_key": 1}"#);
+        let error = load(&[file.clone()]).unwrap_err();
+        assert!(error.contains("bad.json") && error.contains("bogus_key"), "{error}");
+        let file = write(dir.path(), "bad2.json", r#"{"service": {"port": 80}}"#);
+        let error = load(&[file]).unwrap_err();
+        assert!(error.contains("bad2.json") && error.contains("Missing service name"), "{error}");
+        let file = write(dir.path(), "bad3.hcl", "service {");
+        assert!(load(&[file]).unwrap_err().contains("bad3.hcl"));
+    }
+}
