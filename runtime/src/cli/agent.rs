@@ -260,7 +260,9 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             _ = terminate.recv() => Ok(()),
         };
         tracing::info!("shutting down");
-        let _ = started.raft.shutdown().await;
+        if let Some(raft) = &started.raft {
+            let _ = raft.shutdown().await;
+        }
         store.sync()?;
         result
     })

@@ -372,7 +372,7 @@ pub async fn agent_self<E: Env>(
         "Meta": config.node_meta,
         "Stats": {
             "raft": {
-                "state": format!("{:?}", node.raft.metrics().borrow().state),
+                "state": node.raft.as_ref().map(|r| format!("{:?}", r.metrics().borrow().state)).unwrap_or_else(|| "none (client agent)".to_string()),
                 "applied_index": node.catalog.applied_index().to_string(),
             },
         },

@@ -69,6 +69,7 @@ pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
         .route("/v1/health/checks/{service}", get(health::checks::<E>))
         .route("/v1/health/state/{state}", get(health::state::<E>))
         .fallback(unknown_path)
+        .layer(axum::middleware::from_fn_with_state(node.clone(), forward_if_client::<E>))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(node);
     if ui {
@@ -201,4 +202,26 @@ pub fn content_hash(value: &serde_json::Value) -> String {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("{hash:016x}")
+}
+
+/// The endpoints a client agent answers by forwarding to a server (it keeps no catalog of its own).
+const FORWARDED_PREFIXES: &[&str] =
+    &["/v1/catalog/", "/v1/health/", "/v1/status/", "/v1/operator/", "/v1/agent/members"];
+
+async fn forward_if_client<E: Env>(
+    axum::extract::State(node): axum::extract::State<Arc<Node<E>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if node.config.server || !FORWARDED_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
+        return next.run(request).await;
+    }
+    let method = request.method().to_string();
+    let path_and_query = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let body = match axum::body::to_bytes(request.into_body(), REQUEST_BODY_BYTES_MAX).await {
+        Ok(body) => body,
+        Err(_) => return HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response(),
+    };
+    crate::node::proxy::forward(&node, &method, &path_and_query, body).await
 }

@@ -39,7 +39,8 @@ pub async fn configuration<E: Env>(
     if params.consistency != super::Consistency::Stale {
         node.read_barrier().await?;
     }
-    let metrics = node.raft.metrics().borrow().clone();
+    let raft = node.raft.as_ref().ok_or_else(|| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "not a server"))?;
+    let metrics = raft.metrics().borrow().clone();
     let membership = metrics.membership_config.membership();
     let voters: BTreeSet<u64> = membership.voter_ids().collect();
     let servers: Vec<_> = membership
@@ -65,7 +66,8 @@ pub async fn remove_peer<E: Env>(
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let value = |name: &str| params.all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let metrics = node.raft.metrics().borrow().clone();
+    let raft = node.raft.as_ref().ok_or_else(|| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "not a server"))?;
+    let metrics = raft.metrics().borrow().clone();
     let membership = metrics.membership_config.membership();
     let target = match (value("id"), value("address")) {
         (Some(id), _) => {
@@ -87,8 +89,7 @@ pub async fn remove_peer<E: Env>(
             format!("this server is not the leader; send the request to the leader ({leader})"),
         ));
     }
-    node.raft
-        .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([target])), false)
+    raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([target])), false)
         .await
         .map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(empty_ok())

@@ -26,7 +26,9 @@ pub fn handle_hello<E: Env>(node: &Arc<Node<E>>, info: ServerInfo) -> Reply {
     }
     let cluster_formed = node.cluster_formed();
     if cluster_formed && node.config.server && info.datacenter == node.config.datacenter {
-        let is_member = node.raft.metrics().borrow().membership_config.membership().get_node(&info.raft_id).is_some();
+        let is_member = node.raft.as_ref().is_some_and(|raft| {
+            raft.metrics().borrow().membership_config.membership().get_node(&info.raft_id).is_some()
+        });
         if !is_member {
             tokio::spawn(admit_server(node.clone(), info));
         }
@@ -48,12 +50,13 @@ async fn admit_server<E: Env>(node: Arc<Node<E>>, info: ServerInfo) {
         }
         return;
     }
+    let Some(raft) = &node.raft else { return };
     let member = BasicNode { addr: info.rpc_addr.clone() };
-    if let Err(e) = node.raft.add_learner(info.raft_id, member, true).await {
+    if let Err(e) = raft.add_learner(info.raft_id, member, true).await {
         tracing::warn!(target: "conclave::event", server = %info.node_name, error = %e, "cannot add server as learner");
         return;
     }
-    match node.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([info.raft_id])), false).await {
+    match raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([info.raft_id])), false).await {
         Ok(_) => {
             tracing::info!(target: "conclave::event", server = %info.node_name, "server added to the raft configuration")
         }
@@ -66,11 +69,12 @@ async fn admit_server<E: Env>(node: Arc<Node<E>>, info: ServerInfo) {
 /// Runs discovery until this server belongs to a Raft configuration.
 pub async fn run<E: Env>(node: Arc<Node<E>>) {
     if !node.config.server {
-        return;
+        return discover_servers(node).await;
     }
     if node.config.dev && !node.cluster_formed() {
         let members = BTreeMap::from([(node.raft_id, BasicNode { addr: node.config.rpc_addr().to_string() })]);
-        if let Err(e) = node.raft.initialize(members).await {
+        let Some(raft) = &node.raft else { return };
+        if let Err(e) = raft.initialize(members).await {
             tracing::warn!(target: "conclave::event", error = %e, "dev bootstrap failed");
         }
         return;
@@ -146,7 +150,22 @@ async fn try_bootstrap<E: Env>(node: &Arc<Node<E>>) {
         return; // The chosen servers bootstrap; the leader will add us.
     }
     tracing::info!(target: "conclave::event", node = %node.config.node_name, servers = members.len(), "bootstrapping raft");
-    if let Err(e) = node.raft.initialize(members).await {
+    let Some(raft) = &node.raft else { return };
+    if let Err(e) = raft.initialize(members).await {
         tracing::debug!(target: "conclave::event", error = %e, "raft initialize refused");
+    }
+}
+
+/// How often a client agent asks its join addresses for the current servers once it knows some.
+const CLIENT_REDISCOVERY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A client agent learns the servers from its `-join`/`-retry-join` addresses, and keeps asking so that
+/// servers added later are found.
+async fn discover_servers<E: Env>(node: Arc<Node<E>>) {
+    loop {
+        say_hello_to_joins(&node).await;
+        let known = !node.known_servers.lock().expect("known servers lock").is_empty();
+        let interval = if known { CLIENT_REDISCOVERY_INTERVAL } else { node.config.retry_interval };
+        tokio::time::sleep(interval + node.jitter(interval / 2)).await;
     }
 }

@@ -7,6 +7,7 @@ pub mod agent_state;
 pub mod bootstrap;
 pub mod config;
 pub mod identity;
+pub mod proxy;
 pub mod requests;
 pub mod rpc_server;
 pub mod self_register;
@@ -39,7 +40,12 @@ pub struct Node<E: Env> {
     pub node_id: String,
     /// The Raft ID, derived from `node_id`.
     pub raft_id: NodeId,
-    pub raft: Raft,
+    /// Raft, on servers only: a client agent keeps no Raft state and forwards to servers.
+    pub raft: Option<Raft>,
+    /// The HTTP router, kept so servers can serve requests that client agents forward.
+    pub router: std::sync::OnceLock<axum::Router>,
+    /// Rotates the server a client agent forwards to.
+    pub next_server: std::sync::atomic::AtomicUsize,
     pub catalog: Arc<SharedCatalog>,
     pub pool: Arc<RpcPool<E>>,
     /// Servers met through discovery, by Raft ID.
@@ -67,7 +73,7 @@ impl<E: Env> Node<E> {
 
     /// The leader this node knows of: its Raft ID and RPC address.
     pub fn leader(&self) -> Option<(NodeId, Option<String>)> {
-        let metrics = self.raft.metrics();
+        let metrics = self.raft.as_ref()?.metrics();
         let metrics = metrics.borrow();
         let leader = metrics.current_leader?;
         let addr = metrics.membership_config.membership().get_node(&leader).map(|n| n.addr.clone());
@@ -75,17 +81,19 @@ impl<E: Env> Node<E> {
     }
 
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().state == ServerState::Leader
+        self.raft.as_ref().is_some_and(|raft| raft.metrics().borrow().state == ServerState::Leader)
     }
 
     /// Whether Raft has a membership (bootstrapped, or restored from the data dir).
     pub fn cluster_formed(&self) -> bool {
-        self.raft.metrics().borrow().membership_config.membership().voter_ids().next().is_some()
+        let Some(raft) = &self.raft else { return false };
+        raft.metrics().borrow().membership_config.membership().voter_ids().next().is_some()
     }
 
     /// The RPC addresses of the voters, in Raft ID order (`/v1/status/peers`).
     pub fn peers(&self) -> Vec<String> {
-        let metrics = self.raft.metrics();
+        let Some(raft) = &self.raft else { return Vec::new() };
+        let metrics = raft.metrics();
         let metrics = metrics.borrow();
         let membership = metrics.membership_config.membership();
         membership.voter_ids().filter_map(|id| membership.get_node(&id).map(|n| n.addr.clone())).collect()
@@ -143,15 +151,20 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     let catalog = SharedCatalog::new();
     let state_machine = CatalogStateMachine::open(store.clone(), catalog.clone(), &config.node_name)?;
     let pool = Arc::new(RpcPool::new(env.clone()));
-    let raft = Raft::new(
-        raft_id,
-        Arc::new(raft_config(&config)?),
-        Network::new(pool.clone()),
-        LogStore::new(store),
-        state_machine,
-    )
-    .await
-    .context("starting raft")?;
+    let raft = if config.server {
+        let raft = Raft::new(
+            raft_id,
+            Arc::new(raft_config(&config)?),
+            Network::new(pool.clone()),
+            LogStore::new(store),
+            state_machine,
+        )
+        .await
+        .context("starting raft")?;
+        Some(raft)
+    } else {
+        None
+    };
     tracing::info!(target: "conclave::event", node = %config.node_name, %node_id, raft_id, "node started");
     let rng = Mutex::new(ChaCha8Rng::seed_from_u64(env.rng_seed() ^ 0x6a69_7474_6572)); // "jitter"
     let node = Arc::new(Node {
@@ -160,6 +173,8 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         node_id,
         raft_id,
         raft,
+        router: std::sync::OnceLock::new(),
+        next_server: std::sync::atomic::AtomicUsize::new(0),
         catalog,
         pool,
         known_servers: Mutex::new(BTreeMap::new()),
@@ -179,7 +194,11 @@ async fn bind<E: Env>(env: &E, addr: SocketAddr, what: &str) -> anyhow::Result<E
 /// Binds every port, then runs the node's tasks.
 pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     let bind_any = |port| SocketAddr::new(node.config.bind_addr, port);
-    let rpc_listener = bind(&node.env, bind_any(node.config.ports.server), "server RPC").await?;
+    // Only servers take server RPC; client agents reach servers, not the other way round.
+    let rpc_listener = match node.config.server {
+        true => Some(bind(&node.env, bind_any(node.config.ports.server), "server RPC").await?),
+        false => None,
+    };
     let lan_listener = bind(&node.env, node.config.lan_addr(), "LAN discovery").await?;
     let http_listener = bind(&node.env, node.config.http_addr(), "HTTP").await?;
     tracing::info!(
@@ -190,13 +209,16 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
         "listening"
     );
 
-    tokio::spawn(rpc_server::serve(node.clone(), rpc_listener));
+    if let Some(listener) = rpc_listener {
+        tokio::spawn(rpc_server::serve(node.clone(), listener));
+    }
     tokio::spawn(rpc_server::serve(node.clone(), lan_listener));
     tokio::spawn(log_leadership_changes(node.clone()));
     tokio::spawn(bootstrap::run(node.clone()));
     tokio::spawn(self_register::run(node.clone()));
     tokio::spawn(agent_state::anti_entropy(node.clone()));
     let router = crate::http::router(node.clone());
+    let _ = node.router.set(router.clone());
     tokio::select! {
         served = axum::serve(http_listener, router) => served.context("HTTP server stopped")?,
         _ = node.shutdown.notified() => tracing::info!(target: "conclave::event", node = %node.config.node_name, "left"),
@@ -246,7 +268,8 @@ pub async fn reload_config<E: Env>(node: &Arc<Node<E>>) -> Result<(), String> {
 
 /// Records leader and term changes as trace events (the simulator hashes them).
 async fn log_leadership_changes<E: Env>(node: Arc<Node<E>>) {
-    let mut metrics = node.raft.metrics();
+    let Some(raft) = &node.raft else { return };
+    let mut metrics = raft.metrics();
     let mut last = (0u64, None::<NodeId>);
     loop {
         let now = {

@@ -38,18 +38,31 @@ fn parse_addr(addr: &str) -> Option<std::net::SocketAddr> {
 }
 
 impl<E: Env> Node<E> {
+    /// The server a client agent forwards to: known servers in turn, so a dead one is skipped on retry.
+    pub fn pick_server(&self) -> Option<String> {
+        let servers = self.known_servers.lock().expect("known servers lock");
+        if servers.is_empty() {
+            return None;
+        }
+        let turn = self.next_server.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % servers.len();
+        servers.values().nth(turn).map(|s| s.rpc_addr.clone())
+    }
+
     /// Proposes `command` on this node if it leads, else reports where the leader is.
     pub async fn propose_local(&self, command: Command) -> Result<(u64, Response), ForwardError> {
+        let Some(raft) = &self.raft else {
+            return Err(ForwardError::NotLeader { leader_rpc_addr: self.pick_server() });
+        };
         if self.config.faults.ack_before_commit && self.is_leader() {
             // Planted bug (FaultSwitches::ack_before_commit): acknowledge before the entry commits.
-            let raft = self.raft.clone();
-            let index = self.raft.metrics().borrow().last_log_index.unwrap_or(0) + 1;
+            let raft = raft.clone();
+            let index = raft.metrics().borrow().last_log_index.unwrap_or(0) + 1;
             tokio::spawn(async move {
                 let _ = raft.client_write(command).await;
             });
             return Ok((index, Response::Applied));
         }
-        match self.raft.client_write(command).await {
+        match raft.client_write(command).await {
             Ok(written) => Ok((written.log_id.index, written.data)),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(to))) => {
                 Err(ForwardError::NotLeader { leader_rpc_addr: to.leader_node.map(|n| n.addr) })
@@ -59,27 +72,38 @@ impl<E: Env> Node<E> {
     }
 
     /// Applies `command` through Raft and returns the index it was written at and what applying answered.
+    /// A server that is not the leader (or a client agent) forwards to the leader, following the
+    /// leader hints of the servers it asks.
     pub async fn write(&self, command: Command) -> Result<(u64, Response), RequestError> {
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        let mut hint: Option<String> = None;
         loop {
-            let proposed = tokio::time::timeout_at(deadline, self.propose_local(command.clone())).await;
-            let proposed = proposed
-                .unwrap_or_else(|_| Err(ForwardError::Failed("timed out waiting for the write to commit".to_string())));
-            let outcome = match proposed {
-                Err(ForwardError::NotLeader { leader_rpc_addr: Some(addr) }) => {
-                    self.forward_write(&addr, &command, deadline).await
+            let outcome = match hint.take() {
+                Some(addr) => self.forward_write(&addr, &command, deadline).await,
+                None => {
+                    let proposed = tokio::time::timeout_at(deadline, self.propose_local(command.clone())).await;
+                    let timed_out =
+                        || Err(ForwardError::Failed("timed out waiting for the write to commit".to_string()));
+                    match proposed.unwrap_or_else(|_| timed_out()) {
+                        Err(ForwardError::NotLeader { leader_rpc_addr: Some(addr) }) => {
+                            self.forward_write(&addr, &command, deadline).await
+                        }
+                        other => other.map_err(RetryOr::from_forward_error),
+                    }
                 }
-                other => other.map_err(RetryOr::from_forward_error),
             };
             match outcome {
                 Ok(written) => return Ok(written),
                 Err(RetryOr::Fail(e)) => return Err(e),
+                Err(RetryOr::Redirect(addr)) => hint = Some(addr),
                 Err(RetryOr::Retry) => {}
             }
             if tokio::time::Instant::now() + LEADER_RETRY_INTERVAL >= deadline {
                 return Err(RequestError::NoLeader);
             }
-            tokio::time::sleep(LEADER_RETRY_INTERVAL).await;
+            if hint.is_none() {
+                tokio::time::sleep(LEADER_RETRY_INTERVAL).await;
+            }
         }
     }
 
@@ -94,6 +118,11 @@ impl<E: Env> Node<E> {
         };
         let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
         match self.pool.call(addr, &Request::Forward(command.clone()), timeout).await {
+            Ok(Reply::Forward(Err(ForwardError::NotLeader { leader_rpc_addr: Some(leader) })))
+                if leader != addr.to_string() =>
+            {
+                Err(RetryOr::Redirect(leader))
+            }
             Ok(Reply::Forward(result)) => result.map_err(RetryOr::from_forward_error),
             Ok(other) => Err(RetryOr::Fail(RequestError::Unknown(format!("unexpected reply {other:?}")))),
             // Refused: nothing was sent, so the write did not happen and may be retried.
@@ -104,7 +133,10 @@ impl<E: Env> Node<E> {
 
     /// The index a linearizable read must wait for, if this node leads.
     pub async fn read_index_local(&self) -> Result<u64, ForwardError> {
-        match self.raft.get_read_log_id().await {
+        let Some(raft) = &self.raft else {
+            return Err(ForwardError::NotLeader { leader_rpc_addr: self.pick_server() });
+        };
+        match raft.get_read_log_id().await {
             Ok((read_log_id, _applied)) => Ok(read_log_id.map(|l| l.index).unwrap_or(0)),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(to))) => {
                 Err(ForwardError::NotLeader { leader_rpc_addr: to.leader_node.map(|n| n.addr) })
@@ -162,6 +194,8 @@ impl<E: Env> Node<E> {
 /// Whether a failed attempt may be retried (nothing was applied) or must be reported.
 enum RetryOr {
     Retry,
+    /// Not proposed; ask this server next (the leader another server named).
+    Redirect(String),
     Fail(RequestError),
 }
 

@@ -36,18 +36,25 @@ async fn serve_connection<E: Env>(node: Arc<Node<E>>, mut stream: E::Stream, pee
 }
 
 async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request) -> Reply {
-    match request {
-        Request::AppendEntries(rpc) => {
-            let result = node.raft.append_entries(rpc).await;
+    let raft = node.raft.as_ref();
+    match (request, raft) {
+        (Request::AppendEntries(rpc), Some(raft)) => {
+            let result = raft.append_entries(rpc).await;
             if matches!(&result, Ok(response) if response.is_success()) {
                 *node.last_leader_contact.lock().expect("contact lock") = Some(tokio::time::Instant::now());
             }
             Reply::AppendEntries(result)
         }
-        Request::Vote(rpc) => Reply::Vote(node.raft.vote(rpc).await),
-        Request::InstallSnapshot(rpc) => Reply::InstallSnapshot(node.raft.install_snapshot(rpc).await),
-        Request::Forward(command) => Reply::Forward(node.propose_local(command).await),
-        Request::ReadIndex => Reply::ReadIndex(node.read_index_local().await),
-        Request::Hello(info) => super::bootstrap::handle_hello(node, info),
+        (Request::Vote(rpc), Some(raft)) => Reply::Vote(raft.vote(rpc).await),
+        (Request::InstallSnapshot(rpc), Some(raft)) => Reply::InstallSnapshot(raft.install_snapshot(rpc).await),
+        (Request::AppendEntries(_) | Request::Vote(_) | Request::InstallSnapshot(_), None) => {
+            Reply::Refused("client agents take no part in Raft".to_string())
+        }
+        (Request::Forward(command), _) => Reply::Forward(node.propose_local(command).await),
+        (Request::ReadIndex, _) => Reply::ReadIndex(node.read_index_local().await),
+        (Request::Hello(info), _) => super::bootstrap::handle_hello(node, info),
+        (Request::Http { method, path_and_query, body }, _) => {
+            super::proxy::serve_forwarded(node, &method, &path_and_query, body).await
+        }
     }
 }

@@ -12,6 +12,8 @@ use crate::env::Env;
 
 /// How often the registration is compared with the catalog once it is in place.
 const RECHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// How often a client agent re-sends its registration (it cannot compare with a catalog).
+const CLIENT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
 /// How often it is retried while it is missing.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -31,15 +33,16 @@ impl<E: Env> Node<E> {
     }
 
     fn server_registration(&self) -> RegisterRequest {
+        let service = self.config.server.then(|| ServiceSpec {
+            id: "consul".to_string(),
+            service: "consul".to_string(),
+            port: self.config.ports.server,
+            ..ServiceSpec::default()
+        });
         RegisterRequest {
             node: self.node_spec(),
             skip_node_update: false,
-            service: Some(ServiceSpec {
-                id: "consul".to_string(),
-                service: "consul".to_string(),
-                port: self.config.ports.server,
-                ..ServiceSpec::default()
-            }),
+            service,
             checks: vec![CheckSpec {
                 check_id: SERF_HEALTH_CHECK_ID.to_string(),
                 name: "Serf Health Status".to_string(),
@@ -61,15 +64,16 @@ impl<E: Env> Node<E> {
 }
 
 pub async fn run<E: Env>(node: Arc<Node<E>>) {
-    if !node.config.server {
-        return;
-    }
     loop {
-        let wait = if node.registration_in_place() {
+        // A client agent has no catalog of its own to compare with: it re-sends its registration, which
+        // changes nothing (and wakes no blocking query) when it is already in place.
+        let in_place = node.config.server && node.registration_in_place();
+        let wait = if in_place {
             RECHECK_INTERVAL
-        } else if node.leader().is_some() {
+        } else if node.leader().is_some() || !node.config.server {
             match node.write(Command::Register(node.server_registration())).await {
-                Ok(_) => RECHECK_INTERVAL,
+                Ok(_) if node.config.server => RECHECK_INTERVAL,
+                Ok(_) => CLIENT_RESEND_INTERVAL,
                 Err(e) => {
                     tracing::debug!(target: "conclave::event", error = %e, "self-registration not applied yet");
                     RETRY_INTERVAL

@@ -37,6 +37,12 @@ pub enum Request {
     ReadIndex,
     /// Server discovery on the LAN port: "here I am, whom do you know?"
     Hello(ServerInfo),
+    /// An HTTP API request a client agent forwards to a server, answered as the server would answer it.
+    Http {
+        method: String,
+        path_and_query: String,
+        body: Vec<u8>,
+    },
 }
 
 /// Why a forwarded write or read-index request was not served.
@@ -60,4 +66,11 @@ pub enum Reply {
         known: Vec<ServerInfo>,
         cluster_formed: bool,
     },
+    Http {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// The receiver cannot serve this request at all.
+    Refused(String),
 }
