@@ -134,6 +134,11 @@ pub struct Cluster {
 impl Cluster {
     /// `servers` servers `s1..sN` on 127.0.`subnet`.1..N with the seed's flags and default ports.
     pub fn servers(subnet: u8, servers: usize) -> Cluster {
+        Cluster::servers_with(subnet, servers, &[])
+    }
+
+    /// Like `servers`, with extra flags for every server.
+    pub fn servers_with(subnet: u8, servers: usize, extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let ips: Vec<String> = (1..=servers).map(|i| format!("127.0.{subnet}.{i}")).collect();
         let mut agents = Vec::new();
@@ -157,6 +162,7 @@ impl Cluster {
                 args.push("-join".into());
                 args.push(peer.clone());
             }
+            args.extend(extra.iter().map(|s| s.to_string()));
             let log_path = dir.path().join(format!("{name}.log"));
             agents.push(Agent { name, ip: ip.clone(), args, data_dir, log_path, child: None, restarts: 0 });
         }
@@ -167,6 +173,32 @@ impl Cluster {
             agent.wait_http();
         }
         Cluster { agents, dir }
+    }
+
+    /// Adds a client agent on 127.0.`subnet`.`host` joining the servers with `-retry-join`.
+    pub fn add_client(&mut self, subnet: u8, host: u8, name: &str, extra: &[&str]) -> usize {
+        let ip = format!("127.0.{subnet}.{host}");
+        let data_dir = self.dir.path().join(name);
+        let mut args: Vec<String> = vec![
+            "agent".into(),
+            "-data-dir".into(),
+            data_dir.display().to_string(),
+            format!("-node={name}"),
+            format!("-bind={ip}"),
+            "-client".into(),
+            ip.clone(),
+        ];
+        for server in self.agents.iter().filter(|a| a.name.starts_with('s')) {
+            args.push("-retry-join".into());
+            args.push(server.ip.clone());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let log_path = self.dir.path().join(format!("{name}.log"));
+        let mut agent = Agent { name: name.to_string(), ip, args, data_dir, log_path, child: None, restarts: 0 };
+        agent.spawn();
+        agent.wait_http();
+        self.agents.push(agent);
+        self.agents.len() - 1
     }
 
     /// A `-dev` agent on 127.0.`subnet`.1.

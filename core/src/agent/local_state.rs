@@ -157,7 +157,9 @@ impl LocalState {
             }));
         }
         let node_checks: Vec<CheckSpec> = self.checks.values().filter(|c| c.service_id.is_empty()).cloned().collect();
-        if !node_checks.is_empty() || commands.is_empty() {
+        // The node itself is registered by the agent's own registration (with `serfHealth`); a bare node
+        // registration here would show it without its health for a moment.
+        if !node_checks.is_empty() {
             commands.push(Command::Register(RegisterRequest {
                 node: node.clone(),
                 skip_node_update: false,

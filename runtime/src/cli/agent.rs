@@ -122,7 +122,8 @@ impl AgentArgs {
         let file = crate::config::load(&files).map_err(|e| anyhow::anyhow!(e))?;
         let node_name = self.node.clone().or(file.node_name.clone()).unwrap_or_else(host_name);
         let mut config = NodeConfig::new(&node_name);
-        config.config_files = files;
+        config.config_dirs = self.config_dir.clone();
+        config.config_files = self.config_file.clone();
         config.dev = self.dev;
         config.server = self.server || self.dev || file.server.unwrap_or(false);
         let expect = self.bootstrap_expect.or(file.bootstrap_expect);

@@ -21,11 +21,11 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Answers a `Hello`: remember the sender, tell it whom we know, and let the leader add a newcomer.
 pub fn handle_hello<E: Env>(node: &Arc<Node<E>>, info: ServerInfo) -> Reply {
-    if info.datacenter == node.config.datacenter && node.config.server {
+    if info.server && info.datacenter == node.config.datacenter && node.config.server {
         node.known_servers.lock().expect("known servers lock").insert(info.raft_id, info.clone());
     }
     let cluster_formed = node.cluster_formed();
-    if cluster_formed && node.config.server && info.datacenter == node.config.datacenter {
+    if cluster_formed && node.config.server && info.server && info.datacenter == node.config.datacenter {
         let is_member = node.raft.as_ref().is_some_and(|raft| {
             raft.metrics().borrow().membership_config.membership().get_node(&info.raft_id).is_some()
         });
@@ -97,7 +97,7 @@ pub async fn hello<E: Env>(node: &Node<E>, addr: SocketAddr) -> Result<bool, Str
         Ok(Reply::Hello { known, cluster_formed }) => {
             let mut servers = node.known_servers.lock().expect("known servers lock");
             for info in known {
-                if info.raft_id != node.raft_id && info.datacenter == node.config.datacenter {
+                if info.server && info.raft_id != node.raft_id && info.datacenter == node.config.datacenter {
                     servers.insert(info.raft_id, info);
                 }
             }

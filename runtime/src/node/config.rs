@@ -77,7 +77,8 @@ pub struct NodeConfig {
     pub node_meta: std::collections::BTreeMap<String, String>,
     /// Serve the web UI at `/ui/`.
     pub ui: bool,
-    /// The configuration files read at start, read again by `reload`.
+    /// `-config-dir` directories and `-config-file` files, scanned again by `reload`.
+    pub config_dirs: Vec<std::path::PathBuf>,
     pub config_files: Vec<std::path::PathBuf>,
 }
 
@@ -102,6 +103,7 @@ impl NodeConfig {
             domain: "consul.".to_string(),
             node_meta: std::collections::BTreeMap::new(),
             ui: false,
+            config_dirs: Vec::new(),
             config_files: Vec::new(),
         }
     }

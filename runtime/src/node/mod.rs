@@ -68,6 +68,7 @@ impl<E: Env> Node<E> {
             rpc_addr: self.config.rpc_addr().to_string(),
             datacenter: self.config.datacenter.clone(),
             bootstrap_expect: self.config.bootstrap_expect,
+            server: self.config.server,
         }
     }
 
@@ -229,10 +230,11 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
 /// Puts the services and checks of the configuration files into the local state, replacing those the
 /// files defined before (a reload); services registered through the API stay.
 fn load_config_services<E: Env>(node: &Node<E>) -> Result<Vec<String>, String> {
-    if node.config.config_files.is_empty() {
+    if node.config.config_files.is_empty() && node.config.config_dirs.is_empty() {
         return Ok(Vec::new());
     }
-    let files = crate::config::load(&node.config.config_files)?;
+    let paths = crate::config::config_files(&node.config.config_dirs, &node.config.config_files)?;
+    let files = crate::config::load(&paths)?;
     let node_spec = node.node_spec();
     node.change_local(|local| {
         let removed = local.forget_config_services();

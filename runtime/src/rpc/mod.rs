@@ -24,6 +24,8 @@ pub struct ServerInfo {
     pub rpc_addr: String,
     pub datacenter: String,
     pub bootstrap_expect: u32,
+    /// Client agents say hello too (to learn the servers) but are never counted as servers.
+    pub server: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
