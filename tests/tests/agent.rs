@@ -140,3 +140,30 @@ fn go_style_flags_are_accepted_in_every_form() {
     assert_eq!(output.status.code(), Some(1), "no data dir is a start error");
     assert!(String::from_utf8_lossy(&output.stderr).contains("data_dir"));
 }
+
+#[test]
+fn filter_parameter_selects_like_consul() {
+    let cluster = Cluster::dev(54);
+    let agent = &cluster.agents[0];
+    for (id, name, tag) in [("w1", "web", "prod"), ("w2", "web", "dev"), ("d1", "db", "prod")] {
+        let body = format!(r#"{{"ID":"{id}","Name":"{name}","Tags":["{tag}"],"Meta":{{"team":"infra"}},"Port":1}}"#);
+        assert_eq!(http::put(&agent.url("/v1/agent/service/register"), &body).unwrap().status, 200);
+    }
+    let query = |path: &str, filter: &str| {
+        let encoded: String = filter
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        http::get(&agent.url(&format!("{path}?filter={encoded}"))).unwrap()
+    };
+    let services = query("/v1/agent/services", "Service == web and \"prod\" in Tags").json();
+    assert_eq!(services.as_object().unwrap().keys().collect::<Vec<_>>(), ["w1"]);
+    let rows = query("/v1/catalog/service/web", "ServiceTags contains dev").json();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["ServiceID"], "w2");
+    let entries = query("/v1/health/service/web", "Service.Meta.team == infra and not Service.ID == w1").json();
+    assert_eq!(entries.as_array().unwrap().len(), 1);
+    let bad = query("/v1/agent/services", "Service ==");
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.starts_with("Failed to create boolean expression evaluator"), "{}", bad.body);
+}

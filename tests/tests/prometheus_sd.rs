@@ -31,7 +31,11 @@ fn start_exporter(addr: &str) -> String {
             let mut buffer = [0u8; 2048];
             let _ = stream.read(&mut buffer);
             let body = "node_load1 0.5\n";
-            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     bound
@@ -78,7 +82,11 @@ fn vmagent_discovers_the_exporter_through_consul_sd() {
     );
     let target = eventually(Duration::from_secs(30), "vmagent to scrape the discovered exporter", || {
         let targets = http::get("http://127.0.71.10:8429/api/v1/targets").ok()?.json();
-        let target = targets["data"]["activeTargets"].as_array()?.iter().find(|t| t["labels"]["instance"] == exporter.as_str())?.clone();
+        let target = targets["data"]["activeTargets"]
+            .as_array()?
+            .iter()
+            .find(|t| t["labels"]["instance"] == exporter.as_str())?
+            .clone();
         (target["health"] == "up").then_some(target)
     });
     let labels = &target["discoveredLabels"];
@@ -91,7 +99,12 @@ fn vmagent_discovers_the_exporter_through_consul_sd() {
 }
 
 fn which(name: &str) -> Result<String, ()> {
-    let output = Command::new("sh").arg("-c").arg(format!("command -v {name}")).stdout(Stdio::piped()).output().map_err(|_| ())?;
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .stdout(Stdio::piped())
+        .output()
+        .map_err(|_| ())?;
     let path = String::from_utf8_lossy(&output.stdout).trim().to_string();
     if path.is_empty() {
         Err(())

@@ -8,6 +8,7 @@ mod check_input;
 mod duration;
 pub mod encode;
 mod error;
+pub mod filter;
 mod keys;
 mod service_input;
 

@@ -85,8 +85,11 @@ pub async fn services<E: Env>(
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let specs: Vec<_> = node.local.lock().expect("local state lock").services().map(|s| s.spec.clone()).collect();
-    let out: serde_json::Map<String, Value> =
-        specs.iter().map(|spec| (spec.id.clone(), agent_service(&node, spec))).collect();
+    let out: serde_json::Map<String, Value> = specs
+        .iter()
+        .map(|spec| (spec.id.clone(), agent_service(&node, spec)))
+        .filter(|(_, v)| params.keep(v))
+        .collect();
     Ok(json_response(&out, &params))
 }
 
@@ -133,8 +136,11 @@ pub async fn checks<E: Env>(
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let local = node.local.lock().expect("local state lock").clone();
-    let out: BTreeMap<String, Value> =
-        local.checks().map(|c| (c.check_id.clone(), agent_check(&node, c, &local))).collect();
+    let out: BTreeMap<String, Value> = local
+        .checks()
+        .map(|c| (c.check_id.clone(), agent_check(&node, c, &local)))
+        .filter(|(_, v)| params.keep(v))
+        .collect();
     Ok(json_response(&out, &params))
 }
 
@@ -294,6 +300,7 @@ pub async fn members<E: Env>(
         }));
     }
     drop(catalog);
+    out.retain(|member| params.keep(member));
     Ok(json_response(&out, &params))
 }
 

@@ -102,6 +102,7 @@ pub async fn service<E: Env>(
             .into_iter()
             .filter(|(node, instance)| has_tags(instance, &params.tags) && has_node_meta(&node.meta, &params.node_meta))
             .map(|(node, instance)| encode::catalog_service_json(node, instance))
+            .filter(|row| params.keep(row))
             .collect::<Vec<_>>()
     })
     .await
@@ -115,6 +116,7 @@ pub async fn nodes<E: Env>(State(node): State<Arc<Node<E>>>, RawQuery(query): Ra
             .into_iter()
             .filter(|n| has_node_meta(&n.meta, &params.node_meta))
             .map(encode::node_json)
+            .filter(|row| params.keep(row))
             .collect::<Vec<_>>()
     })
     .await

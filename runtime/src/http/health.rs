@@ -26,6 +26,7 @@ pub async fn service<E: Env>(
             // `?passing` drops an instance if any of its checks, node-level included, is not passing.
             .filter(|entry| !params.passing || entry.checks.iter().all(|c| c.status == CheckStatus::Passing))
             .map(|entry| encode::health_service_json(entry.node, entry.service, &entry.checks))
+            .filter(|entry| params.keep(entry))
             .collect::<Vec<_>>()
     })
     .await
@@ -39,7 +40,12 @@ pub async fn node<E: Env>(
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     catalog_read(&node, &params, WatchKey::Node(name.clone()), |catalog| {
-        catalog.node_checks(&name).into_iter().map(encode::health_check_json).collect::<Vec<_>>()
+        catalog
+            .node_checks(&name)
+            .into_iter()
+            .map(encode::health_check_json)
+            .filter(|c| params.keep(c))
+            .collect::<Vec<_>>()
     })
     .await
 }
@@ -52,7 +58,12 @@ pub async fn checks<E: Env>(
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     catalog_read(&node, &params, WatchKey::Service(name.clone()), |catalog| {
-        catalog.service_checks(&name).into_iter().map(encode::health_check_json).collect::<Vec<_>>()
+        catalog
+            .service_checks(&name)
+            .into_iter()
+            .map(encode::health_check_json)
+            .filter(|c| params.keep(c))
+            .collect::<Vec<_>>()
     })
     .await
 }
@@ -71,7 +82,12 @@ pub async fn state<E: Env>(
         ),
     };
     catalog_read(&node, &params, WatchKey::Checks, |catalog| {
-        catalog.checks_in_state(wanted).into_iter().map(encode::health_check_json).collect::<Vec<_>>()
+        catalog
+            .checks_in_state(wanted)
+            .into_iter()
+            .map(encode::health_check_json)
+            .filter(|c| params.keep(c))
+            .collect::<Vec<_>>()
     })
     .await
 }

@@ -38,6 +38,8 @@ pub struct QueryParams {
     pub passing: bool,
     pub dc: Option<String>,
     pub node_meta: Vec<(String, String)>,
+    /// `?filter=`, parsed; `None` keeps everything.
+    pub filter: Option<conclave_core::api::filter::Filter>,
     pub all: Vec<(String, String)>,
 }
 
@@ -94,8 +96,14 @@ impl QueryParams {
             passing,
             dc: value("dc").filter(|v| !v.is_empty()).map(str::to_string),
             node_meta,
+            filter: conclave_core::api::filter::parse_filter(value("filter").unwrap_or(""))?,
             all: pairs,
         })
+    }
+
+    /// Whether `value` passes the request's `?filter=`.
+    pub fn keep(&self, value: &serde_json::Value) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(value))
     }
 
     /// Consul answers 500 "No path to datacenter" for a datacenter it does not know.
