@@ -1,0 +1,60 @@
+//! The `-ui` web UI rendered by headless Chromium (Debian's `chromium`): the page's script reads the HTTP
+//! API and must show the registered service with its instance and health, the node, and the leader.
+
+use std::process::Command;
+
+use conclave_tests::harness::Cluster;
+use conclave_tests::http;
+
+fn chromium() -> Option<String> {
+    ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
+        let output = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
+        let path = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        (!path.is_empty()).then_some(path)
+    })
+}
+
+#[test]
+fn web_ui_shows_services_nodes_and_leader_in_chromium() {
+    let Some(browser) = chromium() else {
+        assert!(std::env::var("CI").is_err(), "chromium is required in CI (.ci/run installs it)");
+        eprintln!("skipping: chromium not installed");
+        return;
+    };
+    let cluster = Cluster::servers_with(72, 1, &["-ui"]);
+    let agent = &cluster.agents[0];
+    let payload = r#"{"ID":"node-exporter-1","Name":"node-exporter","Tags":["prometheus"],"Address":"10.0.0.5","Port":9100,"Check":{"TTL":"30s","Status":"passing"}}"#;
+    assert_eq!(http::put(&agent.url("/v1/agent/service/register"), payload).unwrap().status, 200);
+    let profile = cluster.dir.path().join("chromium-profile");
+    let mut dom = String::new();
+    // The page renders asynchronously; give the virtual clock time, and retry while the cluster settles.
+    for _ in 0..5 {
+        let output = Command::new(&browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=5000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("--dump-dom")
+            .arg(agent.url("/ui/"))
+            .output()
+            .expect("run chromium");
+        dom = String::from_utf8_lossy(&output.stdout).into_owned();
+        if dom.contains("data-loaded=\"true\"") && dom.contains("node-exporter-1") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    assert!(dom.contains("data-loaded=\"true\""), "the page's script did not finish: {dom}");
+    assert!(dom.contains("node-exporter-1") && dom.contains("10.0.0.5:9100"), "instance missing: {dom}");
+    assert!(dom.contains(">passing<"), "health missing: {dom}");
+    assert!(dom.contains(&format!("{}:8300", agent.ip)), "leader missing: {dom}");
+    assert!(dom.contains(">s1<"), "node missing: {dom}");
+}
