@@ -2,14 +2,11 @@
 //! makes them durable; a crash throws the pending layer away — so a missing fsync loses data here exactly
 //! as it would on a real machine that loses power.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::sync::Mutex;
 
-use conclave::env::mem_store::{apply_ops, scan_map};
+use conclave::env::mem_store::{apply_ops, scan_map, Spaces};
 use conclave::env::{Space, Store, WriteOp};
-
-type Spaces = BTreeMap<Space, BTreeMap<Vec<u8>, Vec<u8>>>;
 
 #[derive(Default)]
 struct Layers {

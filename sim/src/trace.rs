@@ -101,7 +101,7 @@ impl<S: Subscriber> Layer<S> for TraceLayer {
         if !(target.starts_with("conclave::event") || target.starts_with("sim")) {
             return;
         }
-        let mut text = FieldText(format!("{target}"));
+        let mut text = FieldText(target.to_string());
         event.record(&mut text);
         record(&text.0);
     }

@@ -240,7 +240,7 @@ mod tests {
     fn errors_name_the_file_and_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), "bad.json", r#"{"bogus_key": 1}"#);
-        let error = load(&[file.clone()]).unwrap_err();
+        let error = load(std::slice::from_ref(&file)).unwrap_err();
         assert!(error.contains("bad.json") && error.contains("bogus_key"), "{error}");
         let file = write(dir.path(), "bad2.json", r#"{"service": {"port": 80}}"#);
         let error = load(&[file]).unwrap_err();

@@ -7,10 +7,13 @@ use std::sync::Mutex;
 
 use super::{Space, Store, WriteOp};
 
+/// Every space's ordered map.
+pub type Spaces = BTreeMap<Space, BTreeMap<Vec<u8>, Vec<u8>>>;
+
 /// Ordered maps per space; `sync` is a no-op because nothing outlives the process.
 #[derive(Default)]
 pub struct MemStore {
-    spaces: Mutex<BTreeMap<Space, BTreeMap<Vec<u8>, Vec<u8>>>>,
+    spaces: Mutex<Spaces>,
 }
 
 impl MemStore {
@@ -20,7 +23,7 @@ impl MemStore {
 }
 
 /// Applies `ops` to a map of spaces; shared with the simulator's disk.
-pub fn apply_ops(spaces: &mut BTreeMap<Space, BTreeMap<Vec<u8>, Vec<u8>>>, ops: &[WriteOp]) {
+pub fn apply_ops(spaces: &mut Spaces, ops: &[WriteOp]) {
     for op in ops {
         match op {
             WriteOp::Put(space, key, value) => {

@@ -1,6 +1,9 @@
 //! openraft glue: the type config, a seeded async runtime, log and state-machine storage over the Env's
 //! store, and the network over the RPC layer. The state machine applied is core's `Catalog`.
 
+// openraft's `StorageError` is large and its traits fix the signatures that return it.
+#![allow(clippy::result_large_err)]
+
 pub mod log_store;
 pub mod network;
 pub mod seeded_runtime;
