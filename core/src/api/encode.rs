@@ -13,11 +13,25 @@ fn tagged(addresses: &BTreeMap<String, ServiceAddress>) -> Value {
     Value::Object(map)
 }
 
-fn duration(ms: u64) -> String {
+/// Go's `time.Duration.String()` for whole milliseconds: "15s", "1m30s", "1h0m0s", "1.5s", "500ms"; "" for 0.
+pub fn duration(ms: u64) -> String {
     if ms == 0 {
-        String::new()
+        return String::new();
+    }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let (hours, rest) = (ms / 3_600_000, ms % 3_600_000);
+    let (minutes, rest) = (rest / 60_000, rest % 60_000);
+    let seconds = if rest % 1000 == 0 {
+        format!("{}s", rest / 1000)
     } else {
-        format!("{ms}ms")
+        format!("{}.{}s", rest / 1000, format!("{:03}", rest % 1000).trim_end_matches('0'))
+    };
+    match (hours, minutes) {
+        (0, 0) => seconds,
+        (0, m) => format!("{m}m{seconds}"),
+        (h, m) => format!("{h}h{m}m{seconds}"),
     }
 }
 
@@ -197,6 +211,22 @@ pub fn service_definition_json(def: &ServiceDefinition) -> Value {
 mod tests {
     use super::super::decode_service_definition;
     use super::*;
+
+    #[test]
+    fn durations_print_as_go_does() {
+        let cases = [
+            (0, ""),
+            (500, "500ms"),
+            (1500, "1.5s"),
+            (15_000, "15s"),
+            (90_000, "1m30s"),
+            (3_600_000, "1h0m0s"),
+            (5_400_250, "1h30m0.25s"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(duration(ms), want, "{ms}");
+        }
+    }
 
     #[test]
     fn service_definition_round_trips_through_json() {

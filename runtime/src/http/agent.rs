@@ -223,9 +223,8 @@ pub async fn update_check<E: Env>(
 fn enable_param(params: &QueryParams) -> Result<bool, HttpError> {
     match param(params, "enable") {
         None | Some("") => Err(HttpError::bad_request("Missing value for enable")),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(other) => Err(HttpError::bad_request(format!("Invalid value for enable: \"{other}\""))),
+        Some(other) => super::params::parse_go_bool(other)
+            .ok_or_else(|| HttpError::bad_request(format!("Invalid value for enable: \"{other}\""))),
     }
 }
 

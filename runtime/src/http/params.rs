@@ -118,7 +118,7 @@ impl QueryParams {
 }
 
 /// Go's `strconv.ParseBool`.
-fn parse_go_bool(text: &str) -> Option<bool> {
+pub(super) fn parse_go_bool(text: &str) -> Option<bool> {
     match text {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
