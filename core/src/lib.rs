@@ -17,3 +17,4 @@ pub mod agent;
 pub mod api;
 pub mod catalog;
 pub mod codec;
+pub mod kv;

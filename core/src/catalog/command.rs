@@ -21,6 +21,22 @@ pub enum Command {
     Deregister(DeregisterRequest),
     /// An entry that changes nothing (used by a new leader and by tests); it still advances the index.
     Noop,
+    /// A change to the KV store, which shares the catalog's Raft log and indexes.
+    Kv(crate::kv::KvCommand),
+    /// Create a session (its ID chosen by the proposer).
+    SessionCreate(crate::kv::Session),
+    /// Invalidate a session: destroyed by its owner or expired by the leader's TTL timer.
+    SessionDestroy { id: String },
+    /// A transaction: every operation applies, or none does.
+    Txn(Vec<crate::kv::TxnOp>),
+}
+
+/// A command with the time its leader proposed it: the replicated clock the state machine measures lock
+/// delays on. It is what a Raft log entry holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub proposed_at_ms: u64,
+    pub command: Command,
 }
 
 /// The node half of a registration.
@@ -88,4 +104,8 @@ pub enum Response {
     Applied,
     /// The command was refused by the state (nothing changed); the text is Consul's error message.
     Rejected(String),
+    /// A conditional KV write: whether its condition held (and it was applied).
+    Kv(bool),
+    /// What a transaction did.
+    Txn(crate::kv::TxnOutcome),
 }

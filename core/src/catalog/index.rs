@@ -20,6 +20,12 @@ pub enum WatchKey {
     Node(String),
     /// The checks table.
     Checks,
+    /// Every KV entry under a prefix (a single key is a prefix of itself and its children).
+    KvPrefix(String),
+    /// The whole KV store.
+    Kv,
+    /// The sessions table.
+    Sessions,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +45,9 @@ impl Indexes {
             WatchKey::Checks => self.checks,
             WatchKey::Service(name) => self.by_service.get(name).copied().unwrap_or(0),
             WatchKey::Node(name) => self.by_node.get(name).copied().unwrap_or(0),
+            WatchKey::KvPrefix(_) | WatchKey::Kv | WatchKey::Sessions => {
+                unreachable!("KV and session indexes are kept by their tables")
+            }
         }
     }
 

@@ -3,12 +3,14 @@
 pub mod command;
 mod index;
 mod query;
+mod sessions;
 mod state;
 #[cfg(test)]
 mod tests;
+mod txn;
 pub mod types;
 
-pub use command::{CheckSpec, Command, DeregisterRequest, NodeSpec, RegisterRequest, Response, ServiceSpec};
+pub use command::{CheckSpec, Command, DeregisterRequest, NodeSpec, Proposal, RegisterRequest, Response, ServiceSpec};
 pub use index::WatchKey;
 pub use query::ServiceHealth;
 pub use state::{service_id_of, Catalog};

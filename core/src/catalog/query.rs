@@ -106,5 +106,17 @@ impl Catalog {
         for node in self.nodes.values() {
             assert!(node.create_index <= node.modify_index && node.modify_index <= self.last_index);
         }
+        for session in self.sessions.all() {
+            assert!(self.nodes.contains_key(&session.node), "session {} on missing node", session.id);
+        }
+        for entry in self.kv.list("") {
+            assert!(entry.modify_index <= self.last_index && entry.create_index <= entry.modify_index);
+            assert!(
+                entry.session.is_empty() || self.sessions.get(&entry.session).is_some(),
+                "key {} held by dead session {}",
+                entry.key,
+                entry.session
+            );
+        }
     }
 }

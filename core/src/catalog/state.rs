@@ -20,6 +20,12 @@ pub struct Catalog {
     pub(super) checks: BTreeMap<(String, String), HealthCheck>,
     pub(super) indexes: Indexes,
     pub(super) last_index: u64,
+    /// The KV store lives in the same replicated state: one log, one index sequence.
+    pub(super) kv: crate::kv::KvStore,
+    pub(super) sessions: crate::kv::Sessions,
+    /// The replicated clock: the latest proposal time (ms) applied, never going back. Lock delays are
+    /// measured on it, so every server decides the same.
+    pub(super) clock_ms: u64,
 }
 
 impl Catalog {
@@ -34,10 +40,23 @@ impl Catalog {
 
     /// The modify index a blocking query on `key` compares with the client's index.
     pub fn index_of(&self, key: &WatchKey) -> u64 {
-        self.indexes.get(key)
+        match key {
+            WatchKey::KvPrefix(prefix) => self.kv.prefix_index(prefix),
+            WatchKey::Kv => self.kv.table_index(),
+            WatchKey::Sessions => self.sessions.table_index(),
+            other => self.indexes.get(other),
+        }
     }
 
-    /// Applies the command of the Raft entry at `index`. Indexes must be applied in increasing order.
+    /// Applies the command of the Raft entry at `index`, proposed at `proposed_at_ms` on the leader's
+    /// clock. Indexes must be applied in increasing order.
+    pub fn apply_at(&mut self, index: u64, proposed_at_ms: u64, command: &Command) -> Response {
+        self.clock_ms = self.clock_ms.max(proposed_at_ms);
+        self.kv.expire_lock_delays(self.clock_ms);
+        self.apply(index, command)
+    }
+
+    /// Applies the command of the Raft entry at `index` without moving the replicated clock.
     pub fn apply(&mut self, index: u64, command: &Command) -> Response {
         assert!(index > self.last_index, "apply out of order: index {index} after {}", self.last_index);
         self.last_index = index;
@@ -45,10 +64,41 @@ impl Catalog {
             Command::Register(request) => self.register(index, request),
             Command::Deregister(request) => self.deregister(index, request),
             Command::Noop => Response::Applied,
+            Command::Kv(command) => self.apply_kv(index, command),
+            Command::SessionCreate(session) => self.create_session(index, session),
+            Command::SessionDestroy { id } => {
+                self.invalidate_session(index, id);
+                Response::Applied
+            }
+            Command::Txn(ops) => self.apply_txn(index, ops),
         }
     }
 
-    fn register(&mut self, index: u64, request: &RegisterRequest) -> Response {
+    pub(super) fn apply_kv(&mut self, index: u64, command: &crate::kv::KvCommand) -> Response {
+        if let crate::kv::KvCommand::Lock { session, .. } = command {
+            if self.sessions.get(session).is_none() {
+                return Response::Rejected(format!("invalid session {session:?}"));
+            }
+        }
+        Response::Kv(self.kv.apply(index, self.clock_ms, command))
+    }
+
+    /// The KV store.
+    pub fn kv(&self) -> &crate::kv::KvStore {
+        &self.kv
+    }
+
+    /// The sessions table.
+    pub fn sessions(&self) -> &crate::kv::Sessions {
+        &self.sessions
+    }
+
+    /// The replicated clock (ms): the latest proposal time applied.
+    pub fn clock_ms(&self) -> u64 {
+        self.clock_ms
+    }
+
+    pub(super) fn register(&mut self, index: u64, request: &RegisterRequest) -> Response {
         if let Err(why) = self.validate_register(request) {
             return Response::Rejected(why);
         }
@@ -210,7 +260,11 @@ impl Catalog {
             self.indexes.touch_service(&previous, index);
         }
         self.touch_for_check(index, &check);
+        let critical = check.status == super::types::CheckStatus::Critical;
         self.checks.insert(key, check);
+        if critical {
+            self.invalidate_sessions_of(index, node, Some(&spec.check_id));
+        }
     }
 
     /// A check change moves the checks table, its node, and every service whose health it is part of.
@@ -234,7 +288,7 @@ impl Catalog {
         }
     }
 
-    fn deregister(&mut self, index: u64, request: &DeregisterRequest) -> Response {
+    pub(super) fn deregister(&mut self, index: u64, request: &DeregisterRequest) -> Response {
         let node = request.node.as_str();
         match (&request.service_id, &request.check_id) {
             (Some(service_id), _) => self.remove_service(index, node, service_id),
@@ -247,6 +301,7 @@ impl Catalog {
     fn remove_check(&mut self, index: u64, node: &str, check_id: &str) {
         if let Some(check) = self.checks.remove(&(node.to_string(), check_id.to_string())) {
             self.touch_for_check(index, &check);
+            self.invalidate_sessions_of(index, node, Some(check_id));
         }
     }
 
@@ -261,9 +316,10 @@ impl Catalog {
             .map(|(k, _)| k.clone())
             .collect();
         if !doomed.is_empty() {
-            doomed.iter().for_each(|key| {
+            for key in &doomed {
                 self.checks.remove(key);
-            });
+                self.invalidate_sessions_of(index, node, Some(&key.1));
+            }
             bump(&mut self.indexes.checks, index);
         }
         bump(&mut self.indexes.services, index);
@@ -271,7 +327,7 @@ impl Catalog {
         self.indexes.touch_node(node, index);
     }
 
-    fn remove_node(&mut self, index: u64, node: &str) {
+    pub(super) fn remove_node(&mut self, index: u64, node: &str) {
         if !self.nodes.contains_key(node) {
             return;
         }
@@ -284,6 +340,7 @@ impl Catalog {
         for check_id in checks {
             self.remove_check(index, node, &check_id);
         }
+        self.invalidate_sessions_of(index, node, None);
         self.nodes.remove(node);
         bump(&mut self.indexes.nodes, index);
     }

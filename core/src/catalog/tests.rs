@@ -164,3 +164,83 @@ fn applying_an_old_index_is_a_bug() {
     catalog.apply(5, &Command::Noop);
     catalog.apply(5, &Command::Noop);
 }
+
+fn session(id: &str, node: &str, lock_delay_ms: u64) -> Command {
+    Command::SessionCreate(crate::kv::Session {
+        id: id.to_string(),
+        node: node.to_string(),
+        node_checks: vec!["serfHealth".to_string()],
+        lock_delay_ns: lock_delay_ms * 1_000_000,
+        ..crate::kv::Session::default()
+    })
+}
+
+fn lock(key: &str, session: &str) -> Command {
+    Command::Kv(crate::kv::KvCommand::Lock { key: key.into(), value: Vec::new(), flags: 0, session: session.into() })
+}
+
+#[test]
+fn a_session_needs_its_node_and_healthy_checks() {
+    let mut catalog = Catalog::new();
+    assert!(matches!(catalog.apply(1, &session("s", "n1", 0)), Response::Rejected(_)));
+    catalog.apply(2, &register("n1", None, vec![check("serfHealth", "", CheckStatus::Critical)]));
+    let refused = catalog.apply(3, &session("s", "n1", 0));
+    assert_eq!(refused, Response::Rejected("Check 'serfHealth' is in critical state".to_string()));
+    catalog.apply(4, &register("n1", None, vec![check("serfHealth", "", CheckStatus::Passing)]));
+    assert_eq!(catalog.apply(5, &session("s", "n1", 0)), Response::Applied);
+    assert_eq!(catalog.apply(6, &lock("k", "nope")), Response::Rejected("invalid session \"nope\"".to_string()));
+}
+
+#[test]
+fn a_critical_check_invalidates_its_sessions_and_releases_their_locks_after_lock_delay() {
+    let mut catalog = Catalog::new();
+    catalog.apply_at(1, 1_000, &register("n1", None, vec![check("serfHealth", "", CheckStatus::Passing)]));
+    catalog.apply_at(2, 1_000, &session("s1", "n1", 5_000));
+    catalog.apply_at(3, 1_000, &session("s2", "n1", 0));
+    assert_eq!(catalog.apply_at(4, 1_000, &lock("k", "s1")), Response::Kv(true));
+    catalog.apply_at(5, 2_000, &register("n1", None, vec![check("serfHealth", "", CheckStatus::Critical)]));
+    assert!(catalog.sessions().get("s1").is_none() && catalog.sessions().get("s2").is_none());
+    assert_eq!(catalog.kv().get("k").unwrap().session, "");
+    catalog.apply_at(6, 2_000, &register("n1", None, vec![check("serfHealth", "", CheckStatus::Passing)]));
+    catalog.apply_at(7, 2_000, &session("s3", "n1", 0));
+    assert_eq!(catalog.apply_at(8, 6_999, &lock("k", "s3")), Response::Kv(false), "within the lock delay");
+    assert_eq!(catalog.apply_at(9, 7_000, &lock("k", "s3")), Response::Kv(true));
+    catalog.assert_invariants();
+}
+
+#[test]
+fn deregistering_a_node_destroys_its_sessions() {
+    let mut catalog = Catalog::new();
+    catalog.apply(1, &register("n1", None, vec![check("serfHealth", "", CheckStatus::Passing)]));
+    catalog.apply(2, &session("s1", "n1", 0));
+    catalog.apply(3, &lock("k", "s1"));
+    catalog.apply(4, &deregister("n1", None, None));
+    assert!(catalog.sessions().get("s1").is_none());
+    assert_eq!(catalog.kv().get("k").unwrap().session, "");
+    catalog.assert_invariants();
+}
+
+#[test]
+fn a_failed_transaction_is_undone_with_every_error_reported() {
+    use crate::kv::txn::KvVerb;
+    let op = |verb, key: &str, index| crate::kv::TxnOp::Kv {
+        verb,
+        key: key.into(),
+        value: b"v".to_vec(),
+        flags: 0,
+        index,
+        session: String::new(),
+    };
+    let mut catalog = Catalog::new();
+    let committed = catalog.apply(1, &Command::Txn(vec![op(KvVerb::Set, "a", 0), op(KvVerb::Get, "a", 0)]));
+    let Response::Txn(crate::kv::TxnOutcome::Committed(results)) = committed else { panic!("{committed:?}") };
+    assert_eq!(results.len(), 2);
+    let ops = vec![op(KvVerb::Set, "b", 0), op(KvVerb::Cas, "a", 7), op(KvVerb::CheckNotExists, "a", 0)];
+    let Response::Txn(crate::kv::TxnOutcome::RolledBack(errors)) = catalog.apply(2, &Command::Txn(ops)) else {
+        panic!("should roll back")
+    };
+    let failed: Vec<usize> = errors.iter().map(|e| e.op_index).collect();
+    assert_eq!(failed, [1, 2]);
+    assert!(catalog.kv().get("b").is_none(), "the set before the failure is undone");
+    assert_eq!(catalog.last_index(), 2);
+}

@@ -19,6 +19,7 @@ pub(super) async fn apply<E: Env>(node: &Node<E>, command: Command) -> Result<u6
     match node.write(command).await? {
         (index, Applied::Applied) => Ok(index),
         (_, Applied::Rejected(why)) => Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, why)),
+        (_, other) => Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected answer {other:?}"))),
     }
 }
 

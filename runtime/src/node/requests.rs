@@ -5,7 +5,7 @@
 use std::io;
 use std::time::Duration;
 
-use conclave_core::catalog::{Command, Response};
+use conclave_core::catalog::{Command, Proposal, Response};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 
 use super::Node;
@@ -53,6 +53,7 @@ impl<E: Env> Node<E> {
         let Some(raft) = &self.raft else {
             return Err(ForwardError::NotLeader { leader_rpc_addr: self.pick_server() });
         };
+        let command = Proposal { proposed_at_ms: self.env.unix_time_ms(), command };
         if self.config.faults.ack_before_commit && self.is_leader() {
             // Planted bug (FaultSwitches::ack_before_commit): acknowledge before the entry commits.
             let raft = raft.clone();

@@ -11,15 +11,15 @@ pub mod state_machine;
 
 use std::io::Cursor;
 
-use conclave_core::catalog::{Command, Response};
+use conclave_core::catalog::{Proposal, Response};
 use openraft::BasicNode;
 
 pub type NodeId = u64;
 
 openraft::declare_raft_types!(
-    /// Conclave's Raft types: catalog commands in, catalog responses out, nodes addressed by RPC address.
+    /// Conclave's Raft types: catalog commands (with their proposal time) in, catalog responses out, nodes addressed by RPC address.
     pub TypeConfig:
-        D = Command,
+        D = Proposal,
         R = Response,
         NodeId = NodeId,
         Node = BasicNode,

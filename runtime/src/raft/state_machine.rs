@@ -155,17 +155,18 @@ impl RaftStateMachine<TypeConfig> for CatalogStateMachine {
             let mut catalog = self.shared.catalog.write().expect("catalog lock poisoned");
             for entry in entries {
                 let index = entry.log_id.index;
-                let command = match &entry.payload {
-                    EntryPayload::Normal(command) => command,
-                    EntryPayload::Blank => &Command::Noop,
+                let (proposed_at_ms, command) = match &entry.payload {
+                    EntryPayload::Normal(proposal) => (proposal.proposed_at_ms, &proposal.command),
+                    EntryPayload::Blank => (0, &Command::Noop),
                     EntryPayload::Membership(membership) => {
                         self.membership = StoredMembership::new(Some(entry.log_id), membership.clone());
-                        &Command::Noop
+                        (0, &Command::Noop)
                     }
                 };
                 // openraft writes the initial membership at index 0; the catalog's indexes start at 1,
                 // as Consul's do, so that entry only moves the membership.
-                let response = if index == 0 { Response::Applied } else { catalog.apply(index, command) };
+                let response =
+                    if index == 0 { Response::Applied } else { catalog.apply_at(index, proposed_at_ms, command) };
                 self.last_applied = Some(entry.log_id);
                 responses.push(response);
             }
