@@ -17,7 +17,7 @@ use crate::catalog::{
 #[allow(dead_code)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AgentServiceInput {
+pub(super) struct AgentServiceInput {
     kind: Option<String>,
     id: Option<String>,
     service: Option<String>,
@@ -40,7 +40,7 @@ struct AgentServiceInput {
     #[serde(rename = "createindex")]
     create_index: Option<u64>,
     #[serde(rename = "modifyindex")]
-    modify_index: Option<u64>,
+    pub(super) modify_index: Option<u64>,
     locality: Option<serde_json::Value>,
 }
 
@@ -77,8 +77,8 @@ struct DefinitionInput {
 #[allow(dead_code)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HealthCheckInput {
-    node: Option<String>,
+pub(super) struct HealthCheckInput {
+    pub(super) node: Option<String>,
     #[serde(rename = "checkid")]
     check_id: Option<String>,
     name: Option<String>,
@@ -99,7 +99,7 @@ struct HealthCheckInput {
     #[serde(rename = "createindex")]
     create_index: Option<u64>,
     #[serde(rename = "modifyindex")]
-    modify_index: Option<u64>,
+    pub(super) modify_index: Option<u64>,
 }
 
 // Consul fields Conclave accepts but does not act on are kept so payloads carrying them decode.
@@ -142,7 +142,7 @@ struct DeregisterInput {
     token: Option<String>,
 }
 
-fn service_spec(input: AgentServiceInput) -> Result<ServiceSpec, ApiError> {
+pub(super) fn service_spec(input: AgentServiceInput) -> Result<ServiceSpec, ApiError> {
     let service = input.service.unwrap_or_default();
     if service.is_empty() {
         return Err(ApiError::bad_request("Must provide service name"));
@@ -165,7 +165,7 @@ fn service_spec(input: AgentServiceInput) -> Result<ServiceSpec, ApiError> {
     })
 }
 
-fn check_spec(input: HealthCheckInput, node: &str) -> Result<CheckSpec, ApiError> {
+pub(super) fn check_spec(input: HealthCheckInput, node: &str) -> Result<CheckSpec, ApiError> {
     if let Some(check_node) = input.node.as_deref().filter(|n| !n.is_empty()) {
         if check_node != node {
             return Err(ApiError::bad_request(format!("Check node {check_node:?} does not match node {node:?}")));

@@ -22,6 +22,8 @@ pub enum WatchKey {
     Checks,
     /// Every KV entry under a prefix (a single key is a prefix of itself and its children).
     KvPrefix(String),
+    /// One KV key exactly: its modify index, or the index that deleted it.
+    KvKey(String),
     /// The whole KV store.
     Kv,
     /// The sessions table.
@@ -45,7 +47,7 @@ impl Indexes {
             WatchKey::Checks => self.checks,
             WatchKey::Service(name) => self.by_service.get(name).copied().unwrap_or(0),
             WatchKey::Node(name) => self.by_node.get(name).copied().unwrap_or(0),
-            WatchKey::KvPrefix(_) | WatchKey::Kv | WatchKey::Sessions => {
+            WatchKey::KvPrefix(_) | WatchKey::KvKey(_) | WatchKey::Kv | WatchKey::Sessions => {
                 unreachable!("KV and session indexes are kept by their tables")
             }
         }

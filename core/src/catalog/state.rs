@@ -42,6 +42,7 @@ impl Catalog {
     pub fn index_of(&self, key: &WatchKey) -> u64 {
         match key {
             WatchKey::KvPrefix(prefix) => self.kv.prefix_index(prefix),
+            WatchKey::KvKey(key) => self.kv.key_index(key),
             WatchKey::Kv => self.kv.table_index(),
             WatchKey::Sessions => self.sessions.table_index(),
             other => self.indexes.get(other),

@@ -243,6 +243,14 @@ impl KvStore {
         live.max(deleted)
     }
 
+    /// The blocking-query index of exactly `key`: its modify index, or the index that deleted it.
+    pub fn key_index(&self, key: &str) -> u64 {
+        match self.entries.get(key) {
+            Some(entry) => entry.modify_index,
+            None => self.tombstones.get(key).copied().unwrap_or(0),
+        }
+    }
+
     pub fn table_index(&self) -> u64 {
         self.table_index
     }

@@ -5,9 +5,12 @@
 mod agent;
 mod catalog;
 mod health;
+mod kv;
 mod operator;
 mod params;
+mod session;
 mod status;
+mod txn;
 mod ui;
 
 use std::sync::Arc;
@@ -68,6 +71,16 @@ pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
         .route("/v1/health/node/{node}", get(health::node::<E>))
         .route("/v1/health/checks/{service}", get(health::checks::<E>))
         .route("/v1/health/state/{state}", get(health::state::<E>))
+        .route("/v1/kv", axum::routing::any(kv::handle::<E>))
+        .route("/v1/kv/", axum::routing::any(kv::handle::<E>))
+        .route("/v1/kv/{*key}", axum::routing::any(kv::handle::<E>))
+        .route("/v1/session/create", put(session::create::<E>))
+        .route("/v1/session/destroy/{id}", put(session::destroy::<E>))
+        .route("/v1/session/renew/{id}", put(session::renew::<E>))
+        .route("/v1/session/info/{id}", get(session::info::<E>))
+        .route("/v1/session/node/{node}", get(session::of_node::<E>))
+        .route("/v1/session/list", get(session::list::<E>))
+        .route("/v1/txn", put(txn::txn::<E>))
         .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(node.clone(), forward_if_client::<E>))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
@@ -162,6 +175,19 @@ pub async fn catalog_read<E: Env, T: Serialize>(
     key: WatchKey,
     read: impl Fn(&Catalog) -> T,
 ) -> Result<Response, HttpError> {
+    await_read(node, params, &key).await?;
+    let (index, value) = {
+        let catalog = node.catalog.read();
+        (catalog.index_of(&key), read(&catalog))
+    };
+    let mut response = json_response(&value, params);
+    set_query_meta(&mut response, node, params, index);
+    Ok(response)
+}
+
+/// The waiting half of a read: the datacenter check, the read barrier the consistency mode needs, and
+/// for a blocking query (`?index=`) the wait until `key`'s index passes the client's or `wait` runs out.
+pub async fn await_read<E: Env>(node: &Node<E>, params: &QueryParams, key: &WatchKey) -> Result<(), HttpError> {
     params.check_datacenter(&node.config.datacenter)?;
     if params.consistency != Consistency::Stale {
         node.read_barrier().await?;
@@ -170,18 +196,18 @@ pub async fn catalog_read<E: Env, T: Serialize>(
         let wait = params.wait + node.jitter(params.wait / 16);
         let deadline = tokio::time::Instant::now() + wait;
         let mut applied = node.catalog.subscribe();
-        while node.catalog.read().index_of(&key) <= client_index {
+        while node.catalog.read().index_of(key) <= client_index {
             match tokio::time::timeout_at(deadline, applied.changed()).await {
                 Ok(Ok(())) => continue,
                 _ => break,
             }
         }
     }
-    let (index, value) = {
-        let catalog = node.catalog.read();
-        (catalog.index_of(&key), read(&catalog))
-    };
-    let mut response = json_response(&value, params);
+    Ok(())
+}
+
+/// Consul's query-meta headers on a read's answer.
+pub fn set_query_meta<E: Env>(response: &mut Response, node: &Node<E>, params: &QueryParams, index: u64) {
     let headers = response.headers_mut();
     // Consul never sends index 0: a client passing ?index=0 would not block.
     headers.insert("x-consul-index", HeaderValue::from(index.max(1)));
@@ -191,7 +217,6 @@ pub async fn catalog_read<E: Env, T: Serialize>(
     );
     headers.insert("x-consul-lastcontact", HeaderValue::from(node.last_contact_ms()));
     headers.insert("x-consul-effective-consistency", HeaderValue::from_static(params.consistency.header_value()));
-    Ok(response)
 }
 
 /// Consul's `X-Consul-ContentHash` for hash-based blocking on agent endpoints: a hash of the body.
@@ -205,8 +230,16 @@ pub fn content_hash(value: &serde_json::Value) -> String {
 }
 
 /// The endpoints a client agent answers by forwarding to a server (it keeps no catalog of its own).
-const FORWARDED_PREFIXES: &[&str] =
-    &["/v1/catalog/", "/v1/health/", "/v1/status/", "/v1/operator/", "/v1/agent/members"];
+const FORWARDED_PREFIXES: &[&str] = &[
+    "/v1/catalog/",
+    "/v1/health/",
+    "/v1/status/",
+    "/v1/operator/",
+    "/v1/agent/members",
+    "/v1/kv/",
+    "/v1/session/",
+    "/v1/txn",
+];
 
 async fn forward_if_client<E: Env>(
     axum::extract::State(node): axum::extract::State<Arc<Node<E>>>,
@@ -223,5 +256,24 @@ async fn forward_if_client<E: Env>(
         Ok(body) => body,
         Err(_) => return HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response(),
     };
+    let body = if path_and_query.starts_with("/v1/session/create") {
+        session_on_this_node(&body, &node.config.node_name)
+    } else {
+        body
+    };
     crate::node::proxy::forward(&node, &method, &path_and_query, body).await
+}
+
+/// A session created through a client agent belongs to the agent's node unless the body names one (the
+/// server that applies it would otherwise pick its own name). Bodies that are not JSON objects pass
+/// through unchanged for the server to refuse.
+fn session_on_this_node(body: &axum::body::Bytes, node_name: &str) -> axum::body::Bytes {
+    let text = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body.as_ref() };
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice::<serde_json::Value>(text) else {
+        return body.clone();
+    };
+    if !fields.keys().any(|k| conclave_core::api::normalize_key(k) == "node") {
+        fields.insert("Node".to_string(), serde_json::Value::String(node_name.to_string()));
+    }
+    serde_json::to_vec(&fields).expect("JSON values always serialize").into()
 }

@@ -102,6 +102,26 @@ impl QueryParams {
     }
 
     /// Whether `value` passes the request's `?filter=`.
+    /// Whether the parameter `name` is present (with or without a value).
+    pub fn has(&self, name: &str) -> bool {
+        self.all.iter().any(|(k, _)| k == name)
+    }
+
+    /// The last value given for `name`.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.all.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A presence flag (`?recurse`, `?raw`, `?keys`): true when present without a value or with a true
+    /// one, as Consul reads them.
+    pub fn flag(&self, name: &str) -> bool {
+        match self.value(name) {
+            None => false,
+            Some("") => true,
+            Some(text) => parse_go_bool(text).unwrap_or(true),
+        }
+    }
+
     pub fn keep(&self, value: &serde_json::Value) -> bool {
         self.filter.as_ref().is_none_or(|f| f.matches(value))
     }

@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod requests;
 pub mod rpc_server;
 pub mod self_register;
+pub mod sessions;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -58,6 +59,8 @@ pub struct Node<E: Env> {
     pub local: Mutex<conclave_core::agent::LocalState>,
     /// Notified by `/v1/agent/leave`: the driver stops.
     pub shutdown: tokio::sync::Notify,
+    /// The leader's session TTL deadlines.
+    pub session_timers: sessions::SessionTimers,
 }
 
 impl<E: Env> Node<E> {
@@ -183,6 +186,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         last_leader_contact: Mutex::new(None),
         local: Mutex::new(local),
         shutdown: tokio::sync::Notify::new(),
+        session_timers: sessions::SessionTimers::default(),
     });
     load_config_services(&node).map_err(|e| anyhow::anyhow!(e))?;
     Ok(node)
@@ -218,6 +222,9 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     tokio::spawn(bootstrap::run(node.clone()));
     tokio::spawn(self_register::run(node.clone()));
     tokio::spawn(agent_state::anti_entropy(node.clone()));
+    if node.config.server {
+        tokio::spawn(sessions::run(node.clone()));
+    }
     let router = crate::http::router(node.clone());
     let _ = node.router.set(router.clone());
     tokio::select! {

@@ -47,7 +47,8 @@ pub async fn serve_forwarded<E: Env>(node: &Arc<Node<E>>, method: &str, path_and
     Reply::Http { status, headers, body }
 }
 
-/// On a client agent: forwards the request to a server, trying each known server once.
+/// On a client agent: forwards the request to a server, trying each known server once (a write only
+/// while no server has received it).
 pub async fn forward<E: Env>(node: &Node<E>, method: &str, path_and_query: &str, body: Bytes) -> Response {
     let servers = node.known_servers.lock().expect("known servers lock").len().max(1);
     let mut last_error = "No known Consul servers".to_string();
@@ -70,6 +71,11 @@ pub async fn forward<E: Env>(node: &Node<E>, method: &str, path_and_query: &str,
                 return response;
             }
             Ok(other) => last_error = format!("unexpected reply from {addr}: {other:?}"),
+            // A write that may have reached the server is not sent again: a CAS or a lock must not apply
+            // twice. Reads, and requests the server never received, go to the next server.
+            Err(e) if method != "GET" && e.kind() != std::io::ErrorKind::ConnectionRefused => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, format!("rpc error: {e}")).into_response();
+            }
             Err(e) => last_error = format!("rpc error: {e}"),
         }
     }

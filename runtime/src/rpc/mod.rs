@@ -39,6 +39,10 @@ pub enum Request {
     ReadIndex,
     /// Server discovery on the LAN port: "here I am, whom do you know?"
     Hello(ServerInfo),
+    /// A follower passes a session renewal to the leader, which keeps the TTL timers.
+    RenewSession {
+        id: String,
+    },
     /// An HTTP API request a client agent forwards to a server, answered as the server would answer it.
     Http {
         method: String,
@@ -63,6 +67,8 @@ pub enum Reply {
     InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
     Forward(Result<(u64, Response), ForwardError>),
     ReadIndex(Result<u64, ForwardError>),
+    /// The renewed session, or None when it does not exist.
+    RenewSession(Result<Option<conclave_core::kv::Session>, ForwardError>),
     /// Every server the receiver knows, itself included, and whether it already belongs to a formed cluster.
     Hello {
         known: Vec<ServerInfo>,

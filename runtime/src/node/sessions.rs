@@ -1,0 +1,138 @@
+//! Session TTLs, decided by the leader as Consul decides them: each session with a TTL has a deadline of
+//! twice its TTL after its creation or last renewal; when it passes, the leader proposes the session's
+//! invalidation through Raft. Deadlines live only in the leader's memory: a new leader starts every
+//! session's clock afresh (at 2×TTL), so a failover can only extend a session, never cut it short.
+//! Renewals go to the leader (followers forward them over RPC).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use conclave_core::catalog::Command;
+use conclave_core::kv::Session;
+use tokio::time::Instant;
+
+use super::requests::RequestError;
+use super::Node;
+use crate::env::Env;
+use crate::rpc::{ForwardError, Reply, Request};
+
+/// Consul's `SessionTTLMultiplier`: a session lives up to twice its TTL without renewal.
+pub const SESSION_TTL_MULTIPLIER: u32 = 2;
+
+/// How often the leader looks for expired sessions.
+const SESSION_TICK: Duration = Duration::from_millis(200);
+
+/// The leader's session deadlines, by session ID.
+#[derive(Default)]
+pub struct SessionTimers {
+    deadlines: std::sync::Mutex<BTreeMap<String, Instant>>,
+}
+
+fn grace(session: &Session) -> Duration {
+    Duration::from_millis(session.ttl_ms) * SESSION_TTL_MULTIPLIER
+}
+
+impl SessionTimers {
+    /// Brings the deadlines in line with the sessions that exist and returns the IDs whose deadline passed.
+    fn expired(&self, sessions: &[Session], now: Instant) -> Vec<String> {
+        let mut deadlines = self.deadlines.lock().expect("session timers lock");
+        deadlines.retain(|id, _| sessions.iter().any(|s| &s.id == id));
+        for session in sessions {
+            deadlines.entry(session.id.clone()).or_insert_with(|| now + grace(session));
+        }
+        deadlines.iter().filter(|(_, deadline)| **deadline <= now).map(|(id, _)| id.clone()).collect()
+    }
+
+    fn reset(&self, session: &Session, now: Instant) {
+        self.deadlines.lock().expect("session timers lock").insert(session.id.clone(), now + grace(session));
+    }
+
+    fn clear(&self) {
+        self.deadlines.lock().expect("session timers lock").clear();
+    }
+}
+
+/// The leader's TTL loop; on other nodes it keeps no deadlines.
+pub async fn run<E: Env>(node: Arc<Node<E>>) {
+    loop {
+        tokio::time::sleep(SESSION_TICK).await;
+        if !node.is_leader() {
+            node.session_timers.clear();
+            continue;
+        }
+        let with_ttl: Vec<Session> = node.catalog.read().sessions().all().filter(|s| s.ttl_ms > 0).cloned().collect();
+        for id in node.session_timers.expired(&with_ttl, Instant::now()) {
+            tracing::info!(target: "conclave::event", node = %node.config.node_name, session = %id, "session TTL expired");
+            if let Err(e) = node.write(Command::SessionDestroy { id: id.clone() }).await {
+                tracing::warn!(session = %id, error = %e, "cannot invalidate expired session; will retry");
+            }
+        }
+    }
+}
+
+impl<E: Env> Node<E> {
+    /// Renews a session on the leader: its deadline moves to 2×TTL from now. `None` when it does not exist.
+    pub async fn renew_session(&self, id: &str) -> Result<Option<Session>, RequestError> {
+        let deadline = Instant::now() + self.config.request_timeout;
+        loop {
+            let outcome = match self.renew_session_local(id) {
+                Err(ForwardError::NotLeader { leader_rpc_addr: Some(addr) }) => match addr.parse() {
+                    Ok(addr) => {
+                        let timeout = deadline.saturating_duration_since(Instant::now());
+                        match self.pool.call(addr, &Request::RenewSession { id: id.to_string() }, timeout).await {
+                            Ok(Reply::RenewSession(outcome)) => outcome,
+                            _ => Err(ForwardError::Failed("leader unreachable".to_string())),
+                        }
+                    }
+                    Err(_) => Err(ForwardError::Failed(format!("bad leader address {addr}"))),
+                },
+                other => other,
+            };
+            match outcome {
+                Ok(found) => return Ok(found),
+                Err(e) if Instant::now() + Duration::from_millis(100) >= deadline => {
+                    tracing::debug!(session = %id, error = ?e, "renew gave up");
+                    return Err(RequestError::NoLeader);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Renews on this node if it leads.
+    pub fn renew_session_local(&self, id: &str) -> Result<Option<Session>, ForwardError> {
+        if !self.is_leader() {
+            let leader_rpc_addr = self.leader().and_then(|(_, addr)| addr).or_else(|| self.pick_server());
+            return Err(ForwardError::NotLeader { leader_rpc_addr });
+        }
+        let session = self.catalog.read().sessions().get(id).cloned();
+        if let Some(session) = &session {
+            if session.ttl_ms > 0 {
+                self.session_timers.reset(session, Instant::now());
+            }
+        }
+        Ok(session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &str, ttl_ms: u64) -> Session {
+        Session { id: id.to_string(), ttl_ms, ..Session::default() }
+    }
+
+    #[test]
+    fn a_session_expires_after_twice_its_ttl_unless_renewed() {
+        let timers = SessionTimers::default();
+        let start = Instant::now();
+        let sessions = [session("a", 10_000), session("b", 10_000)];
+        assert!(timers.expired(&sessions, start).is_empty());
+        timers.reset(&sessions[1], start + Duration::from_secs(15));
+        assert!(timers.expired(&sessions, start + Duration::from_millis(19_999)).is_empty());
+        assert_eq!(timers.expired(&sessions, start + Duration::from_secs(20)), ["a"]);
+        assert_eq!(timers.expired(&sessions[1..], start + Duration::from_secs(35)), ["b"]);
+    }
+}
