@@ -24,6 +24,11 @@ fn main() {
         Command::Catalog(command) => commands::catalog(command),
         Command::Services(command) => commands::services(command),
         Command::Operator(command) => commands::operator(command),
+        Command::Kv(command) => conclave::cli::kv::kv(command),
+        Command::Lock(args) => match conclave::cli::lock::lock(args) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(e),
+        },
         Command::Version => {
             println!("Conclave v{}", env!("CARGO_PKG_VERSION"));
             println!("Revision (Consul-compatible API v1)");
@@ -31,7 +36,13 @@ fn main() {
         }
     };
     if let Err(e) = result {
-        eprintln!("==> {e:#}");
+        let message = format!("{e:#}");
+        // Messages already in Consul's "Error! ..." form are printed as they are.
+        if message.starts_with("Error!") || message.starts_with("Cannot") {
+            eprintln!("{message}");
+        } else {
+            eprintln!("==> {message}");
+        }
         std::process::exit(1);
     }
 }

@@ -5,6 +5,8 @@
 pub mod agent;
 pub mod client;
 pub mod commands;
+pub mod kv;
+pub mod lock;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +49,11 @@ pub enum Command {
     /// Operator commands.
     #[command(subcommand)]
     Operator(commands::OperatorCommand),
+    /// Reads and writes the KV store.
+    #[command(subcommand)]
+    Kv(kv::KvCommand),
+    /// Runs a command while holding a lock on a KV prefix.
+    Lock(lock::LockArgs),
     /// Prints the Conclave version.
     Version,
 }
@@ -54,9 +61,17 @@ pub enum Command {
 /// Rewrites Go-style single-dash long flags (`-node=s1`, `-server`) to `--node=s1`, `--server`. A lone
 /// `-`, negative numbers and everything after `--` are left alone.
 pub fn normalize_go_flags(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let args: Vec<String> = args.into_iter().collect();
+    // `lock PREFIX COMMAND...`: Go stops parsing flags at the first positional argument, so the child's
+    // own flags are passed through untouched.
+    let lock_child_at = (args.get(1).map(String::as_str) == Some("lock")).then(|| lock_child_start(&args)).flatten();
     let mut out = Vec::new();
     let mut rest_is_positional = false;
-    for arg in args {
+    for (position, arg) in args.into_iter().enumerate() {
+        if lock_child_at == Some(position) && !rest_is_positional {
+            rest_is_positional = true;
+            out.push("--".to_string());
+        }
         if rest_is_positional {
             out.push(arg);
             continue;
@@ -76,6 +91,23 @@ pub fn normalize_go_flags(args: impl IntoIterator<Item = String>) -> Vec<String>
         }
     }
     out
+}
+
+/// Where the child command of `lock` starts: after the flags and the prefix.
+fn lock_child_start(args: &[String]) -> Option<usize> {
+    const TAKES_VALUE: &[&str] = &["name", "try", "n", "http-addr", "token", "datacenter", "monitor-retry", "timeout"];
+    let mut position = 2;
+    while position < args.len() {
+        let arg = &args[position];
+        if arg == "--" {
+            return None;
+        }
+        let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')).filter(|f| !f.is_empty()) else {
+            return Some(position + 1);
+        };
+        position += if !flag.contains('=') && TAKES_VALUE.contains(&flag) { 2 } else { 1 };
+    }
+    None
 }
 
 #[cfg(test)]
@@ -99,6 +131,15 @@ mod tests {
             "-1",
         ]));
         assert_eq!(out, strings(&["conclave", "agent", "--server", "--node=s1", "--join", "127.0.0.1", "--dev", "-1"]));
+    }
+
+    #[test]
+    fn the_child_command_of_lock_keeps_its_flags() {
+        let out = normalize_go_flags(strings(&["conclave", "lock", "-name", "x", "-verbose", "svc", "ls", "-la"]));
+        assert_eq!(out, strings(&["conclave", "lock", "--name", "x", "--verbose", "svc", "--", "ls", "-la"]));
+        let cli = Cli::try_parse_from(out).unwrap();
+        let Command::Lock(lock) = cli.command else { panic!("not lock") };
+        assert_eq!((lock.prefix.as_str(), lock.command.clone()), ("svc", strings(&["ls", "-la"])));
     }
 
     #[test]
