@@ -1,0 +1,363 @@
+//! KV benchmark against etcd: starts a 3-server Conclave cluster on loopback (release binary, fsync on),
+//! measures KV puts/s (`PUT /v1/kv/bench/<n>`, 100-byte values) and linearizable gets/s
+//! (`GET /v1/kv/bench/<n>`, default consistency) with 1 and 64 concurrent clients, then stops it and runs
+//! the same workload against a 3-member etcd cluster (`/usr/bin/etcd`, Debian's `etcd-server`, fsync on)
+//! through etcd's v3 HTTP/JSON gateway (`POST /v3/kv/put`, `POST /v3/kv/range`, linearizable by
+//! default). Both are driven by the same ureq HTTP/1.1 keep-alive clients, spread over the three
+//! servers/members, and a side-by-side table is printed at the end. Without etcd only Conclave's
+//! figures are printed.
+//!
+//! `cargo run --release -p conclave-tests --bin kvbench [-- SECONDS_PER_PHASE]` (`$ETCD_BIN` overrides
+//! `/usr/bin/etcd`).
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conclave_tests::harness::{eventually, Cluster};
+
+/// Bytes in every value written.
+const VALUE_BYTES: usize = 100;
+/// Keys `bench/0..PRELOADED` are written before the get phases, which read them round-robin.
+const PRELOADED: u64 = 1000;
+/// etcd members listen for clients on 127.0.0.1:ETCD_CLIENT_PORT+i and for peers on ETCD_PEER_PORT+i,
+/// clear of the 2379/2380 a packaged etcd service would take.
+const ETCD_CLIENT_PORT: u16 = 23791;
+const ETCD_PEER_PORT: u16 = 23801;
+
+struct Phase {
+    ops: u64,
+    errors: u64,
+    latencies_us: Vec<u64>,
+    elapsed: Duration,
+}
+
+impl Phase {
+    fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank] as f64 / 1000.0
+}
+
+type Op = fn(&ureq::Agent, &str, u64) -> bool;
+
+/// `clients` threads, client `i` talking to `urls[i % urls.len()]`, each looping `op` until `duration`
+/// has passed. Only successful operations count (and have their latency recorded).
+fn run_phase(urls: &[String], clients: usize, duration: Duration, op: Op) -> Phase {
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|client| {
+            let (stop, errors, url) = (stop.clone(), errors.clone(), urls[client % urls.len()].clone());
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+                let mut latencies = Vec::new();
+                let mut sequence = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let begin = Instant::now();
+                    if op(&agent, &url, (client as u64) << 32 | sequence) {
+                        latencies.push(begin.elapsed().as_micros() as u64);
+                    } else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    sequence += 1;
+                }
+                latencies
+            })
+        })
+        .collect();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies_us: Vec<u64> = workers.into_iter().flat_map(|w| w.join().expect("worker")).collect();
+    latencies_us.sort_unstable();
+    Phase {
+        ops: latencies_us.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        latencies_us,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// The key a get reads: spread over the preloaded keys, different clients starting at different keys.
+fn read_key(id: u64) -> u64 {
+    ((id >> 32) * 7919 + (id & 0xffff_ffff)) % PRELOADED
+}
+
+fn value() -> String {
+    "v".repeat(VALUE_BYTES)
+}
+
+/// Standard base64 with padding (etcd's JSON gateway carries bytes fields as base64).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+// Every op reads the whole reply body, so ureq returns the connection to its pool (keep-alive) for both
+// systems alike.
+
+fn conclave_put_key(agent: &ureq::Agent, url: &str, key: u64) -> bool {
+    match agent.put(&format!("{url}/v1/kv/bench/{key}")).send_string(&value()) {
+        Ok(response) => response.into_string().is_ok_and(|body| body.trim() == "true"),
+        Err(_) => false,
+    }
+}
+
+fn conclave_put(agent: &ureq::Agent, url: &str, id: u64) -> bool {
+    conclave_put_key(agent, url, id)
+}
+
+fn conclave_get(agent: &ureq::Agent, url: &str, id: u64) -> bool {
+    match agent.get(&format!("{url}/v1/kv/bench/{}", read_key(id))).call() {
+        Ok(response) => response.into_string().is_ok_and(|body| body.contains("\"Value\"")),
+        Err(_) => false,
+    }
+}
+
+fn etcd_put_key(agent: &ureq::Agent, url: &str, key: u64) -> bool {
+    let body = format!(
+        r#"{{"key":"{}","value":"{}"}}"#,
+        base64(format!("bench/{key}").as_bytes()),
+        base64(value().as_bytes())
+    );
+    match agent.post(&format!("{url}/v3/kv/put")).set("Content-Type", "application/json").send_string(&body) {
+        Ok(response) => response.into_string().is_ok_and(|body| body.contains("\"header\"")),
+        Err(_) => false,
+    }
+}
+
+fn etcd_put(agent: &ureq::Agent, url: &str, id: u64) -> bool {
+    etcd_put_key(agent, url, id)
+}
+
+fn etcd_get(agent: &ureq::Agent, url: &str, id: u64) -> bool {
+    let body = format!(r#"{{"key":"{}"}}"#, base64(format!("bench/{}", read_key(id)).as_bytes()));
+    match agent.post(&format!("{url}/v3/kv/range")).set("Content-Type", "application/json").send_string(&body) {
+        // A linearizable range (no "serializable") answers "kvs" only when the key exists.
+        Ok(response) => response.into_string().is_ok_and(|body| body.contains("\"kvs\"")),
+        Err(_) => false,
+    }
+}
+
+/// Writes `bench/0..PRELOADED` with 8 clients spread over `urls`, so every get finds its key.
+fn preload(urls: &[String], put: fn(&ureq::Agent, &str, u64) -> bool) {
+    let workers: Vec<_> = (0..8u64)
+        .map(|worker| {
+            let url = urls[worker as usize % urls.len()].clone();
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+                for key in (worker..PRELOADED).step_by(8) {
+                    assert!(put(&agent, &url, key), "preloading bench/{key} through {url} failed");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("preload worker");
+    }
+}
+
+const WORKLOADS: [(&str, usize); 4] = [("put", 1), ("put", 64), ("get", 1), ("get", 64)];
+
+/// Runs the four workloads against `urls`, printing each phase as it finishes.
+fn run_all(system: &str, urls: &[String], duration: Duration, put: Op, get: Op, put_key: Op) -> Vec<Phase> {
+    let mut phases = Vec::new();
+    for (workload, clients) in WORKLOADS {
+        if workload == "get" && phases.len() == 2 {
+            preload(urls, put_key);
+        }
+        let op = if workload == "put" { put } else { get };
+        let phase = run_phase(urls, clients, duration, op);
+        println!(
+            "  {system:<8} {workload:<4} {clients:>3} clients: {:>7.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}",
+            phase.ops_per_sec(),
+            percentile(&phase.latencies_us, 0.50),
+            percentile(&phase.latencies_us, 0.99),
+            phase.errors
+        );
+        phases.push(phase);
+    }
+    phases
+}
+
+/// Three etcd members on 127.0.0.1, each with its own data dir and log in `dir`; killed and removed on
+/// drop (panics included).
+struct Etcd {
+    children: Vec<Child>,
+    urls: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    fn start(binary: &PathBuf) -> Etcd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let members = 3u16;
+        let peer = |i: u16| format!("http://127.0.0.1:{}", ETCD_PEER_PORT + i);
+        let client = |i: u16| format!("http://127.0.0.1:{}", ETCD_CLIENT_PORT + i);
+        let initial_cluster: Vec<String> = (0..members).map(|i| format!("e{}={}", i + 1, peer(i))).collect();
+        let mut etcd = Etcd { children: Vec::new(), urls: (0..members).map(client).collect(), dir };
+        for i in 0..members {
+            let name = format!("e{}", i + 1);
+            let log = File::create(etcd.dir.path().join(format!("{name}.log"))).expect("log file");
+            let child = Command::new(binary)
+                .args(["--name", &name])
+                .arg("--data-dir")
+                .arg(etcd.dir.path().join(&name))
+                .args(["--listen-client-urls", &client(i), "--advertise-client-urls", &client(i)])
+                .args(["--listen-peer-urls", &peer(i), "--initial-advertise-peer-urls", &peer(i)])
+                .args(["--initial-cluster", &initial_cluster.join(",")])
+                .args(["--initial-cluster-state", "new", "--initial-cluster-token", "kvbench"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log file"))
+                .stderr(log)
+                .spawn()
+                .expect("start etcd");
+            etcd.children.push(child);
+        }
+        // /health answers true only once the member sees a leader and a linearizable read through it works.
+        for url in &etcd.urls {
+            eventually(Duration::from_secs(30), &format!("etcd at {url} to be healthy"), || {
+                let reply = conclave_tests::http::get(&format!("{url}/health")).ok()?;
+                reply.body.contains("\"true\"").then_some(())
+            });
+        }
+        etcd
+    }
+
+    /// Which member (1-based) leads, from `/v3/maintenance/status` (member ids are JSON strings there).
+    fn leader(&self) -> Option<usize> {
+        let statuses: Vec<serde_json::Value> = self
+            .urls
+            .iter()
+            .map(|url| {
+                let reply = conclave_tests::http::request(
+                    "POST",
+                    &format!("{url}/v3/maintenance/status"),
+                    Some(b"{}"),
+                    Duration::from_secs(5),
+                )
+                .ok()?;
+                serde_json::from_str(&reply.body).ok()
+            })
+            .collect::<Option<_>>()?;
+        let leader = statuses.first()?.get("leader")?.clone();
+        statuses.iter().position(|s| s["header"]["member_id"] == leader).map(|i| i + 1)
+    }
+
+    fn dump_logs(&self) {
+        for i in 1..=self.children.len() {
+            let log = std::fs::read_to_string(self.dir.path().join(format!("e{i}.log"))).unwrap_or_default();
+            eprintln!("===== etcd e{i} log =====\n{log}");
+        }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn main() {
+    let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let duration = Duration::from_secs(seconds);
+    println!("KV benchmark: {seconds}s per phase, {VALUE_BYTES}-byte values, HTTP/1.1 JSON keep-alive clients");
+
+    // Conclave first, stopped before etcd starts so the two never share the CPUs.
+    let conclave = {
+        let mut cluster = Cluster::servers(61, 3);
+        let leader = cluster.wait_leader();
+        let urls: Vec<String> = cluster.agents.iter().map(|a| a.http()).collect();
+        println!("Conclave: 3 servers on 127.0.61.1-3:8500, leader s{}", leader + 1);
+        let phases = run_all("conclave", &urls, duration, conclave_put, conclave_get, conclave_put_key);
+        for agent in &mut cluster.agents {
+            agent.stop();
+        }
+        phases
+    };
+
+    let etcd_binary = PathBuf::from(std::env::var("ETCD_BIN").unwrap_or_else(|_| "/usr/bin/etcd".into()));
+    let etcd = if etcd_binary.exists() {
+        let version = Command::new(&etcd_binary)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_string())
+            .unwrap_or_default();
+        let cluster = Etcd::start(&etcd_binary);
+        println!(
+            "etcd: {version}, 3 members on 127.0.0.1:{}-{}, v3 JSON gateway, leader e{}",
+            ETCD_CLIENT_PORT,
+            ETCD_CLIENT_PORT + 2,
+            cluster.leader().map_or("?".to_string(), |i| i.to_string())
+        );
+        let phases = run_all("etcd", &cluster.urls, duration, etcd_put, etcd_get, etcd_put_key);
+        drop(cluster);
+        Some(phases)
+    } else {
+        println!(
+            "etcd not found at {} (install Debian's etcd-server or set ETCD_BIN): printing Conclave's figures only",
+            etcd_binary.display()
+        );
+        None
+    };
+
+    println!();
+    println!(
+        "{:<10} {:>7} | {:>9} {:>8} {:>8} | {:>9} {:>8} {:>8} | {:>8}",
+        "workload", "clients", "conclave", "p50 ms", "p99 ms", "etcd", "p50 ms", "p99 ms", "ratio"
+    );
+    for (i, (workload, clients)) in WORKLOADS.iter().enumerate() {
+        let c = &conclave[i];
+        let conclave_cols = format!(
+            "{:>9.0} {:>8.2} {:>8.2}",
+            c.ops_per_sec(),
+            percentile(&c.latencies_us, 0.50),
+            percentile(&c.latencies_us, 0.99)
+        );
+        let (etcd_cols, ratio) = match &etcd {
+            Some(phases) => {
+                let e = &phases[i];
+                let cols = format!(
+                    "{:>9.0} {:>8.2} {:>8.2}",
+                    e.ops_per_sec(),
+                    percentile(&e.latencies_us, 0.50),
+                    percentile(&e.latencies_us, 0.99)
+                );
+                let ratio = if e.ops > 0 { format!("{:.2}x", c.ops_per_sec() / e.ops_per_sec()) } else { "-".into() };
+                (cols, ratio)
+            }
+            None => (format!("{:>9} {:>8} {:>8}", "-", "-", "-"), "-".into()),
+        };
+        println!("{workload:<10} {clients:>7} | {conclave_cols} | {etcd_cols} | {ratio:>8}");
+    }
+    println!("(ops/s; ratio = conclave ops/s / etcd ops/s)");
+}
