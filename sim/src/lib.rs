@@ -5,11 +5,13 @@
 //! A run is `(scenario, seed)`; `run::run` executes it and returns the trace hash and the verdict. A
 //! failing run prints the command that replays it.
 
+pub mod cas_client;
 pub mod checker;
 pub mod client;
 pub mod disk;
 pub mod env;
 pub mod faults;
+pub mod lock_client;
 pub mod run;
 pub mod scenarios;
 pub mod trace;

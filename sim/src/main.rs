@@ -2,7 +2,7 @@
 //!
 //! `sim --scenario leader-crash --seed 7` prints the run's figures, then `trace-hash: <hex>` and, last,
 //! `result: ok` or `result: violation: <what>`. `--list` lists the scenarios. `--fault local-reads` or
-//! `--fault ack-before-commit` plants a bug to watch the checker catch it. `--print-trace` prints the trace.
+//! `--fault ack-before-commit` or `--fault session-ttl-early` plants a bug to watch the checker catch it. `--print-trace` prints the trace.
 
 use std::process::ExitCode;
 
@@ -58,8 +58,9 @@ fn main() -> ExitCode {
             match fault.as_str() {
                 "local-reads" => options.faults.local_reads = true,
                 "ack-before-commit" => options.faults.ack_before_commit = true,
+                "session-ttl-early" => options.faults.session_ttl_early = true,
                 other => {
-                    eprintln!("unknown fault {other:?} (local-reads, ack-before-commit)");
+                    eprintln!("unknown fault {other:?} (local-reads, ack-before-commit, session-ttl-early)");
                     return ExitCode::from(2);
                 }
             }
@@ -70,6 +71,12 @@ fn main() -> ExitCode {
         }
         println!("scenario: {} seed: {}", report.scenario, report.seed);
         println!("history: {} operations, {} trace events", report.history_ops, report.trace_events);
+        if report.sessions > 0 {
+            println!(
+                "locks: {} holds, {} sessions ({} seen expire)",
+                report.lock_holds, report.sessions, report.sessions_expired
+            );
+        }
         println!(
             "simulated: {:.1}s in {:.2}s wall ({:.0} simulated seconds per wall second)",
             report.sim_secs,

@@ -19,8 +19,9 @@ use crate::client::{self, Workload};
 use crate::disk::SimDisk;
 use crate::env::SimEnv;
 use crate::faults::Fault;
-use crate::scenarios::{Scenario, HEAL_AT};
+use crate::scenarios::{Scenario, WorkloadKind, HEAL_AT};
 use crate::trace;
+use crate::{cas_client, lock_client};
 
 /// How long after the heal the cluster has to answer a consistent read (the liveness bound).
 pub const LIVENESS_BOUND: Duration = Duration::from_secs(45);
@@ -52,6 +53,10 @@ pub struct RunReport {
     pub sim_secs: f64,
     pub wall_secs: f64,
     pub history_ops: usize,
+    /// Lock holds and sessions the lock workloads recorded (0 for the others).
+    pub lock_holds: usize,
+    pub sessions: usize,
+    pub sessions_expired: usize,
     /// The checker's report, or the violation found.
     pub verdict: Result<CheckReport, String>,
 }
@@ -101,7 +106,15 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
         tracing::subscriber::with_default(subscriber, || run_in_sim(scenario, options));
     let (trace_hash, trace_events, trace_lines) = trace::finish();
     let history_ops = history.len();
-    let verdict = verdict.and_then(|()| checker::check(&history).map_err(|v| v.to_string()));
+    let (lock_holds, sessions) = (history.holds.len(), history.sessions.len());
+    let sessions_expired = history.sessions.iter().filter(|s| s.gone_at_us.is_some()).count();
+    let verdict = verdict.and_then(|()| {
+        let report = checker::check(&history).map_err(|v| v.to_string())?;
+        if scenario.workload == WorkloadKind::KvCas {
+            cas_client::check_counters(&history).map_err(|v| v.to_string())?;
+        }
+        Ok(report)
+    });
     RunReport {
         scenario: scenario.name,
         seed: options.seed,
@@ -111,6 +124,9 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
         sim_secs: sim_elapsed.as_secs_f64(),
         wall_secs: started.elapsed().as_secs_f64(),
         history_ops,
+        lock_holds,
+        sessions,
+        sessions_expired,
         verdict,
     }
 }
@@ -174,9 +190,23 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
         };
         let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 3, client as u64));
         let history = history.clone();
+        let kind = scenario.workload;
         sim.client(format!("c{client}"), async move {
             tokio::time::sleep(CLIENTS_START).await;
-            client::run(workload, rng, history).await;
+            match kind {
+                WorkloadKind::Catalog => client::run(workload, rng, history).await,
+                WorkloadKind::KvCas => cas_client::run(workload, rng, history).await,
+                WorkloadKind::LockHandoff => {
+                    let behavior = lock_client::LockBehavior { hang_percent: 10, stop_renewing_at: None };
+                    lock_client::run(workload, behavior, rng, history).await
+                }
+                WorkloadKind::SessionTtl => {
+                    let abandons = client % 2 == 0;
+                    let stop_renewing_at = abandons.then_some(crate::scenarios::kv::ABANDON_AT);
+                    let behavior = lock_client::LockBehavior { hang_percent: 0, stop_renewing_at };
+                    lock_client::run(workload, behavior, rng, history).await
+                }
+            }
             Ok(())
         });
     }
@@ -184,19 +214,18 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
     {
         let (history, servers, ids, liveness) =
             (history.clone(), servers.clone(), instance_ids.clone(), liveness.clone());
+        let kind = scenario.workload;
         sim.client("final-reader", async move {
             tokio::time::sleep(HEAL_AT + Duration::from_secs(2)).await;
             let deadline = tokio::time::Instant::now() + LIVENESS_BOUND;
-            let mut attempt = 0usize;
-            while tokio::time::Instant::now() < deadline {
-                let server = servers[attempt % servers.len()];
-                if client::read_all(&history, u32::MAX, server, &ids, ReadMode::Consistent).await {
-                    liveness.set(true);
-                    break;
+            let done = match kind {
+                WorkloadKind::Catalog => final_catalog_read(&history, &servers, &ids, deadline).await,
+                WorkloadKind::KvCas => final_counter_reads(&history, &servers, deadline).await,
+                WorkloadKind::LockHandoff | WorkloadKind::SessionTtl => {
+                    lock_client::await_sessions_expired(&history, &servers, deadline).await
                 }
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+            };
+            liveness.set(done);
             Ok(())
         });
     }
@@ -223,13 +252,58 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
         }
     }
     if outcome.is_ok() && !liveness.get() {
-        outcome =
-            Err(format!("liveness: no consistent read succeeded within {}s after the heal", LIVENESS_BOUND.as_secs()));
+        let what = match scenario.workload {
+            WorkloadKind::LockHandoff | WorkloadKind::SessionTtl => "not every abandoned session expired",
+            _ => "no consistent read succeeded",
+        };
+        outcome = Err(format!("liveness: {what} within {}s after the heal", LIVENESS_BOUND.as_secs()));
     }
     let elapsed = sim.elapsed();
     drop(sim);
     let history = history.borrow().clone();
     (elapsed, history, outcome)
+}
+
+/// The catalog workload's final read: every instance, consistently, from any server that answers.
+async fn final_catalog_read(
+    history: &Rc<RefCell<History>>,
+    servers: &[(u32, SocketAddr)],
+    ids: &[String],
+    deadline: tokio::time::Instant,
+) -> bool {
+    let mut attempt = 0usize;
+    while tokio::time::Instant::now() < deadline {
+        let server = servers[attempt % servers.len()];
+        if client::read_all(history, u32::MAX, server, ids, ReadMode::Consistent).await {
+            return true;
+        }
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
+}
+
+/// The CAS workload's final read: each counter, consistently, for the counter check.
+async fn final_counter_reads(
+    history: &Rc<RefCell<History>>,
+    servers: &[(u32, SocketAddr)],
+    deadline: tokio::time::Instant,
+) -> bool {
+    let mut attempt = 0usize;
+    for key in cas_client::COUNTERS {
+        loop {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            let server = servers[attempt % servers.len()];
+            attempt += 1;
+            if cas_client::read_key(history, u32::MAX, server, key, ReadMode::Consistent).await.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    true
 }
 
 fn leader_index(slots: &[ServerSlot]) -> Option<usize> {

@@ -28,10 +28,15 @@ fn same_seed_gives_same_trace_hash_in_two_processes() {
 }
 
 #[test]
+fn lock_handoff_replays_identically() {
+    assert_eq!(trace_hash("lock-handoff", 11), trace_hash("lock-handoff", 11));
+}
+
+#[test]
 fn list_names_every_scenario() {
     let output = Command::new(env!("CARGO_BIN_EXE_sim")).arg("--list").output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for name in ["leader-crash", "partition-leader", "power-loss", "five-servers-two-down"] {
+    for name in ["leader-crash", "partition-leader", "power-loss", "five-servers-two-down", "lock-handoff"] {
         assert!(stdout.contains(name), "{name} missing from --list:\n{stdout}");
     }
 }

@@ -29,3 +29,10 @@ fn checker_catches_writes_acknowledged_before_commit() {
     let (seed, violation) = found.expect("acknowledging before commit must be caught within the seed bound");
     eprintln!("ack-before-commit caught at seed {seed}: {violation}");
 }
+
+#[test]
+fn checker_catches_sessions_expired_before_twice_their_ttl() {
+    let found = first_violation("lock-handoff", |o| o.faults.session_ttl_early = true);
+    let (seed, violation) = found.expect("early session expiry must be caught within the seed bound");
+    eprintln!("session-ttl-early caught at seed {seed}: {violation}");
+}

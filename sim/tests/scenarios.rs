@@ -45,6 +45,9 @@ scenario_test!(asymmetric_partition_keeps_histories_linearizable, "asymmetric-pa
 scenario_test!(flapping_partitions_keep_histories_linearizable, "flapping-partitions");
 scenario_test!(power_loss_loses_no_acknowledged_write, "power-loss");
 scenario_test!(five_servers_two_down_keep_histories_linearizable, "five-servers-two-down");
+scenario_test!(kv_cas_contention_loses_no_increment, "kv-cas-contention");
+scenario_test!(lock_handoff_never_has_two_holders, "lock-handoff");
+scenario_test!(session_ttl_failover_never_expires_a_session_early, "session-ttl-failover");
 
 #[test]
 fn every_scenario_has_a_test() {
@@ -58,7 +61,10 @@ fn every_scenario_has_a_test() {
             "asymmetric-partition",
             "flapping-partitions",
             "power-loss",
-            "five-servers-two-down"
+            "five-servers-two-down",
+            "kv-cas-contention",
+            "lock-handoff",
+            "session-ttl-failover"
         ]
     );
 }

@@ -49,6 +49,8 @@ pub struct FaultSwitches {
     pub local_reads: bool,
     /// Acknowledge a write as soon as it is proposed, before it commits.
     pub ack_before_commit: bool,
+    /// Expire sessions after half their TTL instead of Consul's twice their TTL.
+    pub session_ttl_early: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -171,6 +171,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     };
     tracing::info!(target: "conclave::event", node = %config.node_name, %node_id, raft_id, "node started");
     let rng = Mutex::new(ChaCha8Rng::seed_from_u64(env.rng_seed() ^ 0x6a69_7474_6572)); // "jitter"
+    let faults = config.faults;
     let node = Arc::new(Node {
         config,
         env,
@@ -186,7 +187,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         last_leader_contact: Mutex::new(None),
         local: Mutex::new(local),
         shutdown: tokio::sync::Notify::new(),
-        session_timers: sessions::SessionTimers::default(),
+        session_timers: sessions::SessionTimers::new(faults.session_ttl_early),
     });
     load_config_services(&node).map_err(|e| anyhow::anyhow!(e))?;
     Ok(node)

@@ -52,7 +52,7 @@ async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request) -> Reply {
         }
         (Request::Forward(command), _) => Reply::Forward(node.propose_local(command).await),
         (Request::ReadIndex, _) => Reply::ReadIndex(node.read_index_local().await),
-        (Request::RenewSession { id }, _) => Reply::RenewSession(node.renew_session_local(&id)),
+        (Request::RenewSession { id }, _) => Reply::RenewSession(node.renew_session_local(&id).await),
         (Request::Hello(info), _) => super::bootstrap::handle_hello(node, info),
         (Request::Http { method, path_and_query, body }, _) => {
             super::proxy::serve_forwarded(node, &method, &path_and_query, body).await

@@ -24,28 +24,40 @@ pub const SESSION_TTL_MULTIPLIER: u32 = 2;
 const SESSION_TICK: Duration = Duration::from_millis(200);
 
 /// The leader's session deadlines, by session ID.
-#[derive(Default)]
 pub struct SessionTimers {
     deadlines: std::sync::Mutex<BTreeMap<String, Instant>>,
-}
-
-fn grace(session: &Session) -> Duration {
-    Duration::from_millis(session.ttl_ms) * SESSION_TTL_MULTIPLIER
+    /// Planted bug (FaultSwitches::session_ttl_early): expire after half the TTL.
+    early: bool,
 }
 
 impl SessionTimers {
+    pub fn new(early: bool) -> SessionTimers {
+        SessionTimers { deadlines: std::sync::Mutex::new(BTreeMap::new()), early }
+    }
+
+    /// How long a session lives after its creation or last renewal.
+    fn grace(&self, session: &Session) -> Duration {
+        let ttl = Duration::from_millis(session.ttl_ms);
+        if self.early {
+            ttl / 2
+        } else {
+            ttl * SESSION_TTL_MULTIPLIER
+        }
+    }
+
     /// Brings the deadlines in line with the sessions that exist and returns the IDs whose deadline passed.
     fn expired(&self, sessions: &[Session], now: Instant) -> Vec<String> {
         let mut deadlines = self.deadlines.lock().expect("session timers lock");
         deadlines.retain(|id, _| sessions.iter().any(|s| &s.id == id));
         for session in sessions {
-            deadlines.entry(session.id.clone()).or_insert_with(|| now + grace(session));
+            deadlines.entry(session.id.clone()).or_insert_with(|| now + self.grace(session));
         }
         deadlines.iter().filter(|(_, deadline)| **deadline <= now).map(|(id, _)| id.clone()).collect()
     }
 
     fn reset(&self, session: &Session, now: Instant) {
-        self.deadlines.lock().expect("session timers lock").insert(session.id.clone(), now + grace(session));
+        let deadline = now + self.grace(session);
+        self.deadlines.lock().expect("session timers lock").insert(session.id.clone(), deadline);
     }
 
     fn clear(&self) {
@@ -76,7 +88,7 @@ impl<E: Env> Node<E> {
     pub async fn renew_session(&self, id: &str) -> Result<Option<Session>, RequestError> {
         let deadline = Instant::now() + self.config.request_timeout;
         loop {
-            let outcome = match self.renew_session_local(id) {
+            let outcome = match self.renew_session_local(id).await {
                 Err(ForwardError::NotLeader { leader_rpc_addr: Some(addr) }) => match addr.parse() {
                     Ok(addr) => {
                         let timeout = deadline.saturating_duration_since(Instant::now());
@@ -100,11 +112,15 @@ impl<E: Env> Node<E> {
         }
     }
 
-    /// Renews on this node if it leads.
-    pub fn renew_session_local(&self, id: &str) -> Result<Option<Session>, ForwardError> {
-        if !self.is_leader() {
-            let leader_rpc_addr = self.leader().and_then(|(_, addr)| addr).or_else(|| self.pick_server());
-            return Err(ForwardError::NotLeader { leader_rpc_addr });
+    /// Renews on this node if it leads. Leadership is confirmed by a quorum first (a deposed leader that
+    /// has not noticed must not reset a timer the real leader does not see), and the session is looked up
+    /// only once this node has applied everything committed (a fresh leader must not answer "not found"
+    /// for a session it has not applied yet).
+    pub async fn renew_session_local(&self, id: &str) -> Result<Option<Session>, ForwardError> {
+        let commit_index = self.read_index_local().await?;
+        let deadline = Instant::now() + self.config.request_timeout;
+        if self.wait_applied(commit_index, deadline).await.is_err() {
+            return Err(ForwardError::Failed("could not apply up to the commit index in time".to_string()));
         }
         let session = self.catalog.read().sessions().get(id).cloned();
         if let Some(session) = &session {
@@ -126,7 +142,7 @@ mod tests {
 
     #[test]
     fn a_session_expires_after_twice_its_ttl_unless_renewed() {
-        let timers = SessionTimers::default();
+        let timers = SessionTimers::new(false);
         let start = Instant::now();
         let sessions = [session("a", 10_000), session("b", 10_000)];
         assert!(timers.expired(&sessions, start).is_empty());

@@ -2,23 +2,22 @@
 //! unless another write of that key may have intervened. This is implied by linearizability; checking it
 //! first gives the clearer message when a crash loses data.
 
-use super::{describe, Op, OpKind, Outcome, Violation};
+use super::{describe, Op, Outcome, Violation};
 
 pub fn check_key(key: &str, ops: &[&Op]) -> Result<(), Violation> {
     for write in ops.iter().filter(|op| op.outcome == Outcome::WriteOk) {
-        let OpKind::Register { value } = &write.kind else {
+        let Some(value) = write.written_value() else {
             continue;
         };
         for read in ops.iter().filter(|op| op.is_linearizable_read() && op.invoke_us > write.complete_us) {
             let seen = read.read_value().expect("linearizable reads are ReadOk");
-            if seen.as_deref() == Some(value.as_str()) {
+            if seen.as_deref() == Some(value) {
                 continue;
             }
             // Another write that might have taken effect before the read finished explains it.
             let explained = ops.iter().any(|other| {
                 !std::ptr::eq(*other, *write)
                     && other.is_write()
-                    && other.outcome != Outcome::Failed
                     && other.invoke_us < read.complete_us
                     && (other.outcome == Outcome::Unknown || other.complete_us > write.invoke_us)
             });
@@ -26,7 +25,7 @@ pub fn check_key(key: &str, ops: &[&Op]) -> Result<(), Violation> {
                 return Err(Violation {
                     check: "durability",
                     key: key.to_string(),
-                    what: format!("acknowledged registration lost: {} but later {}", describe(write), describe(read)),
+                    what: format!("acknowledged write lost: {} but later {}", describe(write), describe(read)),
                 });
             }
         }

@@ -18,6 +18,9 @@ pub enum OpKind {
     Deregister,
     /// Read instance `key`.
     Read { mode: ReadMode },
+    /// Write `value` only if the key holds `expected` (`None`: only if absent), as a KV `?cas=` with the
+    /// modify index of the read that saw `expected` (values are unique, so index and value name each other).
+    Cas { expected: Option<String>, value: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +31,8 @@ pub enum Outcome {
     ReadOk { value: Option<String>, index: u64 },
     /// Certainly did not take effect (refused before it was sent, or rejected as invalid).
     Failed,
+    /// A CAS answered `false`: its condition did not hold when it was applied, and nothing changed.
+    CasRefused,
     /// May or may not have taken effect, at any time after it was invoked.
     Unknown,
 }
@@ -44,8 +49,18 @@ pub struct Op {
 }
 
 impl Op {
+    /// Whether the operation may have changed its key (a refused or failed write did not).
     pub fn is_write(&self) -> bool {
-        matches!(self.kind, OpKind::Register { .. } | OpKind::Deregister)
+        matches!(self.kind, OpKind::Register { .. } | OpKind::Deregister | OpKind::Cas { .. })
+            && !matches!(self.outcome, Outcome::Failed | Outcome::CasRefused)
+    }
+
+    /// The value a write sets, if it sets one.
+    pub fn written_value(&self) -> Option<&str> {
+        match &self.kind {
+            OpKind::Register { value } | OpKind::Cas { value, .. } => Some(value),
+            _ => None,
+        }
     }
 
     pub fn is_linearizable_read(&self) -> bool {
@@ -62,11 +77,37 @@ impl Op {
     }
 }
 
+/// A time a client believed it held a lock: from its acquire's answer until it began to release it, or
+/// until its session could have expired (one TTL after the last renewal it began), whichever came first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockHold {
+    pub client: ClientId,
+    pub key: String,
+    pub session: String,
+    pub from_us: u64,
+    pub until_us: u64,
+}
+
+/// A session as its client saw it: when it was created and renewed (invoke times of answered calls),
+/// and when the cluster first said it was gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionLife {
+    pub client: ClientId,
+    pub session: String,
+    pub ttl_us: u64,
+    /// Invoke times of the create and of every renewal that succeeded.
+    pub alive_at_us: Vec<u64>,
+    /// Completion time of the first answer saying the session no longer exists.
+    pub gone_at_us: Option<u64>,
+}
+
 #[derive(Default, Clone, Debug)]
 pub struct History {
     pub ops: Vec<Op>,
     /// When each server started a new incarnation (restart after a crash), in simulated microseconds.
     pub restarts: Vec<(ServerId, u64)>,
+    pub holds: Vec<LockHold>,
+    pub sessions: Vec<SessionLife>,
 }
 
 impl History {

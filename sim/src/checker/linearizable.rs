@@ -27,6 +27,15 @@ type State = Option<u32>;
 enum Effect {
     Set(State),
     Expect(State),
+    /// Requires the state `from`, then sets `to` (a CAS that succeeded, or an unknown one that did).
+    Cas {
+        from: State,
+        to: State,
+    },
+    /// Requires a state other than `from` (a CAS that was refused); changes nothing.
+    CasRefused {
+        from: State,
+    },
 }
 
 struct Entry<'a> {
@@ -84,7 +93,9 @@ impl Search<'_> {
             let next = match entry.effect {
                 Effect::Set(value) => value,
                 Effect::Expect(value) if value == state => state,
-                Effect::Expect(_) => continue,
+                Effect::Cas { from, to } if from == state => to,
+                Effect::CasRefused { from } if from != state => state,
+                Effect::Expect(_) | Effect::Cas { .. } | Effect::CasRefused { .. } => continue,
             };
             let required = usize::from(!entry.optional);
             done[i / 64] |= 1 << (i % 64);
@@ -115,12 +126,20 @@ pub fn check_key(key: &str, ops: &[&Op]) -> Result<KeyOutcome, Violation> {
                 (*outcome == Outcome::Unknown, Effect::Set(Some(id_of(value, &mut value_ids))))
             }
             (OpKind::Deregister, outcome) => (*outcome == Outcome::Unknown, Effect::Set(None)),
+            (OpKind::Cas { value, .. }, Outcome::Unknown) if !observed.contains(value.as_str()) => continue,
+            (OpKind::Cas { expected, .. }, Outcome::CasRefused) => {
+                (false, Effect::CasRefused { from: expected.as_deref().map(|v| id_of(v, &mut value_ids)) })
+            }
+            (OpKind::Cas { expected, value }, outcome) => {
+                let from = expected.as_deref().map(|v| id_of(v, &mut value_ids));
+                (*outcome == Outcome::Unknown, Effect::Cas { from, to: Some(id_of(value, &mut value_ids)) })
+            }
             (OpKind::Read { .. }, Outcome::ReadOk { value, .. }) if op.is_linearizable_read() => {
                 (false, Effect::Expect(value.as_deref().map(|v| id_of(v, &mut value_ids))))
             }
             (OpKind::Read { .. }, _) => continue,
         };
-        if matches!(effect, Effect::Set(_)) && !optional && op.outcome != Outcome::WriteOk {
+        if matches!(effect, Effect::Set(_) | Effect::Cas { .. }) && !optional && op.outcome != Outcome::WriteOk {
             continue;
         }
         let complete_us = if optional { u64::MAX } else { op.complete_us };
@@ -174,7 +193,7 @@ mod tests {
     }
 
     fn history(ops: Vec<Op>) -> History {
-        History { ops, restarts: Vec::new() }
+        History { ops, ..History::default() }
     }
 
     #[test]
@@ -232,7 +251,7 @@ mod tests {
         let h = history(vec![reg(0, "a", 0, 1, Outcome::WriteOk), read(1, None, 5, 6)]);
         let violation = check(&h).unwrap_err();
         assert_eq!(violation.check, "durability");
-        assert!(violation.what.contains("acknowledged registration lost"));
+        assert!(violation.what.contains("acknowledged write lost"));
     }
 
     #[test]
@@ -252,6 +271,34 @@ mod tests {
             read(2, None, 6, 7),
         ]);
         assert!(check(&h).is_ok());
+    }
+
+    fn cas(client: u32, expected: Option<&str>, value: &str, from: u64, to: u64, outcome: Outcome) -> Op {
+        op(client, OpKind::Cas { expected: expected.map(String::from), value: value.into() }, from, to, outcome)
+    }
+
+    #[test]
+    fn cas_chain_passes_and_a_lost_update_fails() {
+        let chain = history(vec![
+            cas(0, None, "1", 0, 5, Outcome::WriteOk),
+            cas(1, None, "1b", 1, 6, Outcome::CasRefused),
+            cas(1, Some("1"), "2", 7, 9, Outcome::WriteOk),
+            read(2, Some("2"), 10, 11),
+        ]);
+        assert!(check(&chain).is_ok());
+        // Two CAS from the same value both acknowledged: one update was lost.
+        let lost = history(vec![
+            cas(0, Some("1"), "2a", 0, 5, Outcome::WriteOk),
+            cas(1, Some("1"), "2b", 0, 5, Outcome::WriteOk),
+            read(2, Some("2b"), 10, 11),
+        ]);
+        assert!(check(&history(vec![cas(9, None, "1", 0, 0, Outcome::WriteOk)])).is_ok());
+        let mut with_base = lost.ops.clone();
+        with_base.insert(0, cas(9, None, "1", 0, 0, Outcome::WriteOk));
+        assert!(check(&history(with_base)).is_err(), "a lost update is not linearizable");
+        // A refused CAS whose condition held at every possible point is a violation too.
+        let wrongly_refused = history(vec![cas(0, None, "1", 0, 1, Outcome::CasRefused), read(1, None, 2, 3)]);
+        assert!(check(&wrongly_refused).is_err());
     }
 
     #[test]

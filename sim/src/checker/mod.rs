@@ -3,14 +3,20 @@
 //! 1. durability — no acknowledged registration is lost to a later linearizable read;
 //! 2. linearizability — default and `?consistent` reads and all writes fit one total order consistent
 //!    with real time (a Wing & Gong / Lowe search with memoisation, as Porcupine does);
-//! 3. stale reads — never from the future, and never going back on one server within one incarnation.
+//! 3. stale reads — never from the future, and never going back on one server within one incarnation;
+//! 4. locks — never two holders at once; sessions never dropped before twice their TTL.
+//!
+//! KV keys are checked by the same register model, with CAS: a CAS that succeeded moves the key from the
+//! value it read to its own, a refused one proves the key held something else at some point in its
+//! interval.
 
 mod durability;
 mod history;
 mod linearizable;
+mod locks;
 mod stale;
 
-pub use history::{ClientId, History, Op, OpKind, Outcome, ReadMode, ServerId};
+pub use history::{ClientId, History, LockHold, Op, OpKind, Outcome, ReadMode, ServerId, SessionLife};
 pub use linearizable::STATES_EXPLORED_MAX;
 
 use std::collections::BTreeMap;
@@ -59,6 +65,8 @@ pub fn check(history: &History) -> Result<CheckReport, Violation> {
         }
     }
     stale::check(history)?;
+    locks::check_mutual_exclusion(history)?;
+    locks::check_session_lifetimes(history)?;
     Ok(report)
 }
 
@@ -68,6 +76,7 @@ pub(crate) fn describe(op: &Op) -> String {
         OpKind::Register { value } => format!("register {value}"),
         OpKind::Deregister => "deregister".to_string(),
         OpKind::Read { mode } => format!("{mode:?} read"),
+        OpKind::Cas { expected, value } => format!("cas {} → {value}", expected.as_deref().unwrap_or("absent")),
     };
     let outcome = match &op.outcome {
         Outcome::ReadOk { value, index } => {

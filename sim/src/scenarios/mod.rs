@@ -3,6 +3,7 @@
 //! link repaired, every server restarted; the cluster must answer a consistent read within a bound).
 
 mod crashes;
+pub mod kv;
 mod partitions;
 
 use std::time::Duration;
@@ -16,11 +17,25 @@ pub const FAULTS_FROM: Duration = Duration::from_secs(4);
 /// When every fault is healed and crashed servers restart.
 pub const HEAL_AT: Duration = Duration::from_secs(30);
 
+/// What the scenario's clients do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkloadKind {
+    /// Register, deregister and read service instances (the catalog).
+    Catalog,
+    /// Read-then-CAS increments of shared KV counters.
+    KvCas,
+    /// Compete for a lock with sessions; some holders hang.
+    LockHandoff,
+    /// Half the clients abandon their sessions (and the lock) early; the rest keep renewing.
+    SessionTtl,
+}
+
 pub struct Scenario {
     pub name: &'static str,
     pub servers: usize,
     pub about: &'static str,
     pub schedule: fn(&mut ChaCha8Rng, usize) -> Schedule,
+    pub workload: WorkloadKind,
 }
 
 pub const SCENARIOS: &[Scenario] = &[
@@ -29,42 +44,70 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: 3,
         about: "the leader crashes, later restarts from disk",
         schedule: crashes::leader_crash,
+        workload: WorkloadKind::Catalog,
     },
     Scenario {
         name: "follower-restart",
         servers: 3,
         about: "followers crash and restart",
         schedule: crashes::follower_restart,
+        workload: WorkloadKind::Catalog,
     },
     Scenario {
         name: "partition-leader",
         servers: 3,
         about: "the leader is isolated in a minority",
         schedule: partitions::partition_leader,
+        workload: WorkloadKind::Catalog,
     },
     Scenario {
         name: "asymmetric-partition",
         servers: 3,
         about: "one-way link cuts around the leader",
         schedule: partitions::asymmetric_partition,
+        workload: WorkloadKind::Catalog,
     },
     Scenario {
         name: "flapping-partitions",
         servers: 3,
         about: "repeated partition and heal, with restarts",
         schedule: partitions::flapping_partitions,
+        workload: WorkloadKind::Catalog,
     },
     Scenario {
         name: "power-loss",
         servers: 3,
         about: "every server crashes, then restarts from disk",
         schedule: crashes::power_loss,
+        workload: WorkloadKind::Catalog,
     },
     Scenario {
         name: "five-servers-two-down",
         servers: 5,
         about: "two of five servers crash",
         schedule: crashes::five_servers_two_down,
+        workload: WorkloadKind::Catalog,
+    },
+    Scenario {
+        name: "kv-cas-contention",
+        servers: 3,
+        about: "CAS increments on a few keys through partitions and leader crashes",
+        schedule: kv::partitions_and_leader_crashes,
+        workload: WorkloadKind::KvCas,
+    },
+    Scenario {
+        name: "lock-handoff",
+        servers: 3,
+        about: "clients compete for a lock with sessions through a leader isolation and a leader crash",
+        schedule: kv::isolation_then_crash,
+        workload: WorkloadKind::LockHandoff,
+    },
+    Scenario {
+        name: "session-ttl-failover",
+        servers: 3,
+        about: "the leader dies while abandoned sessions are about to expire",
+        schedule: kv::leader_crash_near_session_expiry,
+        workload: WorkloadKind::SessionTtl,
     },
 ];
 
