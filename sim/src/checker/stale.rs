@@ -1,6 +1,6 @@
 //! The contract of `?stale` reads, weaker than linearizability: a stale read may be old, but never
-//! from the future (a value nobody had tried to write yet), and one server never goes back in time for
-//! one client within one incarnation (its `X-Consul-Index` does not decrease). A server restarted from
+//! from the future (a value nobody had tried to write yet), and one server never goes back in time on
+//! one key for one client within one incarnation (its `X-Consul-Index` does not decrease). A server restarted from
 //! its disk may legitimately answer from an older state until it catches up, as Consul's servers do.
 
 use std::collections::BTreeMap;
@@ -32,14 +32,15 @@ pub fn check(history: &History) -> Result<(), Violation> {
             });
         }
     }
-    let mut last_seen: BTreeMap<(ClientId, ServerId, usize), (u64, &Op)> = BTreeMap::new();
+    // Per key: a KV key's index is its own modify index, so indexes of different keys do not compare.
+    let mut last_seen: BTreeMap<(&str, ClientId, ServerId, usize), (u64, &Op)> = BTreeMap::new();
     let mut ordered = stale_reads;
     ordered.sort_by_key(|op| (op.invoke_us, op.complete_us));
     for read in ordered {
         let Outcome::ReadOk { index, .. } = read.outcome else {
             continue;
         };
-        let slot = (read.client, read.server, incarnation(history, read.server, read.invoke_us));
+        let slot = (read.key.as_str(), read.client, read.server, incarnation(history, read.server, read.invoke_us));
         if let Some((previous, earlier)) = last_seen.get(&slot) {
             if index < *previous && earlier.complete_us < read.invoke_us {
                 return Err(Violation {
