@@ -65,11 +65,12 @@ fn run_phase(urls: &[String], clients: usize, duration: Duration, op: fn(&ureq::
 fn register(agent: &ureq::Agent, url: &str, id: u64) -> bool {
     let body =
         format!(r#"{{"Node":"bench","Address":"10.2.0.1","Service":{{"ID":"b{id}","Service":"bench","Port":80}}}}"#);
-    agent.put(&format!("{url}/v1/catalog/register")).send_string(&body).is_ok()
+    // Reading the body to the end returns the connection to ureq's pool (else every request reconnects).
+    agent.put(&format!("{url}/v1/catalog/register")).send_string(&body).is_ok_and(|r| r.into_string().is_ok())
 }
 
 fn read(agent: &ureq::Agent, url: &str, _: u64) -> bool {
-    agent.get(&format!("{url}/v1/catalog/service/consul")).call().is_ok()
+    agent.get(&format!("{url}/v1/catalog/service/consul")).call().is_ok_and(|r| r.into_string().is_ok())
 }
 
 fn main() {
