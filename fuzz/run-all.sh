@@ -12,7 +12,7 @@ for target in $(cargo +nightly fuzz list); do
     mkdir -p "$work" "corpus/$target"
     echo "== fuzz $target for ${SECONDS_PER_TARGET}s"
     if cargo +nightly fuzz run "$target" "$work" "corpus/$target" -- \
-        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+        -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
         grep -E "stat::number_of_executed_units|stat::average_exec_per_sec" "$log"
     else
         echo "!! $target failed:"

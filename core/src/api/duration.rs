@@ -16,11 +16,32 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, ApiError> {
     if !ascii.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-')) || ascii.len() > 64 {
         return Err(invalid());
     }
-    let nanos = go_parse_duration::parse_duration(&ascii).map_err(|_| invalid())?;
+    let nanos = go_parse_duration::parse_duration(&cap_fraction_digits(&ascii)).map_err(|_| invalid())?;
     if nanos < 0 {
         return Err(ApiError::bad_request(format!("time: negative duration {text:?}")));
     }
     Ok(Duration::from_nanos(nanos as u64))
+}
+
+/// Longest fraction kept: beyond it digits are below a nanosecond for every unit up to hours.
+const FRACTION_DIGITS_MAX: usize = 15;
+
+/// go-parse-duration loops forever on a fraction longer than an i64 can hold (it stops advancing once it
+/// overflows; found by fuzzing: `?wait=1.5555555555555555555555s` would pin a CPU). Go itself just stops
+/// accumulating precision there, so dropping the excess digits gives Go's answer.
+fn cap_fraction_digits(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut fraction_digits: Option<usize> = None;
+    for c in text.chars() {
+        match (c, fraction_digits) {
+            ('.', _) => fraction_digits = Some(0),
+            ('0'..='9', Some(n)) if n >= FRACTION_DIGITS_MAX => continue,
+            ('0'..='9', Some(n)) => fraction_digits = Some(n + 1),
+            (_, _) => fraction_digits = None,
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A duration field as Consul decodes it: a Go duration string or a JSON number of nanoseconds.
@@ -35,10 +56,16 @@ impl<'de> Deserialize<'de> for GoDuration {
             Text(String),
             Nanos(i64),
         }
+        // Go parses negative durations; Consul then refuses a check whose interval or TTL is not > 0,
+        // so a negative duration decodes as zero and meets that check with Consul's message.
         match Raw::deserialize(deserializer)? {
-            Raw::Text(text) if text.is_empty() => Ok(GoDuration(Duration::ZERO)),
-            Raw::Text(text) => parse_go_duration(&text).map(GoDuration).map_err(serde::de::Error::custom),
-            Raw::Nanos(nanos) if nanos < 0 => Err(serde::de::Error::custom(format!("negative duration {nanos}"))),
+            Raw::Text(text) => match text.strip_prefix('-') {
+                Some(magnitude) if !magnitude.starts_with(['-', '+']) => parse_go_duration(magnitude)
+                    .map(|_| GoDuration(Duration::ZERO))
+                    .map_err(|_| serde::de::Error::custom(format!("time: invalid duration {text:?}"))),
+                _ => parse_go_duration(&text).map(GoDuration).map_err(serde::de::Error::custom),
+            },
+            Raw::Nanos(nanos) if nanos < 0 => Ok(GoDuration(Duration::ZERO)),
             Raw::Nanos(nanos) => Ok(GoDuration(Duration::from_nanos(nanos as u64))),
         }
     }
@@ -57,6 +84,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_long_fraction_parses_instead_of_hanging() {
+        let parsed = parse_go_duration("1.5555555555555555555555555s").unwrap();
+        assert_eq!(parsed, Duration::from_nanos(1_555_555_555));
+        assert!(parse_go_duration("11.5555555555555555555555555ks001m3.m").is_err());
+    }
+
+    #[test]
     fn duration_accepts_go_string_or_nanoseconds() {
         let cases: &[(&str, Option<Duration>)] = &[
             ("\"15s\"", Some(Duration::from_secs(15))),
@@ -65,7 +99,8 @@ mod tests {
             ("\"1.5h\"", Some(Duration::from_secs(5400))),
             ("10000000000", Some(Duration::from_secs(10))),
             ("\"15\"", None),
-            ("\"-1s\"", None),
+            ("\"-1s\"", Some(Duration::ZERO)),
+            ("\"\"", None),
             ("\"1y\"", None),
             ("true", None),
             ("\"1µs\"", Some(Duration::from_micros(1))),

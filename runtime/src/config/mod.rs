@@ -66,12 +66,24 @@ pub fn load(files: &[PathBuf]) -> Result<FileConfig, String> {
     Ok(config)
 }
 
+/// Parses one config file's text (`*.hcl` as HCL, anything else as JSON) into settings; `file` names it
+/// in errors. What `load` does for each file, without the file system.
+pub fn parse_config_text(file: &Path, text: &str) -> Result<FileConfig, String> {
+    let mut config = FileConfig::default();
+    apply(&mut config, file, parse_text(file, text)?)?;
+    Ok(config)
+}
+
 fn parse_file(file: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("Error reading {}: {e}", file.display()))?;
+    parse_text(file, &text)
+}
+
+fn parse_text(file: &Path, text: &str) -> Result<Value, String> {
     let value: Value = if file.extension().and_then(|e| e.to_str()) == Some("hcl") {
-        hcl::from_str(&text).map_err(|e| format!("Error parsing {}: {e}", file.display()))?
+        hcl::from_str(text).map_err(|e| format!("Error parsing {}: {e}", file.display()))?
     } else {
-        serde_json::from_str(&text).map_err(|e| format!("Error parsing {}: {e}", file.display()))?
+        serde_json::from_str(text).map_err(|e| format!("Error parsing {}: {e}", file.display()))?
     };
     if !value.is_object() {
         return Err(format!("Error parsing {}: the top level must be an object", file.display()));

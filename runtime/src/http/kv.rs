@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use conclave_core::api::encode_kv::kv_entry_json;
 use conclave_core::catalog::{Catalog, Command, Response as Applied, WatchKey};
 use conclave_core::kv::{KvCommand, KV_VALUE_BYTES_MAX};
@@ -50,7 +50,12 @@ pub async fn handle<E: Env>(
         Method::GET => get(&node, &params, key).await,
         Method::PUT => put(&node, &params, query.as_deref().unwrap_or(""), key, body).await,
         Method::DELETE => delete(&node, &params, query.as_deref().unwrap_or(""), key).await,
-        _ => Err(HttpError::new(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} not allowed"))),
+        _ => {
+            let mut refused =
+                HttpError::new(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} not allowed")).into_response();
+            refused.headers_mut().insert("allow", HeaderValue::from_static("GET,PUT,DELETE"));
+            Ok(refused)
+        }
     }
 }
 

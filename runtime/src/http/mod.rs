@@ -8,6 +8,7 @@ mod health;
 mod kv;
 mod operator;
 mod params;
+pub mod serve;
 mod session;
 mod status;
 mod txn;
@@ -83,6 +84,7 @@ pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
         .route("/v1/txn", put(txn::txn::<E>))
         .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(node.clone(), forward_if_client::<E>))
+        .layer(axum::middleware::from_fn(guard_request))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(node);
     if ui {
@@ -90,6 +92,40 @@ pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
     } else {
         router
     }
+}
+
+/// What every request goes through first: a body whose declared length is over the limit gets 413 before
+/// any of it is read, and a 405 says which method was refused, as Consul's does.
+async fn guard_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared {
+        let is_kv_write = request.uri().path().starts_with("/v1/kv/") && request.method() == axum::http::Method::PUT;
+        let limit = if is_kv_write { conclave_core::kv::KV_VALUE_BYTES_MAX } else { REQUEST_BODY_BYTES_MAX };
+        if length > limit as u64 {
+            let mut message = format!("Request body({length} bytes) too large, max size: {limit} bytes");
+            if is_kv_write {
+                message.push_str(
+                    ". See https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size.",
+                );
+            }
+            return HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+        }
+    }
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && axum::body::HttpBody::size_hint(response.body()).exact() == Some(0)
+    {
+        let (parts, _) = response.into_parts();
+        let mut replaced = Response::from_parts(parts, Body::from(format!("method {method} not allowed")));
+        replaced.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
+        return replaced;
+    }
+    response
 }
 
 async fn unknown_path(uri: axum::http::Uri) -> HttpError {

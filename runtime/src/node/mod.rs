@@ -229,7 +229,7 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     let router = crate::http::router(node.clone());
     let _ = node.router.set(router.clone());
     tokio::select! {
-        served = axum::serve(http_listener, router) => served.context("HTTP server stopped")?,
+        _ = crate::http::serve::serve(http_listener, router) => anyhow::bail!("HTTP server stopped"),
         _ = node.shutdown.notified() => tracing::info!(target: "conclave::event", node = %node.config.node_name, "left"),
     }
     Ok(())

@@ -41,7 +41,15 @@ pub async fn read_frame<S: AsyncRead + Unpin, T: DeserializeOwned>(stream: &mut 
             format!("frame of {length} bytes exceeds {RPC_FRAME_BYTES_MAX}"),
         ));
     }
-    let mut bytes = vec![0u8; length];
-    stream.read_exact(&mut bytes).await?;
+    // Grow with the bytes that actually arrive: a peer announcing a huge frame and sending nothing must
+    // not make us allocate it.
+    let mut bytes = Vec::with_capacity(length.min(64 << 10));
+    (&mut *stream).take(length as u64).read_to_end(&mut bytes).await?;
+    if bytes.len() != length {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("frame cut at {} of {length} bytes", bytes.len()),
+        ));
+    }
     codec::decode(&bytes).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
