@@ -8,6 +8,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CheckSpec, CheckStatus, Command, DeregisterRequest, NodeSpec, RegisterRequest, ServiceSpec};
 
+/// Most services one agent keeps (a limit, so a runaway registration loop cannot exhaust memory).
+pub const AGENT_SERVICES_MAX: usize = 10_000;
+/// Most bytes of a check's output kept, as Consul's `check_output_max_size` (4 KiB).
+pub const CHECK_OUTPUT_BYTES_MAX: usize = 4096;
+
+/// Cuts a check's output to `CHECK_OUTPUT_BYTES_MAX`, saying so as Consul does.
+pub fn truncate_output(output: &str) -> String {
+    if output.len() <= CHECK_OUTPUT_BYTES_MAX {
+        return output.to_string();
+    }
+    let mut end = CHECK_OUTPUT_BYTES_MAX;
+    while !output.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} ... (captured {end} of {} bytes)", &output[..end], output.len())
+}
+
 /// Consul's check ID of node maintenance.
 pub const NODE_MAINTENANCE_CHECK_ID: &str = "_node_maintenance";
 /// Consul's prefix of service maintenance check IDs (`_service_maintenance:<service id>`).
@@ -54,15 +71,19 @@ impl LocalState {
     }
 
     /// Adds or replaces a service and its checks. Checks of the service not in `checks` are kept unless
-    /// `replace_existing_checks` (Consul's `?replace-existing-checks`).
+    /// `replace_existing_checks` (Consul's `?replace-existing-checks`). A new service beyond
+    /// `AGENT_SERVICES_MAX` is refused.
     pub fn register_service(
         &mut self,
         spec: ServiceSpec,
         checks: Vec<CheckSpec>,
         source: &str,
         replace_existing_checks: bool,
-    ) {
+    ) -> Result<(), String> {
         assert!(!spec.id.is_empty(), "service IDs are defaulted before registration");
+        if !self.services.contains_key(&spec.id) && self.services.len() >= AGENT_SERVICES_MAX {
+            return Err(format!("Too many services on this agent: the limit is {AGENT_SERVICES_MAX}"));
+        }
         if replace_existing_checks {
             let id = spec.id.clone();
             self.checks.retain(|check_id, c| c.service_id != id || check_id.starts_with(SERVICE_MAINTENANCE_PREFIX));
@@ -71,6 +92,7 @@ impl LocalState {
             self.checks.insert(check.check_id.clone(), check);
         }
         self.services.insert(spec.id.clone(), LocalService { spec, source: source.to_string() });
+        Ok(())
     }
 
     /// Removes a service and its checks; false if there was no such service.
@@ -101,7 +123,7 @@ impl LocalState {
             format!("Unknown check ID \"{id}\". Ensure that the check ID is passed, not the check name.")
         })?;
         check.status = status;
-        check.output = output.to_string();
+        check.output = truncate_output(output);
         Ok(())
     }
 
@@ -207,7 +229,7 @@ mod tests {
     #[test]
     fn deregistering_a_service_removes_its_checks() {
         let mut state = LocalState::new();
-        state.register_service(service("w1"), vec![check("c1", "w1")], "", false);
+        state.register_service(service("w1"), vec![check("c1", "w1")], "", false).unwrap();
         state.register_check(check("node", "")).unwrap();
         assert!(state.deregister_service("w1"));
         assert_eq!(state.checks().map(|c| c.check_id.as_str()).collect::<Vec<_>>(), ["node"]);
@@ -222,7 +244,7 @@ mod tests {
     #[test]
     fn maintenance_adds_a_critical_check_and_removes_it() {
         let mut state = LocalState::new();
-        state.register_service(service("w1"), vec![], "", false);
+        state.register_service(service("w1"), vec![], "", false).unwrap();
         state.set_service_maintenance("w1", true, "").unwrap();
         let check = state.check("_service_maintenance:w1").unwrap();
         assert_eq!((check.status, check.service_id.as_str()), (CheckStatus::Critical, "w1"));
@@ -236,15 +258,15 @@ mod tests {
     #[test]
     fn replace_existing_checks_drops_checks_not_given() {
         let mut state = LocalState::new();
-        state.register_service(service("w1"), vec![check("a", "w1"), check("b", "w1")], "", false);
-        state.register_service(service("w1"), vec![check("b", "w1")], "", true);
+        state.register_service(service("w1"), vec![check("a", "w1"), check("b", "w1")], "", false).unwrap();
+        state.register_service(service("w1"), vec![check("b", "w1")], "", true).unwrap();
         assert_eq!(state.checks().count(), 1);
     }
 
     #[test]
     fn sync_commands_register_every_service_with_its_checks() {
         let mut state = LocalState::new();
-        state.register_service(service("w1"), vec![check("a", "w1")], "", false);
+        state.register_service(service("w1"), vec![check("a", "w1")], "", false).unwrap();
         state.register_check(check("n", "")).unwrap();
         let commands =
             state.sync_commands(&NodeSpec { node: "n1".into(), address: "1.2.3.4".into(), ..NodeSpec::default() });

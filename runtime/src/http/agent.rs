@@ -39,11 +39,7 @@ pub async fn register_service<E: Env>(
     let definition = api::decode_service_definition(&body)?;
     let request = definition.to_register_request(&node.node_spec());
     let spec = request.service.clone().expect("a service definition registers a service");
-    node.change_local(|local| {
-        local.register_service(spec, request.checks.clone(), "", replace);
-        Ok(())
-    })
-    .map_err(refused)?;
+    node.change_local(|local| local.register_service(spec, request.checks.clone(), "", replace)).map_err(refused)?;
     node.push_to_catalog(node.local_sync_commands()).await;
     Ok(empty_ok())
 }

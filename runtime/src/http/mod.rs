@@ -102,18 +102,11 @@ async fn guard_request(request: axum::extract::Request, next: axum::middleware::
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(length) = declared {
-        let is_kv_write = request.uri().path().starts_with("/v1/kv/") && request.method() == axum::http::Method::PUT;
-        let limit = if is_kv_write { conclave_core::kv::KV_VALUE_BYTES_MAX } else { REQUEST_BODY_BYTES_MAX };
-        if length > limit as u64 {
-            let mut message = format!("Request body({length} bytes) too large, max size: {limit} bytes");
-            if is_kv_write {
-                message.push_str(
-                    ". See https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size.",
-                );
-            }
-            return HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
-        }
+    // Bodies up to the limit are read, so that a client still sending gets its answer (the KV endpoint
+    // answers 413 itself above its 512 KiB value limit); beyond it nothing is read.
+    if let Some(length) = declared.filter(|length| *length > REQUEST_BODY_BYTES_MAX as u64) {
+        let message = format!("Request body({length} bytes) too large, max size: {REQUEST_BODY_BYTES_MAX} bytes");
+        return HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
     }
     let method = request.method().clone();
     let response = next.run(request).await;

@@ -249,7 +249,7 @@ fn load_config_services<E: Env>(node: &Node<E>) -> Result<Vec<String>, String> {
         for (definition, source) in &files.services {
             let request = definition.to_register_request(&node_spec);
             let spec = request.service.clone().expect("a service definition registers a service");
-            local.register_service(spec, request.checks, source, true);
+            local.register_service(spec, request.checks, source, true)?;
         }
         for (check, service_id, _) in &files.checks {
             local.register_check(check.to_standalone_spec(service_id))?;
