@@ -1,6 +1,8 @@
 //! Serving the router over the Env's listener, connection by connection, with hyper's HTTP/1 server: a
-//! client must finish sending its request headers within `HEADER_READ_TIMEOUT` or its connection is
-//! closed, so slow-loris connections cannot pile up (Go's `ReadHeaderTimeout`); and one client address
+//! connection with no request in progress for `HEADER_READ_TIMEOUT` (a client that never finishes its
+//! headers, or an idle keep-alive) is closed, so slow-loris connections cannot pile up (Go's
+//! `ReadHeaderTimeout` and `IdleTimeout`). The watchdog runs on `tokio::time`, which the simulator drives
+//! (hyper's own header timer reads the real clock, so it is not used); and one client address
 //! may hold at most `HTTP_CONNS_PER_CLIENT_MAX` connections (each blocking query holds one), beyond which
 //! it gets Consul's 429.
 
@@ -12,8 +14,9 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use tower::ServiceExt;
 
 /// How long a client may take to send a request's headers (and how long an idle keep-alive
 /// connection waits for the next request).
@@ -74,16 +77,71 @@ where
             });
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        let activity = Arc::new(Activity::new());
+        let service = {
+            let (router, activity) = (router.clone(), activity.clone());
+            tower::service_fn(move |request: axum::http::Request<hyper::body::Incoming>| {
+                let (router, activity) = (router.clone(), activity.clone());
+                async move {
+                    let _busy = activity.begin();
+                    router.oneshot(request.map(axum::body::Body::new)).await
+                }
+            })
+        };
         tokio::spawn(async move {
             let _slot = slot;
             let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
-                tracing::debug!(%remote, error = %e, "HTTP connection ended with an error");
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            tokio::select! {
+                served = connection => if let Err(e) = served {
+                    tracing::debug!(%remote, error = %e, "HTTP connection ended with an error");
+                },
+                () = activity.idle_for(HEADER_READ_TIMEOUT) => {
+                    tracing::debug!(%remote, "closing a connection idle or without complete headers");
+                }
             }
         });
+    }
+}
+
+/// Whether a connection is serving a request, and since when it has not.
+struct Activity {
+    in_flight: std::sync::atomic::AtomicUsize,
+    idle_since: Mutex<tokio::time::Instant>,
+}
+
+struct Busy<'a>(&'a Activity);
+
+impl Activity {
+    fn new() -> Activity {
+        Activity { in_flight: 0.into(), idle_since: Mutex::new(tokio::time::Instant::now()) }
+    }
+
+    fn begin(&self) -> Busy<'_> {
+        self.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Busy(self)
+    }
+
+    /// Returns once no request has been in progress for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let idle_since = *self.idle_since.lock().expect("activity lock");
+            let now = tokio::time::Instant::now();
+            if self.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                tokio::time::sleep(limit).await; // busy: look again later
+                continue;
+            }
+            if now >= idle_since + limit {
+                return;
+            }
+            tokio::time::sleep_until(idle_since + limit).await;
+        }
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        *self.0.idle_since.lock().expect("activity lock") = tokio::time::Instant::now();
+        self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
