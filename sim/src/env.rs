@@ -1,12 +1,12 @@
-//! The turmoil Env: simulated TCP, the simulated disk, a seed derived from the run seed, and simulated
+//! The turmoil Env: simulated TCP and UDP, the simulated disk, a seed derived from the run seed, and simulated
 //! wall-clock time. The node driver runs on it unchanged.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use conclave::env::{Env, Store};
-use turmoil::net::{TcpListener, TcpStream};
+use conclave::env::{Datagram, Env, Store};
+use turmoil::net::{TcpListener, TcpStream, UdpSocket};
 
 use crate::disk::SimDisk;
 
@@ -46,12 +46,34 @@ impl axum::serve::Listener for SimListener {
     }
 }
 
+/// turmoil's UDP socket.
+pub struct SimDatagram(UdpSocket);
+
+impl Datagram for SimDatagram {
+    async fn send_to(&self, payload: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.0.send_to(payload, to).await
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.0.recv_from(buf).await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
 impl Env for SimEnv {
     type Stream = TcpStream;
     type Listener = SimListener;
+    type Datagram = SimDatagram;
 
     async fn bind_tcp(&self, addr: SocketAddr) -> io::Result<SimListener> {
         Ok(SimListener(TcpListener::bind(addr).await?))
+    }
+
+    async fn bind_udp(&self, addr: SocketAddr) -> io::Result<SimDatagram> {
+        Ok(SimDatagram(UdpSocket::bind(addr).await?))
     }
 
     async fn connect_tcp(&self, addr: SocketAddr) -> io::Result<TcpStream> {

@@ -1,4 +1,4 @@
-//! The Env: everything a node needs from the outside world — TCP, a durable ordered store with explicit
+//! The Env: everything a node needs from the outside world — TCP, UDP, a durable ordered store with explicit
 //! sync, a seeded rng and the wall clock shown in the API. The driver is written once against this trait;
 //! `TokioEnv` (tokio + fjall) runs it in the `conclave` binary and the simulator runs it on turmoil.
 //! Time is `tokio::time` everywhere (turmoil drives it in simulation), so it is not part of the Env.
@@ -25,7 +25,11 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// A TCP listener; axum's `Listener` so the HTTP API is served by the same code in both Envs.
     type Listener: axum::serve::Listener<Io = Self::Stream, Addr = SocketAddr>;
 
+    /// A bound UDP socket (gossip, DNS).
+    type Datagram: Datagram;
+
     fn bind_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Datagram>> + Send;
     fn connect_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
     /// The node's durable store (its data dir).
     fn store(&self) -> Arc<dyn Store>;
@@ -33,6 +37,13 @@ pub trait Env: Clone + Send + Sync + 'static {
     fn rng_seed(&self) -> u64;
     /// Milliseconds since the Unix epoch, for timestamps the API shows (never for timing decisions).
     fn unix_time_ms(&self) -> u64;
+}
+
+/// A bound UDP socket, shared (behind an `Arc`) by the task that receives and those that send.
+pub trait Datagram: Send + Sync + 'static {
+    fn send_to(&self, payload: &[u8], to: SocketAddr) -> impl Future<Output = io::Result<usize>> + Send;
+    fn recv_from(&self, buf: &mut [u8]) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send;
+    fn local_addr(&self) -> io::Result<SocketAddr>;
 }
 
 /// Named key spaces of the store, so that a range delete in one never touches another.

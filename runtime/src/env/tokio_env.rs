@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::serve::{ListenerExt, TapIo};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-use super::{Env, Store};
+use super::{Datagram, Env, Store};
 
 #[derive(Clone)]
 pub struct TokioEnv {
@@ -32,9 +32,14 @@ fn no_delay(stream: &mut TcpStream) {
 impl Env for TokioEnv {
     type Stream = TcpStream;
     type Listener = TapIo<TcpListener, fn(&mut TcpStream)>;
+    type Datagram = UdpSocket;
 
     async fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
         Ok(TcpListener::bind(addr).await?.tap_io(no_delay as fn(&mut TcpStream)))
+    }
+
+    async fn bind_udp(&self, addr: SocketAddr) -> io::Result<UdpSocket> {
+        UdpSocket::bind(addr).await
     }
 
     async fn connect_tcp(&self, addr: SocketAddr) -> io::Result<TcpStream> {
@@ -53,5 +58,19 @@ impl Env for TokioEnv {
 
     fn unix_time_ms(&self) -> u64 {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+}
+
+impl Datagram for UdpSocket {
+    async fn send_to(&self, payload: &[u8], to: SocketAddr) -> io::Result<usize> {
+        UdpSocket::send_to(self, payload, to).await
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        UdpSocket::recv_from(self, buf).await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        UdpSocket::local_addr(self)
     }
 }
