@@ -80,6 +80,16 @@ impl Env for SimEnv {
         TcpStream::connect(addr).await
     }
 
+    /// Simulated hosts are addressed by IP; there is no name service in the simulation.
+    async fn resolve_host(&self, host: &str) -> io::Result<std::net::IpAddr> {
+        host.parse().map_err(|_| io::Error::new(io::ErrorKind::NotFound, format!("no name service for {host:?}")))
+    }
+
+    /// There are no processes in the simulation: a script check fails as one whose command is missing.
+    async fn run_script(&self, _args: Vec<String>) -> io::Result<(Option<i32>, Vec<u8>)> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "no processes in the simulation"))
+    }
+
     fn store(&self) -> Arc<dyn Store> {
         self.disk.clone()
     }

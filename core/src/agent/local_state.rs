@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::check_monitor::CheckRun;
 use crate::catalog::{CheckSpec, CheckStatus, Command, DeregisterRequest, NodeSpec, RegisterRequest, ServiceSpec};
 
 /// Most services one agent keeps (a limit, so a runaway registration loop cannot exhaust memory).
@@ -47,11 +48,46 @@ pub struct LocalState {
     services: BTreeMap<String, LocalService>,
     /// By check ID; a check's `service_id` names one of `services` or is empty (node check).
     checks: BTreeMap<String, CheckSpec>,
+    /// How each check is run, by check ID; its keys are always keys of `checks`.
+    runs: BTreeMap<String, CheckRun>,
+}
+
+/// The shape `LocalState` had before checks carried run parameters, still read from older data dirs.
+#[derive(Deserialize)]
+struct LocalStateV1 {
+    services: BTreeMap<String, LocalService>,
+    checks: BTreeMap<String, CheckSpec>,
+}
+
+/// A check as registered on the agent: what the catalog stores and how the agent runs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalCheck {
+    pub spec: CheckSpec,
+    pub run: CheckRun,
+}
+
+impl From<CheckSpec> for LocalCheck {
+    fn from(spec: CheckSpec) -> LocalCheck {
+        LocalCheck { spec, run: CheckRun::default() }
+    }
 }
 
 impl LocalState {
     pub fn new() -> LocalState {
         LocalState::default()
+    }
+
+    /// Decodes a persisted local state, in the current shape or the one before run parameters.
+    pub fn decode(bytes: &[u8]) -> Result<LocalState, crate::codec::CodecError> {
+        crate::codec::decode::<LocalState>(bytes).or_else(|error| {
+            let old: LocalStateV1 = crate::codec::decode(bytes).map_err(|_| error)?;
+            Ok(LocalState { services: old.services, checks: old.checks, runs: BTreeMap::new() })
+        })
+    }
+
+    /// How check `id` is run (defaults for a check registered without run parameters).
+    pub fn check_run(&self, id: &str) -> CheckRun {
+        self.runs.get(id).cloned().unwrap_or_default()
     }
 
     pub fn services(&self) -> impl Iterator<Item = &LocalService> {
@@ -76,7 +112,7 @@ impl LocalState {
     pub fn register_service(
         &mut self,
         spec: ServiceSpec,
-        checks: Vec<CheckSpec>,
+        checks: Vec<LocalCheck>,
         source: &str,
         replace_existing_checks: bool,
     ) -> Result<(), String> {
@@ -87,9 +123,11 @@ impl LocalState {
         if replace_existing_checks {
             let id = spec.id.clone();
             self.checks.retain(|check_id, c| c.service_id != id || check_id.starts_with(SERVICE_MAINTENANCE_PREFIX));
+            let checks = &self.checks;
+            self.runs.retain(|check_id, _| checks.contains_key(check_id));
         }
         for check in checks {
-            self.checks.insert(check.check_id.clone(), check);
+            self.insert_check(check);
         }
         self.services.insert(spec.id.clone(), LocalService { spec, source: source.to_string() });
         Ok(())
@@ -101,19 +139,28 @@ impl LocalState {
             return false;
         }
         self.checks.retain(|_, c| c.service_id != id);
+        let checks = &self.checks;
+        self.runs.retain(|check_id, _| checks.contains_key(check_id));
         true
     }
 
+    fn insert_check(&mut self, check: LocalCheck) {
+        let id = check.spec.check_id.clone();
+        self.checks.insert(id.clone(), check.spec);
+        self.runs.insert(id, check.run);
+    }
+
     /// Adds or replaces a check; its service, if any, must be registered here.
-    pub fn register_check(&mut self, check: CheckSpec) -> Result<(), String> {
-        if !check.service_id.is_empty() && !self.services.contains_key(&check.service_id) {
-            return Err(format!("ServiceID \"{}\" does not exist", check.service_id));
+    pub fn register_check(&mut self, check: LocalCheck) -> Result<(), String> {
+        if !check.spec.service_id.is_empty() && !self.services.contains_key(&check.spec.service_id) {
+            return Err(format!("ServiceID \"{}\" does not exist", check.spec.service_id));
         }
-        self.checks.insert(check.check_id.clone(), check);
+        self.insert_check(check);
         Ok(())
     }
 
     pub fn deregister_check(&mut self, id: &str) -> bool {
+        self.runs.remove(id);
         self.checks.remove(id).is_some()
     }
 
@@ -137,7 +184,7 @@ impl LocalState {
             let notes = if reason.is_empty() { DEFAULT_SERVICE_REASON } else { reason };
             self.checks.insert(check_id.clone(), maintenance_check(&check_id, "Service Maintenance Mode", notes, id));
         } else {
-            self.checks.remove(&check_id);
+            self.deregister_check(&check_id);
         }
         Ok(())
     }
@@ -150,7 +197,7 @@ impl LocalState {
                 maintenance_check(NODE_MAINTENANCE_CHECK_ID, "Node Maintenance Mode", notes, ""),
             );
         } else {
-            self.checks.remove(NODE_MAINTENANCE_CHECK_ID);
+            self.deregister_check(NODE_MAINTENANCE_CHECK_ID);
         }
     }
 
@@ -168,20 +215,37 @@ impl LocalState {
     /// The registrations that put this state into the catalog under `node`: one per service with its
     /// checks, and one for the node-level checks. Applying them again changes nothing.
     pub fn sync_commands(&self, node: &NodeSpec) -> Vec<Command> {
+        self.sync_commands_for(node, None)
+    }
+
+    /// `sync_commands` for the services in `only` (`""` stands for the node-level checks), or all.
+    pub fn sync_commands_for(
+        &self,
+        node: &NodeSpec,
+        only: Option<&std::collections::BTreeSet<String>>,
+    ) -> Vec<Command> {
+        let wanted = |service_id: &str| only.is_none_or(|only| only.contains(service_id));
+        let mut checks_by_service: BTreeMap<&str, Vec<CheckSpec>> = BTreeMap::new();
+        for check in self.checks.values().filter(|c| wanted(&c.service_id)) {
+            checks_by_service.entry(check.service_id.as_str()).or_default().push(check.clone());
+        }
         let mut commands = Vec::new();
-        for local in self.services.values() {
-            let checks = self.checks.values().filter(|c| c.service_id == local.spec.id).cloned().collect();
+        let services: Box<dyn Iterator<Item = &LocalService>> = match only {
+            Some(only) => Box::new(only.iter().filter_map(|id| self.services.get(id))),
+            None => Box::new(self.services.values()),
+        };
+        for local in services {
             commands.push(Command::Register(RegisterRequest {
                 node: node.clone(),
                 skip_node_update: false,
                 service: Some(local.spec.clone()),
-                checks,
+                checks: checks_by_service.remove(local.spec.id.as_str()).unwrap_or_default(),
             }));
         }
-        let node_checks: Vec<CheckSpec> = self.checks.values().filter(|c| c.service_id.is_empty()).cloned().collect();
+        let node_checks: Vec<CheckSpec> = checks_by_service.remove("").unwrap_or_default();
         // The node itself is registered by the agent's own registration (with `serfHealth`); a bare node
         // registration here would show it without its health for a moment.
-        if !node_checks.is_empty() {
+        if !node_checks.is_empty() && wanted("") {
             commands.push(Command::Register(RegisterRequest {
                 node: node.clone(),
                 skip_node_update: false,
@@ -222,8 +286,8 @@ mod tests {
         ServiceSpec { id: id.into(), service: "web".into(), ..ServiceSpec::default() }
     }
 
-    fn check(id: &str, service_id: &str) -> CheckSpec {
-        CheckSpec { check_id: id.into(), service_id: service_id.into(), ..CheckSpec::default() }
+    fn check(id: &str, service_id: &str) -> LocalCheck {
+        LocalCheck::from(CheckSpec { check_id: id.into(), service_id: service_id.into(), ..CheckSpec::default() })
     }
 
     #[test]
@@ -261,6 +325,24 @@ mod tests {
         state.register_service(service("w1"), vec![check("a", "w1"), check("b", "w1")], "", false).unwrap();
         state.register_service(service("w1"), vec![check("b", "w1")], "", true).unwrap();
         assert_eq!(state.checks().count(), 1);
+        assert_eq!(state.runs.keys().collect::<Vec<_>>(), ["b"]);
+    }
+
+    #[test]
+    fn state_persisted_before_run_parameters_still_loads() {
+        let mut checks = BTreeMap::new();
+        checks.insert("c".to_string(), check("c", "").spec);
+        #[derive(Serialize)]
+        struct Old<'a> {
+            services: BTreeMap<String, LocalService>,
+            checks: &'a BTreeMap<String, CheckSpec>,
+        }
+        let bytes = crate::codec::encode(&Old { services: BTreeMap::new(), checks: &checks });
+        let state = LocalState::decode(&bytes).unwrap();
+        assert_eq!(state.check("c").unwrap().check_id, "c");
+        assert_eq!(state.check_run("c"), CheckRun::default());
+        let current = LocalState::decode(&crate::codec::encode(&state)).unwrap();
+        assert_eq!(current, state);
     }
 
     #[test]

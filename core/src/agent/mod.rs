@@ -1,6 +1,13 @@
 //! The agent's local state: the services and checks registered on this agent (through the API or config
-//! files), which the agent owns and pushes to the catalog under its own node.
+//! files), which the agent owns and pushes to the catalog under its own node (`anti_entropy`), and the
+//! decisions of the check runner that keeps their checks' statuses (`check_monitor`).
 
+pub mod anti_entropy;
+pub mod check_monitor;
 mod local_state;
 
-pub use local_state::{LocalService, LocalState, NODE_MAINTENANCE_CHECK_ID, SERVICE_MAINTENANCE_PREFIX};
+pub use check_monitor::{CheckMonitor, CheckRun, ProbeResult};
+pub use local_state::{
+    truncate_output, LocalCheck, LocalService, LocalState, AGENT_SERVICES_MAX, CHECK_OUTPUT_BYTES_MAX,
+    NODE_MAINTENANCE_CHECK_ID, SERVICE_MAINTENANCE_PREFIX,
+};

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::duration::GoDuration;
 use super::ApiError;
+use crate::agent::{CheckRun, LocalCheck};
 use crate::catalog::{CheckDefinition, CheckSpec, CheckStatus};
 
 /// The fields of Consul's `CheckType`, by normalised name. Fields Conclave does not act on yet are
@@ -84,6 +85,8 @@ pub struct ServiceCheck {
     pub check_type: String,
     pub definition: CheckDefinition,
     pub script_args: Vec<String>,
+    pub grpc: String,
+    pub disable_redirects: bool,
     pub success_before_passing: u32,
     pub failures_before_critical: u32,
     pub failures_before_warning: u32,
@@ -175,6 +178,8 @@ impl CheckInput {
             check_type: kind.to_string(),
             definition,
             script_args: self.script_args.or(self.args).unwrap_or_default(),
+            grpc: self.grpc.unwrap_or_default(),
+            disable_redirects: self.disable_redirects.unwrap_or(false),
             success_before_passing: non_negative(self.success_before_passing, "SuccessBeforePassing")?,
             failures_before_critical: non_negative(self.failures_before_critical, "FailuresBeforeCritical")?,
             failures_before_warning: non_negative(self.failures_before_warning, "FailuresBeforeWarning")?,
@@ -183,6 +188,18 @@ impl CheckInput {
 }
 
 impl ServiceCheck {
+    /// How the agent runs this check.
+    pub fn run(&self) -> CheckRun {
+        CheckRun {
+            script_args: self.script_args.clone(),
+            grpc: self.grpc.clone(),
+            success_before_passing: self.success_before_passing,
+            failures_before_warning: self.failures_before_warning,
+            failures_before_critical: self.failures_before_critical,
+            disable_redirects: self.disable_redirects,
+        }
+    }
+
     /// The catalog entry for this check, the `position`-th (0-based) of `count` checks of the service.
     /// Generated IDs and names follow Consul: `service:<id>` (`service:<id>:<n>` with several checks) and
     /// `Service '<name>' check`.
@@ -220,6 +237,11 @@ pub fn decode_check_definition(body: &[u8]) -> Result<(ServiceCheck, String), Ap
 }
 
 impl ServiceCheck {
+    /// A check registered on its own, as the agent keeps it.
+    pub fn to_local_check(&self, service_id: &str) -> LocalCheck {
+        LocalCheck { spec: self.to_standalone_spec(service_id), run: self.run() }
+    }
+
     /// The catalog entry of a check registered on its own; its ID defaults to its name.
     pub fn to_standalone_spec(&self, service_id: &str) -> CheckSpec {
         let check_id = if self.check_id.is_empty() { self.name.clone() } else { self.check_id.clone() };

@@ -155,6 +155,20 @@ pub fn decode_service_definition(body: &[u8]) -> Result<ServiceDefinition, ApiEr
 }
 
 impl ServiceDefinition {
+    /// The service's checks as the agent keeps them: catalog entries (as `to_register_request` makes
+    /// them) with how each is run.
+    pub fn to_local_checks(&self) -> Vec<crate::agent::LocalCheck> {
+        let count = self.checks.len();
+        self.checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| crate::agent::LocalCheck {
+                spec: c.to_check_spec(&self.id, &self.name, i, count),
+                run: c.run(),
+            })
+            .collect()
+    }
+
     /// The catalog registration of this service, with its checks, on `node`.
     pub fn to_register_request(&self, node: &NodeSpec) -> RegisterRequest {
         let count = self.checks.len();

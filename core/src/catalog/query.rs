@@ -56,6 +56,10 @@ impl Catalog {
         self.services.range(from..).take_while(|((n, _), _)| n == node).map(|(_, s)| s).collect()
     }
 
+    pub fn check(&self, node: &str, check_id: &str) -> Option<&HealthCheck> {
+        self.checks.get(&(node.to_string(), check_id.to_string()))
+    }
+
     /// A node's checks, by check ID.
     pub fn node_checks(&self, node: &str) -> Vec<&HealthCheck> {
         let from = (node.to_string(), String::new());

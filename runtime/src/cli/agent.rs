@@ -80,6 +80,12 @@ pub struct AgentArgs {
     /// DNS domain (default "consul.").
     #[arg(long)]
     pub domain: Option<String>,
+    /// Run script checks (`args`) registered through the API and config files.
+    #[arg(long = "enable-script-checks")]
+    pub enable_script_checks: bool,
+    /// Run script checks defined in config files only.
+    #[arg(long = "enable-local-script-checks")]
+    pub enable_local_script_checks: bool,
 }
 
 fn host_name() -> String {
@@ -178,6 +184,12 @@ impl AgentArgs {
             config.join.push(resolve_join(addr, config.ports.serf_lan)?);
         }
         config.ui = self.ui || file.ui.unwrap_or(false);
+        config.enable_script_checks =
+            self.enable_script_checks || self.enable_local_script_checks || file.enable_script_checks.unwrap_or(false);
+        if let Some(interval) = &file.check_update_interval {
+            config.check_update_interval = conclave_core::api::parse_go_duration(interval)
+                .map_err(|e| anyhow::anyhow!("invalid check_update_interval {interval:?}: {e}"))?;
+        }
         if let Some(domain) = self.domain.clone().or(file.domain.clone()) {
             config.domain = domain;
         }

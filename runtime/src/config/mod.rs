@@ -27,6 +27,7 @@ pub struct FileConfig {
     pub node_meta: Vec<(String, String)>,
     pub ports: Ports,
     pub enable_script_checks: Option<bool>,
+    pub check_update_interval: Option<String>,
     pub services: Vec<(ServiceDefinition, String)>,
     pub checks: Vec<(ServiceCheck, String, String)>,
 }
@@ -154,6 +155,7 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
             "enable_script_checks" | "enable_local_script_checks" => {
                 config.enable_script_checks = Some(boolean(file, &key, &value)?)
             }
+            "check_update_interval" => config.check_update_interval = Some(string(file, &key, &value)?),
             "node_meta" => {
                 let meta = value.as_object().ok_or_else(|| problem(file, &key, "expected an object"))?;
                 for (k, v) in meta {

@@ -31,6 +31,11 @@ pub trait Env: Clone + Send + Sync + 'static {
     fn bind_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
     fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Datagram>> + Send;
     fn connect_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    /// The address of a host name (HTTP and TCP check targets that name a host).
+    fn resolve_host(&self, host: &str) -> impl Future<Output = io::Result<std::net::IpAddr>> + Send;
+    /// Runs a script check's command (`args[0]` with the rest as arguments) to completion: its exit code
+    /// (`None` when killed by a signal) and its stdout and stderr. Dropping the future kills the process.
+    fn run_script(&self, args: Vec<String>) -> impl Future<Output = io::Result<(Option<i32>, Vec<u8>)>> + Send;
     /// The node's durable store (its data dir).
     fn store(&self) -> Arc<dyn Store>;
     /// Seed of the node's rng: OS entropy in production, derived from the run seed in simulation.

@@ -48,6 +48,25 @@ impl Env for TokioEnv {
         Ok(stream)
     }
 
+    async fn resolve_host(&self, host: &str) -> io::Result<std::net::IpAddr> {
+        let mut found = tokio::net::lookup_host((host, 0)).await?;
+        found.next().map(|addr| addr.ip()).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
+    }
+
+    async fn run_script(&self, args: Vec<String>) -> io::Result<(Option<i32>, Vec<u8>)> {
+        let (program, rest) =
+            args.split_first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty script args"))?;
+        let output = tokio::process::Command::new(program)
+            .args(rest)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await?;
+        let mut combined = output.stdout;
+        combined.extend_from_slice(&output.stderr);
+        Ok((output.status.code(), combined))
+    }
+
     fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
     }

@@ -37,9 +37,13 @@ pub async fn register_service<E: Env>(
     let params = QueryParams::parse(query.as_deref())?;
     let replace = param(&params, "replace-existing-checks").is_some_and(|v| v.is_empty() || v == "true");
     let definition = api::decode_service_definition(&body)?;
+    if definition.checks.iter().any(|c| c.check_type == "script") {
+        scripts_allowed(&node)?;
+    }
     let request = definition.to_register_request(&node.node_spec());
     let spec = request.service.clone().expect("a service definition registers a service");
-    node.change_local(|local| local.register_service(spec, request.checks.clone(), "", replace)).map_err(refused)?;
+    let checks = definition.to_local_checks();
+    node.change_local(|local| local.register_service(spec, checks, "", replace)).map_err(refused)?;
     node.push_to_catalog(node.local_sync_commands()).await;
     Ok(empty_ok())
 }
@@ -142,8 +146,11 @@ pub async fn checks<E: Env>(
 
 pub async fn register_check<E: Env>(State(node): State<Arc<Node<E>>>, body: Bytes) -> Result<Response, HttpError> {
     let (check, service_id) = api::decode_check_definition(&body)?;
-    let spec = check.to_standalone_spec(&service_id);
-    node.change_local(|local| local.register_check(spec)).map_err(refused)?;
+    if check.check_type == "script" {
+        scripts_allowed(&node)?;
+    }
+    let local_check = check.to_local_check(&service_id);
+    node.change_local(|local| local.register_check(local_check)).map_err(refused)?;
     node.push_to_catalog(node.local_sync_commands()).await;
     Ok(empty_ok())
 }
@@ -164,8 +171,21 @@ async fn set_check_status<E: Env>(
     output: &str,
 ) -> Result<Response, HttpError> {
     node.change_local(|local| local.update_check(id, status, output)).map_err(refused)?;
+    node.checks.touch(id);
     node.push_to_catalog(node.local_sync_commands()).await;
     Ok(empty_ok())
+}
+
+/// Consul refuses script checks unless the agent was started with `enable_script_checks`.
+fn scripts_allowed<E: Env>(node: &Node<E>) -> Result<(), HttpError> {
+    match node.config.enable_script_checks {
+        true => Ok(()),
+        false => Err(HttpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or \
+             'enable_local_script_checks' to true",
+        )),
+    }
 }
 
 pub async fn pass_check<E: Env>(

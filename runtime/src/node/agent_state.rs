@@ -1,37 +1,42 @@
 //! The agent's own services and checks on a running node: kept in `LocalState`, persisted in the data dir
 //! (synced before the API answers), pushed to the catalog on every change and re-pushed by a periodic
-//! anti-entropy pass, so the catalog converges on what the agent holds even after a failed push.
+//! anti-entropy pass, so the catalog converges on what the agent holds even after a failed push. Check
+//! results reach the catalog through the same task as soon as the check runner marks them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use conclave_core::agent::anti_entropy::{full_sync_interval_ms, sync_plan, sync_plan_for, Reserved};
 use conclave_core::agent::LocalState;
 use conclave_core::catalog::Command;
 use conclave_core::codec;
 
+use super::self_register::SERF_HEALTH_CHECK_ID;
 use super::Node;
 use crate::env::{Space, Store, WriteOp};
 
 const KEY_LOCAL_STATE: &[u8] = b"local_state";
 
-/// How often the whole local state is pushed again (Consul scales this with cluster size; a fixed
-/// minute is what it uses for small clusters).
+/// How often the whole local state is pushed again in a cluster of up to 128 nodes (Consul's base
+/// anti-entropy interval); larger clusters stretch it (`full_sync_interval_ms`).
 const ANTI_ENTROPY_INTERVAL: Duration = Duration::from_secs(60);
+/// How soon a pass that could not reach the catalog is tried again.
+const ANTI_ENTROPY_RETRY: Duration = Duration::from_secs(5);
 
 /// Loads the agent's services and checks from the data dir. Damaged state is an error naming the key,
 /// never an empty agent.
 pub fn load_local_state(store: &dyn Store) -> anyhow::Result<LocalState> {
     match store.get(Space::Agent, KEY_LOCAL_STATE).context("reading the agent's services")? {
         None => Ok(LocalState::new()),
-        Some(bytes) => codec::decode(&bytes)
+        Some(bytes) => LocalState::decode(&bytes)
             .map_err(|e| anyhow::anyhow!("corrupt agent state in the data dir (agent/local_state): {e}")),
     }
 }
 
 impl<E: crate::env::Env> Node<E> {
     /// Applies `change` to the local state and persists it (synced) before returning what it returned.
-    /// Nothing changes if `change` fails.
+    /// Nothing changes if `change` fails. The check runner is told to catch up.
     pub fn change_local<T>(&self, change: impl FnOnce(&mut LocalState) -> Result<T, String>) -> Result<T, String> {
         let mut local = self.local.lock().expect("local state lock");
         let mut next = local.clone();
@@ -42,6 +47,7 @@ impl<E: crate::env::Env> Node<E> {
             .and_then(|()| store.sync())
             .map_err(|e| format!("cannot persist agent state: {e}"))?;
         *local = next;
+        self.checks.local_changed.notify_one();
         Ok(value)
     }
 
@@ -56,57 +62,48 @@ impl<E: crate::env::Env> Node<E> {
         true
     }
 
-    /// The registrations of the local state that the catalog this node sees does not hold yet.
+    /// What the catalog this node sees lacks or holds in excess of the local state: registrations to
+    /// push, and deregistrations of entries under this node the agent no longer has (a client agent,
+    /// which sees no catalog, sends every registration and leaves removals to its deregistrations).
     pub fn local_sync_commands(&self) -> Vec<Command> {
-        let commands = self.local.lock().expect("local state lock").sync_commands(&self.node_spec());
+        let local = self.local.lock().expect("local state lock").clone();
         let catalog = self.catalog.read();
-        commands.into_iter().filter(|command| !in_catalog(&catalog, command)).collect()
+        let reserved_services: &[&str] = if self.config.server { &["consul"] } else { &[] };
+        let reserved = Reserved { service_ids: reserved_services, check_ids: &[SERF_HEALTH_CHECK_ID] };
+        sync_plan(&local, &catalog, &self.node_spec(), reserved)
+    }
+
+    /// The registrations of the services whose checks changed since the last call.
+    fn dirty_sync_commands(&self) -> Vec<Command> {
+        let dirty = self.checks.take_dirty();
+        let local = self.local.lock().expect("local state lock").clone();
+        let catalog = self.catalog.read();
+        sync_plan_for(&local, &catalog, &self.node_spec(), &dirty)
     }
 }
 
-/// Pushes the whole local state at start and then periodically.
+/// Pushes the whole local state at start and then on a cluster-size-scaled interval, and the services
+/// whose checks changed as soon as the check runner marks them.
 pub async fn anti_entropy<E: crate::env::Env>(node: Arc<Node<E>>) {
-    let mut wait = Duration::from_secs(1);
+    let first = Duration::from_secs(1);
+    let mut next_full = tokio::time::Instant::now() + first + node.jitter(first / 4);
     loop {
-        tokio::time::sleep(wait + node.jitter(wait / 4)).await;
-        let pushed = node.push_to_catalog(node.local_sync_commands()).await;
-        wait = if pushed { ANTI_ENTROPY_INTERVAL } else { Duration::from_secs(5) };
-    }
-}
-
-/// Whether applying `command` would change nothing in `catalog`.
-fn in_catalog(catalog: &conclave_core::catalog::Catalog, command: &Command) -> bool {
-    let Command::Register(request) = command else { return false };
-    let node = &request.node;
-    let Some(existing) = catalog.node(&node.node) else { return false };
-    if existing.address != node.address || existing.id != node.id || existing.meta != node.meta {
-        return false;
-    }
-    if let Some(spec) = &request.service {
-        let Some(instance) = catalog.instance(&node.node, &spec.id) else { return false };
-        let same = instance.service == spec.service
-            && instance.tags == spec.tags
-            && instance.address == spec.address
-            && instance.port == spec.port
-            && instance.meta == spec.meta
-            && instance.weights == spec.weights
-            && instance.tagged_addresses == spec.tagged_addresses
-            && instance.enable_tag_override == spec.enable_tag_override
-            && instance.kind == spec.kind;
-        if !same {
-            return false;
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_full) => {
+                let pushed = node.push_to_catalog(node.local_sync_commands()).await;
+                let nodes = node.catalog.read().nodes().len();
+                let base_ms = ANTI_ENTROPY_INTERVAL.as_millis() as u64;
+                let wait = match pushed {
+                    true => Duration::from_millis(full_sync_interval_ms(base_ms, nodes)),
+                    false => ANTI_ENTROPY_RETRY,
+                };
+                next_full = tokio::time::Instant::now() + wait + node.jitter(wait / 4);
+            }
+            _ = node.checks.sync_wanted.notified() => {
+                if !node.push_to_catalog(node.dirty_sync_commands()).await {
+                    next_full = next_full.min(tokio::time::Instant::now() + ANTI_ENTROPY_RETRY);
+                }
+            }
         }
     }
-    let checks = catalog.node_checks(&node.node);
-    request.checks.iter().all(|wanted| {
-        checks.iter().any(|c| {
-            c.check_id == wanted.check_id
-                && c.status == wanted.status
-                && c.output == wanted.output
-                && c.name == wanted.name
-                && c.notes == wanted.notes
-                && c.service_id == wanted.service_id
-                && c.definition == wanted.definition
-        })
-    })
 }

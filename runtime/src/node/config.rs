@@ -82,6 +82,10 @@ pub struct NodeConfig {
     /// `-config-dir` directories and `-config-file` files, scanned again by `reload`.
     pub config_dirs: Vec<std::path::PathBuf>,
     pub config_files: Vec<std::path::PathBuf>,
+    /// Run script checks (`-enable-script-checks`); without it they are refused at registration.
+    pub enable_script_checks: bool,
+    /// An unchanged check status with a new output is pushed to the catalog at most this often.
+    pub check_update_interval: Duration,
 }
 
 impl NodeConfig {
@@ -107,6 +111,10 @@ impl NodeConfig {
             ui: false,
             config_dirs: Vec::new(),
             config_files: Vec::new(),
+            enable_script_checks: false,
+            check_update_interval: Duration::from_millis(
+                conclave_core::agent::check_monitor::CHECK_UPDATE_INTERVAL_DEFAULT_MS,
+            ),
         }
     }
 

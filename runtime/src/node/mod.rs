@@ -5,6 +5,7 @@
 
 pub mod agent_state;
 pub mod bootstrap;
+pub mod checks;
 pub mod config;
 pub mod identity;
 pub mod proxy;
@@ -61,6 +62,8 @@ pub struct Node<E: Env> {
     pub shutdown: tokio::sync::Notify,
     /// The leader's session TTL deadlines.
     pub session_timers: sessions::SessionTimers,
+    /// The checks this agent runs.
+    pub checks: checks::CheckRunners,
 }
 
 impl<E: Env> Node<E> {
@@ -188,6 +191,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         local: Mutex::new(local),
         shutdown: tokio::sync::Notify::new(),
         session_timers: sessions::SessionTimers::new(faults.session_ttl_early),
+        checks: checks::CheckRunners::default(),
     });
     load_config_services(&node).map_err(|e| anyhow::anyhow!(e))?;
     Ok(node)
@@ -223,6 +227,7 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     tokio::spawn(bootstrap::run(node.clone()));
     tokio::spawn(self_register::run(node.clone()));
     tokio::spawn(agent_state::anti_entropy(node.clone()));
+    tokio::spawn(checks::run(node.clone()));
     if node.config.server {
         tokio::spawn(sessions::run(node.clone()));
     }
@@ -249,10 +254,10 @@ fn load_config_services<E: Env>(node: &Node<E>) -> Result<Vec<String>, String> {
         for (definition, source) in &files.services {
             let request = definition.to_register_request(&node_spec);
             let spec = request.service.clone().expect("a service definition registers a service");
-            local.register_service(spec, request.checks, source, true)?;
+            local.register_service(spec, definition.to_local_checks(), source, true)?;
         }
         for (check, service_id, _) in &files.checks {
-            local.register_check(check.to_standalone_spec(service_id))?;
+            local.register_check(check.to_local_check(service_id))?;
         }
         Ok(removed)
     })
