@@ -17,4 +17,5 @@ pub mod agent;
 pub mod api;
 pub mod catalog;
 pub mod codec;
+pub mod dns;
 pub mod kv;
