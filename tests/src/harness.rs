@@ -203,9 +203,15 @@ impl Cluster {
 
     /// A `-dev` agent on 127.0.`subnet`.1.
     pub fn dev(subnet: u8) -> Cluster {
+        Cluster::dev_with(subnet, &[])
+    }
+
+    /// Like `dev`, with extra flags.
+    pub fn dev_with(subnet: u8, extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let ip = format!("127.0.{subnet}.1");
-        let args = vec!["agent".into(), "-dev".into(), format!("-bind={ip}"), "-client".into(), ip.clone()];
+        let mut args = vec!["agent".into(), "-dev".into(), format!("-bind={ip}"), "-client".into(), ip.clone()];
+        args.extend(extra.iter().map(|s| s.to_string()));
         let mut agent = Agent {
             name: "dev".into(),
             ip,
