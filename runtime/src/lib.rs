@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod env;
 pub mod http;
 pub mod http_client;

@@ -77,6 +77,26 @@ pub fn handle_query(
     }
 }
 
+/// On a client agent, which has no catalog copy: `Ok` when the query asks about our domain and must be
+/// answered from a server's catalog; otherwise what to do without one (REFUSED, recurse, FORMERR, drop).
+pub fn triage(config: &DnsConfig, query: &[u8]) -> Result<(), Outcome> {
+    let request = parse_query(query)?;
+    local_lookup(config, &request).map(|_| ())
+}
+
+/// Cuts a server's full answer (built for TCP) to what `transport` carries: the last step of
+/// [`handle_query`], done by the client agent that received the query. A server answer that does not
+/// decode is a SERVFAIL.
+pub fn refit(query: &[u8], answer: &[u8], transport: Transport, config: &DnsConfig) -> Option<Vec<u8>> {
+    let request = parse_query(query).ok()?;
+    match Message::from_vec(answer) {
+        Ok(response) if response.metadata.id == request.metadata.id => {
+            Some(fit::fit(&request, response, transport, config))
+        }
+        _ => servfail(query),
+    }
+}
+
 /// Decodes a query. A message that cannot be decoded gets FORMERR when its header can be read, and is
 /// dropped otherwise; responses are dropped (answering them could loop between two servers); an opcode
 /// other than QUERY gets NOTIMP and a message without exactly one question FORMERR.

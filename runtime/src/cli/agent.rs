@@ -80,6 +80,9 @@ pub struct AgentArgs {
     /// DNS domain (default "consul.").
     #[arg(long)]
     pub domain: Option<String>,
+    /// An upstream DNS server for names outside the domain (`IP` or `IP:port`); may be repeated.
+    #[arg(long = "recursor")]
+    pub recursor: Vec<String>,
     /// Run script checks (`args`) registered through the API and config files.
     #[arg(long = "enable-script-checks")]
     pub enable_script_checks: bool,
@@ -193,6 +196,7 @@ impl AgentArgs {
         if let Some(domain) = self.domain.clone().or(file.domain.clone()) {
             config.domain = domain;
         }
+        config.dns = crate::config::dns::settings(&file.dns, &self.recursor).map_err(|e| anyhow::anyhow!(e))?;
         for (key, value) in &file.node_meta {
             config.node_meta.insert(key.clone(), value.clone());
         }

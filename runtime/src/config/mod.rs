@@ -3,6 +3,8 @@
 //! the same JSON shape as Consul's JSON files. Service and check definitions are decoded with the HTTP
 //! API's rules. An error names the file, the key and the problem.
 
+pub mod dns;
+
 use std::path::{Path, PathBuf};
 
 use conclave_core::api::{decode_check_definition, decode_service_definition, ServiceCheck, ServiceDefinition};
@@ -30,6 +32,8 @@ pub struct FileConfig {
     pub check_update_interval: Option<String>,
     pub services: Vec<(ServiceDefinition, String)>,
     pub checks: Vec<(ServiceCheck, String, String)>,
+    /// `recursors` and `dns_config`.
+    pub dns: dns::DnsFileConfig,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -163,6 +167,8 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
                 }
             }
             "ports" => apply_ports(&mut config.ports, file, &value)?,
+            "dns_config" => dns::apply_dns_config(&mut config.dns, file, &value)?,
+            "recursors" => dns::apply_recursors(&mut config.dns, file, &value)?,
             "service" | "services" => {
                 for service in objects(&value) {
                     let definition = decode_service_definition(service.to_string().as_bytes())
@@ -189,8 +195,6 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
             | "addresses"
             | "connect"
             | "primary_datacenter"
-            | "dns_config"
-            | "recursors"
             | "limits"
             | "tls"
             | "verify_incoming"

@@ -82,6 +82,7 @@ pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
         .route("/v1/session/node/{node}", get(session::of_node::<E>))
         .route("/v1/session/list", get(session::list::<E>))
         .route("/v1/txn", put(txn::txn::<E>))
+        .route("/v1/internal/dns", axum::routing::post(crate::dns::upstream::serve_forwarded::<E>))
         .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(node.clone(), forward_if_client::<E>))
         .layer(axum::middleware::from_fn(guard_request))

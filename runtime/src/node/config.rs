@@ -86,6 +86,8 @@ pub struct NodeConfig {
     pub enable_script_checks: bool,
     /// An unchanged check status with a new output is pushed to the catalog at most this often.
     pub check_update_interval: Duration,
+    /// `recursors`, `-recursor` and `dns_config`.
+    pub dns: crate::dns::DnsSettings,
 }
 
 impl NodeConfig {
@@ -115,6 +117,7 @@ impl NodeConfig {
             check_update_interval: Duration::from_millis(
                 conclave_core::agent::check_monitor::CHECK_UPDATE_INTERVAL_DEFAULT_MS,
             ),
+            dns: crate::dns::DnsSettings::default(),
         }
     }
 

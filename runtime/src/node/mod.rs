@@ -211,6 +211,10 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     };
     let lan_listener = bind(&node.env, node.config.lan_addr(), "LAN discovery").await?;
     let http_listener = bind(&node.env, node.config.http_addr(), "HTTP").await?;
+    let dns_addr = SocketAddr::new(node.config.client_addr, node.config.ports.dns);
+    let dns_udp =
+        node.env.bind_udp(dns_addr).await.with_context(|| format!("cannot listen for DNS on {dns_addr}/udp"))?;
+    let dns_tcp = bind(&node.env, dns_addr, "DNS").await?;
     tracing::info!(
         target: "conclave::event",
         node = %node.config.node_name,
@@ -223,6 +227,7 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
         tokio::spawn(rpc_server::serve(node.clone(), listener));
     }
     tokio::spawn(rpc_server::serve(node.clone(), lan_listener));
+    tokio::spawn(crate::dns::serve(node.clone(), dns_udp, dns_tcp));
     tokio::spawn(log_leadership_changes(node.clone()));
     tokio::spawn(bootstrap::run(node.clone()));
     tokio::spawn(self_register::run(node.clone()));
