@@ -2,7 +2,7 @@
 //!
 //! `sim --scenario leader-crash --seed 7` prints the run's figures, then `trace-hash: <hex>` and, last,
 //! `result: ok` or `result: violation: <what>`. `--list` lists the scenarios. `--fault local-reads` or
-//! `--fault ack-before-commit` or `--fault session-ttl-early` plants a bug to watch the checker catch it. `--print-trace` prints the trace.
+//! `--fault ack-before-commit` or `--fault session-ttl-early` or `--fault lazy-check-sync` plants a bug to watch the checker catch it. `--print-trace` prints the trace.
 
 use std::process::ExitCode;
 
@@ -59,8 +59,11 @@ fn main() -> ExitCode {
                 "local-reads" => options.faults.local_reads = true,
                 "ack-before-commit" => options.faults.ack_before_commit = true,
                 "session-ttl-early" => options.faults.session_ttl_early = true,
+                "lazy-check-sync" => options.faults.lazy_check_sync = true,
                 other => {
-                    eprintln!("unknown fault {other:?} (local-reads, ack-before-commit, session-ttl-early)");
+                    eprintln!(
+                        "unknown fault {other:?} (local-reads, ack-before-commit, session-ttl-early, lazy-check-sync)"
+                    );
                     return ExitCode::from(2);
                 }
             }
@@ -71,6 +74,12 @@ fn main() -> ExitCode {
         }
         println!("scenario: {} seed: {}", report.scenario, report.seed);
         println!("history: {} operations, {} trace events", report.history_ops, report.trace_events);
+        if report.health.observations > 0 {
+            println!(
+                "health: {} answers, {} settled (answer, instance) pairs judged",
+                report.health.observations, report.health.settled_pairs
+            );
+        }
         if report.sessions > 0 {
             println!(
                 "locks: {} holds, {} sessions ({} seen expire)",

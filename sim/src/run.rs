@@ -21,7 +21,7 @@ use crate::env::SimEnv;
 use crate::faults::Fault;
 use crate::scenarios::{Scenario, WorkloadKind, HEAL_AT};
 use crate::trace;
-use crate::{cas_client, lock_client};
+use crate::{cas_client, health_client, lock_client};
 
 /// How long after the heal the cluster has to answer a consistent read (the liveness bound).
 pub const LIVENESS_BOUND: Duration = Duration::from_secs(45);
@@ -57,6 +57,8 @@ pub struct RunReport {
     pub lock_holds: usize,
     pub sessions: usize,
     pub sessions_expired: usize,
+    /// What the health check judged (`check-flaps`; zero for the others).
+    pub health: checker::health::HealthReport,
     /// The checker's report, or the violation found.
     pub verdict: Result<CheckReport, String>,
 }
@@ -108,10 +110,19 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
     let history_ops = history.len();
     let (lock_holds, sessions) = (history.holds.len(), history.sessions.len());
     let sessions_expired = history.sessions.iter().filter(|s| s.gone_at_us.is_some()).count();
+    let mut health = checker::health::HealthReport::default();
     let verdict = verdict.and_then(|()| {
         let report = checker::check(&history).map_err(|v| v.to_string())?;
         if scenario.workload == WorkloadKind::KvCas {
             cas_client::check_counters(&history).map_err(|v| v.to_string())?;
+        }
+        if scenario.workload == WorkloadKind::CheckFlaps {
+            let bound_us = health_client::SETTLE_BOUND.as_micros() as u64;
+            health =
+                checker::health::check(&history, health_client::instance_id, bound_us).map_err(|v| v.to_string())?;
+            if health.settled_pairs == 0 {
+                return Err("health: no answer came after a settled period; the run proves nothing".to_string());
+            }
         }
         Ok(report)
     });
@@ -127,6 +138,7 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
         lock_holds,
         sessions,
         sessions_expired,
+        health,
         verdict,
     }
 }
@@ -179,7 +191,11 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
         names.iter().enumerate().map(|(i, n)| (i as u32, SocketAddr::new(sim.lookup(n.as_str()), 8500))).collect();
     let instance_ids: Vec<String> = (0..4).map(|i| format!("svc-{i}")).collect();
     let history = Rc::new(RefCell::new(History::default()));
-    for client in 0..options.clients {
+    if scenario.workload == WorkloadKind::CheckFlaps {
+        start_check_flaps(&mut sim, seed, &servers, &history);
+    }
+    let clients = if scenario.workload == WorkloadKind::CheckFlaps { 0 } else { options.clients };
+    for client in 0..clients {
         let workload = Workload {
             client,
             servers: servers.clone(),
@@ -206,6 +222,7 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
                     let behavior = lock_client::LockBehavior { hang_percent: 0, stop_renewing_at };
                     lock_client::run(workload, behavior, rng, history).await
                 }
+                WorkloadKind::CheckFlaps => unreachable!("check-flaps runs no catalog clients"),
             }
             Ok(())
         });
@@ -224,6 +241,11 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
                 WorkloadKind::LockHandoff | WorkloadKind::SessionTtl => {
                     lock_client::await_sessions_expired(&history, &servers, deadline).await
                 }
+                WorkloadKind::CheckFlaps => {
+                    let after_us = (HEAL_AT + health_client::SETTLE_BOUND).as_micros() as u64;
+                    tokio::time::sleep(health_client::SETTLE_BOUND + Duration::from_secs(5)).await;
+                    history.borrow().health.iter().any(|o| o.invoke_us > after_us)
+                }
             };
             liveness.set(done);
             Ok(())
@@ -232,6 +254,8 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
 
     let mut next_event = 0;
     let mut outcome = Ok(());
+    let mut partitioned = false;
+    let mut disturbed_since: Option<u64> = None;
     loop {
         let now = sim.elapsed();
         trace::set_now(now);
@@ -239,6 +263,23 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
             let fault = schedule.events[next_event].1.clone();
             for restarted in apply_fault(&mut sim, &mut slots, &fault) {
                 history.borrow_mut().restarts.push((restarted as u32, now.as_micros() as u64));
+            }
+            partitioned = match fault {
+                Fault::HealAll => false,
+                Fault::IsolateLeader | Fault::Partition(..) | Fault::PartitionOneway(..) | Fault::LeaderCannotSend => {
+                    true
+                }
+                _ => partitioned,
+            };
+            let disturbed = partitioned || slots.iter().any(|s| s.crashed);
+            let now_us = now.as_micros() as u64;
+            match (disturbed, disturbed_since) {
+                (true, None) => disturbed_since = Some(now_us),
+                (false, Some(from)) => {
+                    history.borrow_mut().disturbed.push((from, now_us));
+                    disturbed_since = None;
+                }
+                _ => {}
             }
             next_event += 1;
         }
@@ -254,6 +295,7 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
     if outcome.is_ok() && !liveness.get() {
         let what = match scenario.workload {
             WorkloadKind::LockHandoff | WorkloadKind::SessionTtl => "not every abandoned session expired",
+            WorkloadKind::CheckFlaps => "no health answer",
             _ => "no consistent read succeeded",
         };
         outcome = Err(format!("liveness: {what} within {}s after the heal", LIVENESS_BOUND.as_secs()));
@@ -262,6 +304,42 @@ fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (Duration, H
     drop(sim);
     let history = history.borrow().clone();
     (elapsed, history, outcome)
+}
+
+/// The check targets (hosts `t0..`), the registration of one instance per target on the servers in
+/// turn, and the health observer.
+fn start_check_flaps(
+    sim: &mut turmoil::Sim<'_>,
+    seed: u64,
+    servers: &[(u32, SocketAddr)],
+    history: &Rc<RefCell<History>>,
+) {
+    let until = HEAL_AT + LIVENESS_BOUND + Duration::from_secs(30);
+    for target in 0..health_client::TARGETS {
+        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 4, target as u64));
+        let spans = Rc::new(health_client::draw_spans(&mut rng, target, until));
+        history.borrow_mut().targets.extend(spans.iter().cloned());
+        sim.host(health_client::target_name(target), move || health_client::serve_target(spans.clone()));
+    }
+    let target_ips: Vec<IpAddr> =
+        (0..health_client::TARGETS).map(|t| sim.lookup(health_client::target_name(t))).collect();
+    let registrar_servers = servers.to_vec();
+    sim.client("registrar", async move {
+        tokio::time::sleep(CLIENTS_START).await;
+        for (index, ip) in target_ips.into_iter().enumerate() {
+            let (_, server) = registrar_servers[index % registrar_servers.len()];
+            health_client::register(server, index, ip).await;
+        }
+        Ok(())
+    });
+    let (observer_servers, observer_history) = (servers.to_vec(), history.clone());
+    let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 5, 0));
+    sim.client("observer", async move {
+        tokio::time::sleep(CLIENTS_START).await;
+        let stop_at = HEAL_AT + LIVENESS_BOUND + Duration::from_secs(25);
+        health_client::observe(observer_servers, rng, observer_history, stop_at).await;
+        Ok(())
+    });
 }
 
 /// The catalog workload's final read: every instance, consistently, from any server that answers.

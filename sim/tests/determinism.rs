@@ -33,10 +33,17 @@ fn lock_handoff_replays_identically() {
 }
 
 #[test]
+fn check_flaps_replays_identically() {
+    assert_eq!(trace_hash("check-flaps", 5), trace_hash("check-flaps", 5));
+}
+
+#[test]
 fn list_names_every_scenario() {
     let output = Command::new(env!("CARGO_BIN_EXE_sim")).arg("--list").output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for name in ["leader-crash", "partition-leader", "power-loss", "five-servers-two-down", "lock-handoff"] {
+    for name in
+        ["leader-crash", "partition-leader", "power-loss", "five-servers-two-down", "lock-handoff", "check-flaps"]
+    {
         assert!(stdout.contains(name), "{name} missing from --list:\n{stdout}");
     }
 }

@@ -36,3 +36,10 @@ fn checker_catches_sessions_expired_before_twice_their_ttl() {
     let (seed, violation) = found.expect("early session expiry must be caught within the seed bound");
     eprintln!("session-ttl-early caught at seed {seed}: {violation}");
 }
+
+#[test]
+fn checker_catches_check_results_left_to_the_periodic_sync() {
+    let found = first_violation("check-flaps", |o| o.faults.lazy_check_sync = true);
+    let (seed, violation) = found.expect("check results held back for a minute must be caught within the seed bound");
+    eprintln!("lazy-check-sync caught at seed {seed}: {violation}");
+}

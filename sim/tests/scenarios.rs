@@ -48,6 +48,7 @@ scenario_test!(five_servers_two_down_keep_histories_linearizable, "five-servers-
 scenario_test!(kv_cas_contention_loses_no_increment, "kv-cas-contention");
 scenario_test!(lock_handoff_never_has_two_holders, "lock-handoff");
 scenario_test!(session_ttl_failover_never_expires_a_session_early, "session-ttl-failover");
+scenario_test!(check_flaps_health_follows_check_targets, "check-flaps");
 
 #[test]
 fn every_scenario_has_a_test() {
@@ -64,7 +65,8 @@ fn every_scenario_has_a_test() {
             "five-servers-two-down",
             "kv-cas-contention",
             "lock-handoff",
-            "session-ttl-failover"
+            "session-ttl-failover",
+            "check-flaps"
         ]
     );
 }

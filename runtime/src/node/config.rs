@@ -51,6 +51,8 @@ pub struct FaultSwitches {
     pub ack_before_commit: bool,
     /// Expire sessions after half their TTL instead of Consul's twice their TTL.
     pub session_ttl_early: bool,
+    /// Leave check results to the periodic full anti-entropy pass instead of pushing them as they change.
+    pub lazy_check_sync: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -101,6 +101,24 @@ pub struct SessionLife {
     pub gone_at_us: Option<u64>,
 }
 
+/// A period in which a check target answered up (or down).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetSpan {
+    pub target: usize,
+    pub up: bool,
+    pub from_us: u64,
+    pub until_us: u64,
+}
+
+/// An answer to `/v1/health/service/...?passing`: the instance IDs it listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthObservation {
+    pub server: ServerId,
+    pub invoke_us: u64,
+    pub complete_us: u64,
+    pub passing: Vec<String>,
+}
+
 #[derive(Default, Clone, Debug)]
 pub struct History {
     pub ops: Vec<Op>,
@@ -108,6 +126,11 @@ pub struct History {
     pub restarts: Vec<(ServerId, u64)>,
     pub holds: Vec<LockHold>,
     pub sessions: Vec<SessionLife>,
+    /// The check targets' schedule and the health answers (`check-flaps`).
+    pub targets: Vec<TargetSpan>,
+    pub health: Vec<HealthObservation>,
+    /// Periods `[from, until)` with a partition or a crashed server.
+    pub disturbed: Vec<(u64, u64)>,
 }
 
 impl History {

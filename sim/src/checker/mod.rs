@@ -4,19 +4,24 @@
 //! 2. linearizability — default and `?consistent` reads and all writes fit one total order consistent
 //!    with real time (a Wing & Gong / Lowe search with memoisation, as Porcupine does);
 //! 3. stale reads — never from the future, and never going back on one server within one incarnation;
-//! 4. locks — never two holders at once; sessions never dropped before twice their TTL.
+//! 4. locks — never two holders at once; sessions never dropped before twice their TTL;
+//! 5. health — `?passing` answers agree with check targets that have been settled longer than a bound
+//!    (`health::check`, run for the `check-flaps` scenario).
 //!
 //! KV keys are checked by the same register model, with CAS: a CAS that succeeded moves the key from the
 //! value it read to its own, a refused one proves the key held something else at some point in its
 //! interval.
 
 mod durability;
+pub mod health;
 mod history;
 mod linearizable;
 mod locks;
 mod stale;
 
-pub use history::{ClientId, History, LockHold, Op, OpKind, Outcome, ReadMode, ServerId, SessionLife};
+pub use history::{
+    ClientId, HealthObservation, History, LockHold, Op, OpKind, Outcome, ReadMode, ServerId, SessionLife, TargetSpan,
+};
 pub use linearizable::STATES_EXPLORED_MAX;
 
 use std::collections::BTreeMap;

@@ -3,6 +3,7 @@
 //! link repaired, every server restarted; the cluster must answer a consistent read within a bound).
 
 mod crashes;
+pub mod health;
 pub mod kv;
 mod partitions;
 
@@ -28,6 +29,8 @@ pub enum WorkloadKind {
     LockHandoff,
     /// Half the clients abandon their sessions (and the lock) early; the rest keep renewing.
     SessionTtl,
+    /// HTTP check targets go up and down; an observer asks which instances pass.
+    CheckFlaps,
 }
 
 pub struct Scenario {
@@ -108,6 +111,13 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "the leader dies while abandoned sessions are about to expire",
         schedule: kv::leader_crash_near_session_expiry,
         workload: WorkloadKind::SessionTtl,
+    },
+    Scenario {
+        name: "check-flaps",
+        servers: 3,
+        about: "check targets go up and down through partitions, leader and follower crashes",
+        schedule: health::calm_gaps_between_faults,
+        workload: WorkloadKind::CheckFlaps,
     },
 ];
 

@@ -256,7 +256,7 @@ fn record<E: Env>(node: &Node<E>, id: &str, monitor: &mut CheckMonitor, recorded
             "check status changed"
         );
     }
-    if decision.sync_now {
+    if decision.sync_now && !node.config.faults.lazy_check_sync {
         node.checks.mark_dirty(&service_id);
     }
     Some(service_id)
