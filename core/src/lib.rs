@@ -12,10 +12,13 @@
 //! 4. Answer reads from the catalog's query methods and build Consul's JSON with [`api::encode`]; for a
 //!    blocking query compare `Catalog::index_of(&WatchKey)` with the client's index.
 //! 5. Snapshot with [`codec::encode_snapshot`] and restore with [`codec::decode_snapshot`].
+//! 6. Run one [`gossip::Membership`] per gossip pool (LAN, WAN): feed it datagrams and due timers, carry out
+//!    the [`gossip::GossipAction`]s it returns, read the member list from it.
 
 pub mod agent;
 pub mod api;
 pub mod catalog;
 pub mod codec;
 pub mod dns;
+pub mod gossip;
 pub mod kv;
