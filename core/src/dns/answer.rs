@@ -115,11 +115,7 @@ fn name_in(config: &DnsConfig, prefix: &str) -> Result<Name, hickory_proto::Prot
 }
 
 fn wants_address(qtype: RecordType, ip: IpAddr) -> bool {
-    match (qtype, ip) {
-        (RecordType::A, IpAddr::V4(_)) | (RecordType::AAAA, IpAddr::V6(_)) => true,
-        (RecordType::ANY, _) => true,
-        _ => false,
-    }
+    matches!((qtype, ip), (RecordType::A, IpAddr::V4(_)) | (RecordType::AAAA, IpAddr::V6(_)) | (RecordType::ANY, _))
 }
 
 fn address_rdata(ip: IpAddr) -> RData {

@@ -72,9 +72,12 @@ fn addr_labels_round_trip_ipv6() {
 
 #[test]
 fn service_ttl_prefers_exact_then_longest_prefix_then_star() {
-    let mut config = DnsConfig::default();
-    config.service_ttl_s =
-        [("*".to_string(), 5), ("db*".to_string(), 10), ("db-main".to_string(), 30)].into_iter().collect();
+    let config = DnsConfig {
+        service_ttl_s: [("*".to_string(), 5), ("db*".to_string(), 10), ("db-main".to_string(), 30)]
+            .into_iter()
+            .collect(),
+        ..DnsConfig::default()
+    };
     assert_eq!(config.service_ttl_s("web"), 5);
     assert_eq!(config.service_ttl_s("db-replica"), 10);
     assert_eq!(config.service_ttl_s("db-main"), 30);
