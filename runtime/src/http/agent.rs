@@ -44,7 +44,7 @@ pub async fn register_service<E: Env>(
     let spec = request.service.clone().expect("a service definition registers a service");
     let checks = definition.to_local_checks();
     node.change_local(|local| local.register_service(spec, checks, "", replace)).map_err(refused)?;
-    node.push_to_catalog(node.local_sync_commands()).await;
+    node.push_services(&[&definition.id]).await;
     Ok(empty_ok())
 }
 
@@ -151,7 +151,7 @@ pub async fn register_check<E: Env>(State(node): State<Arc<Node<E>>>, body: Byte
     }
     let local_check = check.to_local_check(&service_id);
     node.change_local(|local| local.register_check(local_check)).map_err(refused)?;
-    node.push_to_catalog(node.local_sync_commands()).await;
+    node.push_services(&[&service_id]).await;
     Ok(empty_ok())
 }
 
@@ -170,9 +170,13 @@ async fn set_check_status<E: Env>(
     status: CheckStatus,
     output: &str,
 ) -> Result<Response, HttpError> {
-    node.change_local(|local| local.update_check(id, status, output)).map_err(refused)?;
+    let service_id = node.change_local(|local| {
+        local.update_check(id, status, output)?;
+        Ok(local.check(id).map(|c| c.service_id.clone()).unwrap_or_default())
+    });
+    let service_id = service_id.map_err(refused)?;
     node.checks.touch(id);
-    node.push_to_catalog(node.local_sync_commands()).await;
+    node.push_services(&[&service_id]).await;
     Ok(empty_ok())
 }
 
@@ -257,7 +261,7 @@ pub async fn service_maintenance<E: Env>(
         let check_id = format!("{}{id}", conclave_core::agent::SERVICE_MAINTENANCE_PREFIX);
         node.push_to_catalog(vec![LocalState::deregister_command(&node.config.node_name, None, Some(&check_id))]).await;
     }
-    node.push_to_catalog(node.local_sync_commands()).await;
+    node.push_services(&[&id]).await;
     Ok(empty_ok())
 }
 
@@ -277,7 +281,7 @@ pub async fn node_maintenance<E: Env>(
         let check_id = conclave_core::agent::NODE_MAINTENANCE_CHECK_ID;
         node.push_to_catalog(vec![LocalState::deregister_command(&node.config.node_name, None, Some(check_id))]).await;
     }
-    node.push_to_catalog(node.local_sync_commands()).await;
+    node.push_services(&[""]).await;
     Ok(empty_ok())
 }
 

@@ -3,6 +3,7 @@
 //! anti-entropy pass, so the catalog converges on what the agent holds even after a failed push. Check
 //! results reach the catalog through the same task as soon as the check runner marks them.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,12 +74,23 @@ impl<E: crate::env::Env> Node<E> {
         sync_plan(&local, &catalog, &self.node_spec(), reserved)
     }
 
+    /// The registrations of `service_ids` (`""`: the node's own checks) the catalog does not hold as the
+    /// agent has them: what an API call that changed those services pushes, without a pass over the rest.
+    pub fn service_sync_commands(&self, service_ids: &BTreeSet<String>) -> Vec<Command> {
+        let local = self.local.lock().expect("local state lock");
+        let catalog = self.catalog.read();
+        sync_plan_for(&local, &catalog, &self.node_spec(), service_ids)
+    }
+
+    /// Pushes the registrations of `service_ids` (see `service_sync_commands`).
+    pub async fn push_services(&self, service_ids: &[&str]) -> bool {
+        let ids = service_ids.iter().map(|id| id.to_string()).collect();
+        self.push_to_catalog(self.service_sync_commands(&ids)).await
+    }
+
     /// The registrations of the services whose checks changed since the last call.
     fn dirty_sync_commands(&self) -> Vec<Command> {
-        let dirty = self.checks.take_dirty();
-        let local = self.local.lock().expect("local state lock").clone();
-        let catalog = self.catalog.read();
-        sync_plan_for(&local, &catalog, &self.node_spec(), &dirty)
+        self.service_sync_commands(&self.checks.take_dirty())
     }
 }
 
