@@ -20,6 +20,8 @@ use tokio::task::AbortHandle;
 use super::Node;
 use crate::env::Env;
 
+/// How long the runner waits after a change of the local state for more changes before reconciling.
+const RECONCILE_COALESCE: Duration = Duration::from_millis(50);
 /// How often a TTL check that has expired looks at whether its service is due for reaping.
 const TTL_REAP_POLL: Duration = Duration::from_secs(1);
 
@@ -112,11 +114,13 @@ fn runnable(local: &LocalState, scripts_enabled: bool) -> BTreeMap<String, RunWh
         .collect()
 }
 
-/// Keeps one task per runnable check until the node stops.
+/// Keeps one task per runnable check until the node stops. Changes arriving together (a burst of
+/// registrations) are reconciled once: a pass looks at every check the agent holds.
 pub async fn run<E: Env>(node: Arc<Node<E>>) {
     loop {
         reconcile(&node);
         node.checks.local_changed.notified().await;
+        tokio::time::sleep(RECONCILE_COALESCE).await;
     }
 }
 
