@@ -285,14 +285,32 @@ pub async fn node_maintenance<E: Env>(
     Ok(empty_ok())
 }
 
-/// `/v1/agent/members`: until gossip exists, the members are the catalog's nodes; a node is alive while
-/// its `serfHealth` check passes (servers keep theirs up to date), and `role` tells servers (running the
-/// `consul` service) from clients.
+/// A gossip member as Consul's `/v1/agent/members` shows it.
+fn gossip_member_json(member: &conclave_core::gossip::Member) -> Value {
+    json!({
+        "Name": member.name,
+        "Addr": member.addr.ip().to_string(),
+        "Port": member.addr.port(),
+        "Tags": member.tags.to_consul(),
+        "Status": member.status.serf_code(),
+        "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2,
+        "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
+    })
+}
+
+/// `/v1/agent/members`: gossip's member list once this agent has met another member; before that (a lone
+/// agent, or gossip not yet joined) the catalog's nodes, alive while their `serfHealth` check passes.
 pub async fn members<E: Env>(
     State(node): State<Arc<Node<E>>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
+    let gossip_members = node.gossip.members();
+    if gossip_members.len() > 1 {
+        let mut out: Vec<Value> = gossip_members.iter().map(gossip_member_json).collect();
+        out.retain(|member| params.keep(member));
+        return Ok(json_response(&out, &params));
+    }
     let catalog = node.catalog.read();
     let mut out = Vec::new();
     for member in catalog.nodes() {
@@ -329,6 +347,12 @@ pub async fn join<E: Env>(
 ) -> Result<Response, HttpError> {
     let addr = crate::cli::agent::resolve_join(&address, node.config.ports.serf_lan)
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let (reply, joined) = tokio::sync::oneshot::channel();
+    if node.gossip.send(crate::node::gossip::GossipCommand::Join(addr, reply)).await {
+        if let Ok(Err(e)) = joined.await {
+            tracing::debug!(error = %e, "gossip join");
+        }
+    }
     crate::node::bootstrap::hello(&node, addr)
         .await
         .map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
@@ -337,6 +361,10 @@ pub async fn join<E: Env>(
 
 pub async fn leave<E: Env>(State(node): State<Arc<Node<E>>>) -> Result<Response, HttpError> {
     tracing::info!(target: "conclave::event", node = %node.config.node_name, "leaving on request");
+    let (reply, left) = tokio::sync::oneshot::channel();
+    if node.gossip.send(crate::node::gossip::GossipCommand::Leave(reply)).await {
+        let _ = left.await;
+    }
     node.shutdown.notify_one();
     Ok(empty_ok())
 }

@@ -7,6 +7,7 @@ pub mod agent_state;
 pub mod bootstrap;
 pub mod checks;
 pub mod config;
+pub mod gossip;
 pub mod identity;
 pub mod proxy;
 pub mod requests;
@@ -64,6 +65,8 @@ pub struct Node<E: Env> {
     pub session_timers: sessions::SessionTimers,
     /// The checks this agent runs.
     pub checks: checks::CheckRunners,
+    /// LAN gossip: the member list and the way to join or leave.
+    pub gossip: gossip::GossipHandle,
 }
 
 impl<E: Env> Node<E> {
@@ -192,6 +195,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         shutdown: tokio::sync::Notify::new(),
         session_timers: sessions::SessionTimers::new(faults.session_ttl_early),
         checks: checks::CheckRunners::default(),
+        gossip: gossip::GossipHandle::default(),
     });
     load_config_services(&node).map_err(|e| anyhow::anyhow!(e))?;
     Ok(node)
@@ -210,6 +214,9 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
         false => None,
     };
     let lan_listener = bind(&node.env, node.config.lan_addr(), "LAN discovery").await?;
+    let lan_addr = node.config.lan_addr();
+    let gossip_socket =
+        node.env.bind_udp(lan_addr).await.with_context(|| format!("cannot listen for gossip on {lan_addr}/udp"))?;
     let http_listener = bind(&node.env, node.config.http_addr(), "HTTP").await?;
     let dns_addr = SocketAddr::new(node.config.client_addr, node.config.ports.dns);
     let dns_udp =
@@ -227,6 +234,7 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
         tokio::spawn(rpc_server::serve(node.clone(), listener));
     }
     tokio::spawn(rpc_server::serve(node.clone(), lan_listener));
+    tokio::spawn(gossip::run(node.clone(), gossip_socket));
     tokio::spawn(crate::dns::serve(node.clone(), dns_udp, dns_tcp));
     tokio::spawn(log_leadership_changes(node.clone()));
     tokio::spawn(bootstrap::run(node.clone()));
@@ -235,6 +243,7 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     tokio::spawn(checks::run(node.clone()));
     if node.config.server {
         tokio::spawn(sessions::run(node.clone()));
+        tokio::spawn(gossip::reconcile(node.clone()));
     }
     let router = crate::http::router(node.clone());
     let _ = node.router.set(router.clone());
