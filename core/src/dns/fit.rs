@@ -10,16 +10,14 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::RData;
 
 use super::config::DnsConfig;
-use super::{encode_or_servfail, Transport, TCP_BYTES_MAX, UDP_ANSWERS_MAX, UDP_BYTES_DEFAULT};
+use super::{encode_or_servfail, Transport, TCP_BYTES_MAX, UDP_ANSWERS_MAX, UDP_BYTES_DEFAULT, UDP_BYTES_MAX};
 
 /// The size an answer to `request` may have on `transport`.
 pub fn bytes_max(request: &Message, transport: Transport) -> usize {
     match (transport, &request.edns) {
         (Transport::Tcp, _) => TCP_BYTES_MAX,
         (Transport::Udp, None) => UDP_BYTES_DEFAULT,
-        (Transport::Udp, Some(_)) => super::answer::response_to(request, false)
-            .edns
-            .map_or(UDP_BYTES_DEFAULT, |edns| usize::from(edns.max_payload())),
+        (Transport::Udp, Some(edns)) => usize::from(edns.max_payload()).clamp(UDP_BYTES_DEFAULT, UDP_BYTES_MAX),
     }
 }
 
@@ -31,7 +29,7 @@ pub fn fit(request: &Message, mut response: Message, transport: Transport, confi
         keep_answers(&mut response, limit);
     }
     let size_max = bytes_max(request, transport);
-    let mut bytes = encode_or_servfail(response.clone());
+    let mut bytes = encode_or_servfail(&response);
     if bytes.len() > size_max {
         // The largest answer count that fits: `low` always fits (0 answers does: a question and an SOA at
         // most), `high` never does.
@@ -40,18 +38,18 @@ pub fn fit(request: &Message, mut response: Message, transport: Transport, confi
             let middle = low + (high - low) / 2;
             let mut candidate = response.clone();
             keep_answers(&mut candidate, middle);
-            if encode_or_servfail(candidate).len() <= size_max {
+            if encode_or_servfail(&candidate).len() <= size_max {
                 low = middle;
             } else {
                 high = middle;
             }
         }
         keep_answers(&mut response, low);
-        bytes = encode_or_servfail(response.clone());
+        bytes = encode_or_servfail(&response);
     }
     if response.answers.len() < answers_total && transport == Transport::Udp && config.enable_truncate {
         response.metadata.truncation = true;
-        bytes = encode_or_servfail(response);
+        bytes = encode_or_servfail(&response);
     }
     bytes
 }

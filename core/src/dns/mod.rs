@@ -138,7 +138,7 @@ pub fn local_lookup(config: &DnsConfig, request: &Message) -> Result<Lookup, Out
     match parse_name(question.name(), &config.domain_labels()) {
         Parsed::Ours(lookup) => Ok(lookup),
         Parsed::NotOurs if config.recursion_available => Err(Outcome::Recurse),
-        Parsed::NotOurs => Err(Outcome::Reply(encode_or_servfail(answer::refused(request)))),
+        Parsed::NotOurs => Err(Outcome::Reply(encode_or_servfail(&answer::refused(request)))),
     }
 }
 
@@ -150,7 +150,7 @@ pub fn servfail(query: &[u8]) -> Option<Vec<u8>> {
         Ok(request) => {
             let mut response = answer::response_to(&request, true);
             response.metadata.response_code = ResponseCode::ServFail;
-            Some(encode_or_servfail(response))
+            Some(encode_or_servfail(&response))
         }
         Err(_) => match error_reply(header.metadata.id, header.metadata.op_code, ResponseCode::ServFail) {
             Outcome::Reply(bytes) => Some(bytes),
@@ -160,11 +160,11 @@ pub fn servfail(query: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn error_reply(id: u16, op_code: OpCode, code: ResponseCode) -> Outcome {
-    Outcome::Reply(encode_or_servfail(Message::error_msg(id, op_code, code)))
+    Outcome::Reply(encode_or_servfail(&Message::error_msg(id, op_code, code)))
 }
 
 /// Encodes `response`; if hickory cannot (a record it refuses to emit), a bare SERVFAIL with the same ID.
-pub fn encode_or_servfail(response: Message) -> Vec<u8> {
+pub fn encode_or_servfail(response: &Message) -> Vec<u8> {
     match response.to_vec() {
         Ok(bytes) => bytes,
         Err(_) => {
