@@ -34,6 +34,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // `sim gossip-model ...`: the sockets-free gossip model has its own flags (sim/src/gossip_model/cli.rs).
+    if std::env::args().nth(1).as_deref() == Some("gossip-model") {
+        return sim::gossip_model::cli::main(std::env::args().skip(1));
+    }
     let args = Args::parse();
     if args.list {
         for scenario in SCENARIOS {

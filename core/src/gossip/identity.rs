@@ -157,9 +157,11 @@ impl foca::Identity for NodeId {
         self.addr
     }
 
-    /// Between two lives of one address, the later generation is the real one.
+    /// Between two lives of one address, the later generation is the real one. Two claims with one generation
+    /// (a misconfigured or forged peer) are ordered by their metadata, so every member picks the same winner
+    /// whatever order the claims arrive in, and a replay cannot flip it back.
     fn win_addr_conflict(&self, adversary: &Self) -> bool {
-        self.generation > adversary.generation
+        (self.generation, &*self.meta) > (adversary.generation, &*adversary.meta)
     }
 }
 
