@@ -44,7 +44,8 @@ pub struct AgentArgs {
     /// Time between join attempts (Go duration).
     #[arg(long = "retry-interval")]
     pub retry_interval: Option<String>,
-    /// Rejoin the cluster after a restart (a server restarted on its data dir always rejoins its Raft peers).
+    /// Rejoin the gossip members remembered in the data dir after a restart (a server restarted on its data
+    /// dir also rejoins its Raft peers without it).
     #[arg(long)]
     pub rejoin: bool,
     #[arg(long)]
@@ -187,6 +188,7 @@ impl AgentArgs {
             config.join.push(resolve_join(addr, config.ports.serf_lan)?);
         }
         config.ui = self.ui || file.ui.unwrap_or(false);
+        config.rejoin = self.rejoin;
         config.enable_script_checks =
             self.enable_script_checks || self.enable_local_script_checks || file.enable_script_checks.unwrap_or(false);
         if let Some(interval) = &file.check_update_interval {

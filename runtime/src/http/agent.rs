@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::{empty_ok, json_response, HttpError, QueryParams};
 use crate::env::Env;
+use crate::node::gossip::Pool;
 use crate::node::Node;
 
 fn refused(message: String) -> HttpError {
@@ -305,6 +306,12 @@ pub async fn members<E: Env>(
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
+    let wan = param(&params, "wan").is_some_and(|v| v.is_empty() || v == "1" || v == "true");
+    if wan {
+        let mut out: Vec<Value> = node.gossip.members_of(Pool::Wan).iter().map(gossip_member_json).collect();
+        out.retain(|member| params.keep(member));
+        return Ok(json_response(&out, &params));
+    }
     let gossip_members = node.gossip.members();
     if gossip_members.len() > 1 {
         let mut out: Vec<Value> = gossip_members.iter().map(gossip_member_json).collect();
@@ -361,9 +368,11 @@ pub async fn join<E: Env>(
 
 pub async fn leave<E: Env>(State(node): State<Arc<Node<E>>>) -> Result<Response, HttpError> {
     tracing::info!(target: "conclave::event", node = %node.config.node_name, "leaving on request");
-    let (reply, left) = tokio::sync::oneshot::channel();
-    if node.gossip.send(crate::node::gossip::GossipCommand::Leave(reply)).await {
-        let _ = left.await;
+    for pool in [Pool::Wan, Pool::Lan] {
+        let (reply, left) = tokio::sync::oneshot::channel();
+        if node.gossip.send_to(pool, crate::node::gossip::GossipCommand::Leave(reply)).await {
+            let _ = left.await;
+        }
     }
     node.shutdown.notify_one();
     Ok(empty_ok())
@@ -376,6 +385,7 @@ pub async fn force_leave<E: Env>(
     if name == node.config.node_name {
         return Err(HttpError::bad_request("Cannot force-leave the agent itself"));
     }
+    crate::node::gossip::remove_server_named(&node, &name).await;
     let request = DeregisterRequest { node: name, service_id: None, check_id: None };
     super::catalog::apply(&node, Command::Deregister(request)).await?;
     Ok(empty_ok())

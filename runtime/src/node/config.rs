@@ -71,6 +71,8 @@ pub struct NodeConfig {
     pub ports: Ports,
     /// LAN addresses to contact at start (`-join`), already resolved to socket addresses.
     pub join: Vec<SocketAddr>,
+    /// `-rejoin`: also join the LAN members remembered in the data dir.
+    pub rejoin: bool,
     pub retry_interval: Duration,
     pub raft: RaftTimings,
     pub faults: FaultSwitches,
@@ -106,6 +108,7 @@ impl NodeConfig {
             client_addr: localhost,
             ports: Ports::default(),
             join: Vec::new(),
+            rejoin: false,
             retry_interval: Duration::from_secs(1),
             raft: RaftTimings::default(),
             faults: FaultSwitches::default(),

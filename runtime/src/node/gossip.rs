@@ -1,9 +1,13 @@
-//! LAN gossip on the node: the driver of `conclave_core::gossip::Membership` over the Env's UDP socket on
-//! the serf LAN port (8301), with timers on `tokio::time`. It joins the `-join` addresses (retrying every
-//! `retry_interval` until another member answers), keeps a copy of the member list for the API
-//! (`/v1/agent/members`, `conclave members`), and on the leader reconciles membership into the catalog as
-//! Consul does: an alive member's `serfHealth` passes, a failed member's goes critical, a member that left
-//! is deregistered (and a server that left is removed from the Raft configuration).
+//! Gossip on the node: the driver of `conclave_core::gossip::Membership` over the Env's UDP sockets, with
+//! timers on `tokio::time` — the LAN pool on the serf LAN port (8301) on every agent, and on servers the
+//! WAN pool on the serf WAN port (8302), where servers are named `node.dc` as in Consul. The LAN pool joins
+//! the `-join` addresses and, with `-rejoin`, the members remembered in the data dir (retrying every
+//! `retry_interval` until another member answers); a server WAN-joins the servers it meets on the LAN.
+//! Servers met through gossip are greeted over the LAN port's TCP side, which is how servers find each
+//! other for `-bootstrap-expect` and client agents find servers. The member lists back `/v1/agent/members`
+//! (`?wan=1`) and `conclave members`; on the leader, `reconcile` turns the LAN list into the catalog as
+//! Consul does: an alive member's `serfHealth` passes, a failed member's goes critical (and is reaped after
+//! `FAILED_REAP_AFTER`), a member that left is deregistered, and a server that left leaves Raft.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -11,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use conclave_core::catalog::{CheckSpec, CheckStatus, Command, DeregisterRequest, NodeSpec, RegisterRequest};
-use conclave_core::gossip::{GossipAction, GossipConfig, GossipTimer, Member, MemberStatus, Membership, NodeId, Tags};
+use conclave_core::gossip::{
+    GossipAction, GossipConfig, GossipTimer, Member, MemberEvent, MemberStatus, Membership, NodeId, Tags,
+};
 use openraft::ChangeMembers;
 use tokio::sync::mpsc;
 
@@ -30,32 +36,82 @@ const KEY_GENERATION: &[u8] = b"gossip_generation";
 const ALIVE_OUTPUT: &str = "Agent alive and reachable";
 const FAILED_OUTPUT: &str = "Agent not live or unreachable";
 
-/// Commands from the API to the gossip task.
+/// Consul's `reconnect_timeout`: a failed member is removed from the catalog after this long.
+pub const FAILED_REAP_AFTER: Duration = Duration::from_secs(72 * 3600);
+const KEY_LAN_MEMBERS: &[u8] = b"gossip_lan_members";
+
+/// Which gossip pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    Lan,
+    Wan,
+}
+
+/// Commands from the API to a gossip task.
 pub enum GossipCommand {
     Join(SocketAddr, tokio::sync::oneshot::Sender<Result<(), String>>),
     Leave(tokio::sync::oneshot::Sender<()>),
 }
 
-/// What the rest of the node sees of gossip.
+/// One pool as the rest of the node sees it.
 #[derive(Default)]
-pub struct GossipHandle {
+struct PoolHandle {
     /// The member list as of the last gossip input, by name.
     members: Mutex<BTreeMap<String, Member>>,
     commands: Mutex<Option<mpsc::Sender<GossipCommand>>>,
 }
 
+/// What the rest of the node sees of gossip.
+#[derive(Default)]
+pub struct GossipHandle {
+    lan: PoolHandle,
+    wan: PoolHandle,
+    /// When the leader first saw each failed member failed (for reaping), by name.
+    failed_since: Mutex<BTreeMap<String, tokio::time::Instant>>,
+}
+
 impl GossipHandle {
-    pub fn members(&self) -> Vec<Member> {
-        self.members.lock().expect("members lock").values().cloned().collect()
+    fn pool(&self, pool: Pool) -> &PoolHandle {
+        match pool {
+            Pool::Lan => &self.lan,
+            Pool::Wan => &self.wan,
+        }
     }
 
-    /// Sends `command` to the gossip task; false if gossip is not running.
+    /// The LAN member list.
+    pub fn members(&self) -> Vec<Member> {
+        self.members_of(Pool::Lan)
+    }
+
+    pub fn members_of(&self, pool: Pool) -> Vec<Member> {
+        self.pool(pool).members.lock().expect("members lock").values().cloned().collect()
+    }
+
+    /// Sends `command` to the LAN gossip task; false if gossip is not running.
     pub async fn send(&self, command: GossipCommand) -> bool {
-        let sender = self.commands.lock().expect("commands lock").clone();
+        self.send_to(Pool::Lan, command).await
+    }
+
+    pub async fn send_to(&self, pool: Pool, command: GossipCommand) -> bool {
+        let sender = self.pool(pool).commands.lock().expect("commands lock").clone();
         match sender {
             Some(sender) => sender.send(command).await.is_ok(),
             None => false,
         }
+    }
+}
+
+/// The LAN addresses remembered from the last run (for `-rejoin`).
+fn remembered_members<E: Env>(node: &Node<E>) -> Vec<SocketAddr> {
+    let stored = node.env.store().get(Space::Agent, KEY_LAN_MEMBERS).ok().flatten().unwrap_or_default();
+    String::from_utf8_lossy(&stored).split(',').filter_map(|a| a.parse().ok()).collect()
+}
+
+fn remember_members<E: Env>(node: &Node<E>, addrs: &BTreeSet<SocketAddr>) {
+    let text = addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
+    let store = node.env.store();
+    if let Err(e) = store.write(vec![WriteOp::Put(Space::Agent, KEY_LAN_MEMBERS.to_vec(), text.into_bytes())]) {
+        tracing::debug!(error = %e, "cannot remember gossip members");
     }
 }
 
@@ -77,23 +133,59 @@ fn next_generation<E: Env>(node: &Node<E>) -> u32 {
     next
 }
 
-fn identity<E: Env>(node: &Node<E>, generation: u32) -> NodeId {
+fn identity<E: Env>(node: &Node<E>, generation: u32, pool: Pool) -> NodeId {
     let config = &node.config;
     let tags = match config.server {
         true => Tags::server(&config.datacenter, config.ports.server, config.bootstrap_expect.min(255) as u8),
         false => Tags::client(&config.datacenter),
     };
-    let addr = SocketAddr::new(config.advertise_addr, config.ports.serf_lan);
-    NodeId::new(&config.node_name, addr, generation, tags)
+    match pool {
+        Pool::Lan => {
+            NodeId::new(&config.node_name, SocketAddr::new(config.advertise_addr, config.ports.serf_lan), generation, tags)
+        }
+        Pool::Wan => {
+            let name = format!("{}.{}", config.node_name, config.datacenter);
+            NodeId::new(&name, SocketAddr::new(config.advertise_addr, config.ports.serf_wan), generation, tags)
+        }
+    }
 }
 
-/// Runs LAN gossip until the node stops. `socket` is bound on the serf LAN port.
-pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram) {
-    let generation = next_generation(&node);
-    let seed = node.env.rng_seed() ^ 0x676f_7373_6970; // "gossip"
-    let mut membership = Membership::new(identity(&node, generation), GossipConfig::lan(), seed);
+/// Where a pool first looks for members.
+fn join_targets<E: Env>(node: &Node<E>, pool: Pool) -> Vec<SocketAddr> {
+    match pool {
+        Pool::Lan => {
+            let mut targets = node.config.join.clone();
+            if node.config.rejoin {
+                targets.extend(remembered_members(node));
+            }
+            targets
+        }
+        // Servers WAN-join the servers they meet on the LAN.
+        Pool::Wan => node
+            .gossip
+            .members_of(Pool::Lan)
+            .iter()
+            .filter(|m| m.tags.rpc_port != 0 && m.status == MemberStatus::Alive)
+            .map(|m| SocketAddr::new(m.addr.ip(), node.config.ports.serf_wan))
+            .collect(),
+    }
+}
+
+/// Runs one gossip pool until the node stops or leaves it. `socket` is bound on the pool's port.
+pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram, pool: Pool) {
+    let generation = match pool {
+        Pool::Lan => next_generation(&node),
+        Pool::Wan => 1,
+    };
+    let (config, salt) = match pool {
+        Pool::Lan => (GossipConfig::lan(), 0x6c61_6e),
+        Pool::Wan => (GossipConfig::wan(), 0x7761_6e),
+    };
+    let seed = node.env.rng_seed() ^ 0x676f_7373_6970 ^ salt; // "gossip"
+    let mut membership = Membership::new(identity(&node, generation, pool), config, seed);
     let (sender, mut commands) = mpsc::channel(16);
-    *node.gossip.commands.lock().expect("commands lock") = Some(sender);
+    *node.gossip.pool(pool).commands.lock().expect("commands lock") = Some(sender);
+    let mut remembered = BTreeSet::new();
     let socket = Arc::new(socket);
     let started = tokio::time::Instant::now();
     let now_ms = move || started.elapsed().as_millis() as u64;
@@ -103,17 +195,19 @@ pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram) {
     let mut next_join = tokio::time::Instant::now();
     loop {
         let mut actions = Vec::new();
-        if membership.active_len() == 0 && tokio::time::Instant::now() >= next_join && !node.config.join.is_empty() {
-            for addr in &node.config.join {
-                if *addr != membership.identity().addr() {
-                    actions.extend(membership.join(*addr, now_ms()).unwrap_or_default());
+        if membership.active_len() == 0 && tokio::time::Instant::now() >= next_join {
+            for addr in join_targets(&node, pool) {
+                if addr != membership.identity().addr() {
+                    actions.extend(membership.join(addr, now_ms()).unwrap_or_default());
                 }
             }
             next_join = tokio::time::Instant::now() + node.config.retry_interval;
         }
         let next_timer = timers.keys().next().map(|&(at, _)| started + Duration::from_millis(at));
-        let wake =
-            next_timer.unwrap_or(next_join + Duration::from_secs(3600)).min(next_join.max(tokio::time::Instant::now()));
+        // Joining is retried only while alone; otherwise only timers wake the loop.
+        let retry_join = (membership.active_len() == 0).then_some(next_join);
+        let idle = tokio::time::Instant::now() + Duration::from_secs(3600);
+        let wake = [next_timer, retry_join].into_iter().flatten().min().unwrap_or(idle);
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
                 Ok((len, from)) => actions.extend(membership.handle_packet(from, &buf[..len], now_ms())),
@@ -138,7 +232,7 @@ pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram) {
                 Some(GossipCommand::Leave(reply)) => {
                     actions.extend(membership.leave(now_ms()).unwrap_or_default());
                     perform(&node, &socket, actions, &mut timers, &mut timer_seq).await;
-                    publish(&node, &membership);
+                    publish(&node, &membership, pool);
                     tokio::time::sleep(LEAVE_PROPAGATION).await;
                     let _ = reply.send(());
                     return;
@@ -147,12 +241,23 @@ pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram) {
             },
         }
         perform(&node, &socket, actions, &mut timers, &mut timer_seq).await;
-        publish(&node, &membership);
+        publish(&node, &membership, pool);
+        if pool == Pool::Lan {
+            let alive: BTreeSet<SocketAddr> = membership
+                .members()
+                .filter(|m| m.status == MemberStatus::Alive && m.name != node.config.node_name)
+                .map(|m| m.addr)
+                .collect();
+            if !alive.is_empty() && alive != remembered {
+                remember_members(&node, &alive);
+                remembered = alive;
+            }
+        }
     }
 }
 
 async fn perform<E: Env>(
-    node: &Node<E>,
+    node: &Arc<Node<E>>,
     socket: &E::Datagram,
     actions: Vec<GossipAction>,
     timers: &mut BTreeMap<(u64, u64), GossipTimer>,
@@ -171,14 +276,32 @@ async fn perform<E: Env>(
             }
             GossipAction::Event(event) => {
                 tracing::info!(target: "conclave::event", node = %node.config.node_name, ?event, "gossip");
+                if let MemberEvent::MemberJoin(member) = &event {
+                    greet_server(node, member);
+                }
             }
         }
     }
 }
 
-fn publish<E: Env>(node: &Node<E>, membership: &Membership) {
+/// A server of our datacenter joined the LAN: greet it over the LAN port's TCP side so that its Raft ID
+/// and RPC address become known (bootstrap, forwarding from client agents).
+fn greet_server<E: Env>(node: &Arc<Node<E>>, member: &Member) {
+    let ours = member.tags.dc == node.config.datacenter && member.name != node.config.node_name;
+    if member.tags.rpc_port == 0 || !ours || member.addr.port() != node.config.ports.serf_lan {
+        return;
+    }
+    let (node, addr) = (node.clone(), member.addr);
+    tokio::spawn(async move {
+        if let Err(e) = super::bootstrap::hello(&node, addr).await {
+            tracing::debug!(%addr, error = %e, "cannot greet a server met through gossip");
+        }
+    });
+}
+
+fn publish<E: Env>(node: &Node<E>, membership: &Membership, pool: Pool) {
     let members = membership.members().map(|m| (m.name.clone(), m.clone())).collect();
-    *node.gossip.members.lock().expect("members lock") = members;
+    *node.gossip.pool(pool).members.lock().expect("members lock") = members;
 }
 
 /// On the leader: makes the catalog's nodes and `serfHealth` checks follow the member list.
@@ -198,7 +321,23 @@ pub async fn reconcile<E: Env>(node: Arc<Node<E>>) {
     }
 }
 
+/// Whether `name` has been failed, as this leader saw it, for longer than `FAILED_REAP_AFTER`.
+fn failed_too_long<E: Env>(node: &Node<E>, name: &str) -> bool {
+    let failed_since = node.gossip.failed_since.lock().expect("failed lock");
+    failed_since.get(name).is_some_and(|since| since.elapsed() > FAILED_REAP_AFTER)
+}
+
+fn note_failures<E: Env>(node: &Node<E>) {
+    let members = node.gossip.members();
+    let mut failed_since = node.gossip.failed_since.lock().expect("failed lock");
+    failed_since.retain(|name, _| members.iter().any(|m| &m.name == name && m.status == MemberStatus::Failed));
+    for member in members.iter().filter(|m| m.status == MemberStatus::Failed) {
+        failed_since.entry(member.name.clone()).or_insert_with(tokio::time::Instant::now);
+    }
+}
+
 fn reconcile_commands<E: Env>(node: &Node<E>) -> Vec<Command> {
+    note_failures(node);
     let catalog = node.catalog.read();
     let mut commands = Vec::new();
     for member in node.gossip.members() {
@@ -208,6 +347,16 @@ fn reconcile_commands<E: Env>(node: &Node<E>) -> Vec<Command> {
         let serf = catalog.check(&member.name, SERF_HEALTH_CHECK_ID);
         let (status, output) = match member.status {
             MemberStatus::Alive | MemberStatus::Leaving => (CheckStatus::Passing, ALIVE_OUTPUT),
+            MemberStatus::Failed if failed_too_long(node, &member.name) => {
+                if catalog.node(&member.name).is_some() {
+                    commands.push(Command::Deregister(DeregisterRequest {
+                        node: member.name.clone(),
+                        service_id: None,
+                        check_id: None,
+                    }));
+                }
+                continue;
+            }
             MemberStatus::Failed => (CheckStatus::Critical, FAILED_OUTPUT),
             MemberStatus::Left => {
                 if catalog.node(&member.name).is_some() {
@@ -246,6 +395,28 @@ fn reconcile_commands<E: Env>(node: &Node<E>) -> Vec<Command> {
         }));
     }
     commands
+}
+
+/// `force-leave` of a server: take it out of the Raft configuration (on the leader; elsewhere the
+/// request is refused by Raft and only the catalog entry goes).
+pub async fn remove_server_named<E: Env>(node: &Node<E>, name: &str) {
+    let Some(raft) = &node.raft else { return };
+    let Some(member) = node.gossip.members().into_iter().find(|m| m.name == name && m.tags.rpc_port != 0) else {
+        return;
+    };
+    let rpc_addr = SocketAddr::new(member.addr.ip(), member.tags.rpc_port).to_string();
+    let doomed: BTreeSet<u64> = {
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        membership.nodes().filter(|(_, n)| n.addr == rpc_addr).map(|(id, _)| *id).collect()
+    };
+    if doomed.is_empty() || doomed.contains(&node.raft_id) {
+        return;
+    }
+    if let Err(e) = raft.change_membership(ChangeMembers::RemoveVoters(doomed), false).await {
+        tracing::warn!(target: "conclave::event", server = name, error = %e, "cannot remove the server from raft");
+    }
 }
 
 /// A server that left on purpose leaves the Raft configuration too (a failed one stays until it comes

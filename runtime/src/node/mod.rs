@@ -217,6 +217,13 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     let lan_addr = node.config.lan_addr();
     let gossip_socket =
         node.env.bind_udp(lan_addr).await.with_context(|| format!("cannot listen for gossip on {lan_addr}/udp"))?;
+    let wan_addr = bind_any(node.config.ports.serf_wan);
+    let wan_socket = match node.config.server {
+        true => Some(
+            node.env.bind_udp(wan_addr).await.with_context(|| format!("cannot listen for WAN gossip on {wan_addr}/udp"))?,
+        ),
+        false => None,
+    };
     let http_listener = bind(&node.env, node.config.http_addr(), "HTTP").await?;
     let dns_addr = SocketAddr::new(node.config.client_addr, node.config.ports.dns);
     let dns_udp =
@@ -234,7 +241,10 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
         tokio::spawn(rpc_server::serve(node.clone(), listener));
     }
     tokio::spawn(rpc_server::serve(node.clone(), lan_listener));
-    tokio::spawn(gossip::run(node.clone(), gossip_socket));
+    tokio::spawn(gossip::run(node.clone(), gossip_socket, gossip::Pool::Lan));
+    if let Some(socket) = wan_socket {
+        tokio::spawn(gossip::run(node.clone(), socket, gossip::Pool::Wan));
+    }
     tokio::spawn(crate::dns::serve(node.clone(), dns_udp, dns_tcp));
     tokio::spawn(log_leadership_changes(node.clone()));
     tokio::spawn(bootstrap::run(node.clone()));
