@@ -28,3 +28,13 @@ fn same_seed_gives_the_same_figures() {
     b.wall_secs = 0.0;
     assert_eq!(a, b);
 }
+
+#[test]
+fn refuted_suspicions_force_no_rejoins_at_ten_percent_loss() {
+    // foca 2.0.0 sends TurnUndead after a refuted suspicion; Membership must not let it out (1,000 nodes at
+    // 10% loss saw 326 forced rejoins a minute before the fix).
+    let mut plan = Plan::lan(200, 0.1, 1);
+    plan.window_ms = 40_000;
+    let figures = run(&plan);
+    assert_eq!((figures.false_failures, figures.self_rejoins), (0, 0), "{figures:?}");
+}

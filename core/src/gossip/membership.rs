@@ -12,13 +12,15 @@ use rand_chacha::ChaCha8Rng;
 
 use super::broadcast::{BroadcastItem, Handler, Inbox, USER_EVENT_BYTES_MAX};
 use super::config::GossipConfig;
-use super::identity::NodeId;
+use super::identity::{NodeId, NODE_NAME_BYTES_MAX, TAG_BYTES_MAX};
 use super::members::{Member, MemberEvent, MemberStatus};
 use super::rng::GossipRng;
 use super::wire::WireCodec;
 
 /// Leave intents remembered for members not (yet) declared down; the oldest address is forgotten first.
 pub const LEAVE_INTENTS_MAX: usize = 4096;
+/// Longest header-only packet (two identities at their byte limits, plus framing).
+const TURN_UNDEAD_BYTES_MAX: usize = 2 * (NODE_NAME_BYTES_MAX + 2 * TAG_BYTES_MAX + 64) + 16;
 /// Members asked to let us back in after the cluster declared us down (besides foca's own announces).
 const REJOIN_ANNOUNCES: usize = 3;
 
@@ -236,6 +238,9 @@ impl Membership {
     fn finish(&mut self, out: Collected, now_ms: u64) -> Vec<GossipAction> {
         let mut actions = Vec::with_capacity(out.sends.len() + out.timers.len());
         for (to, bytes) in out.sends {
+            if self.is_turn_undead_to_active_member(&bytes) {
+                continue;
+            }
             actions.push(GossipAction::Send { to, bytes });
         }
         for (after, timer) in out.timers {
@@ -351,6 +356,26 @@ impl Membership {
             actions.push(GossipAction::Send { to, bytes });
         }
         assert!(out.timers.is_empty() && out.notifications.is_empty(), "an announce only sends");
+    }
+
+    /// Works around foca 2.0.0: when a `ChangeSuspectToDown` timer fires for a member that has since refuted
+    /// the suspicion (its incarnation moved on, so foca rightly keeps it alive), foca still sends it
+    /// `TurnUndead`, and the live member then thinks the cluster has it down and rejoins under a new
+    /// generation. A `TurnUndead` to a member foca holds active is such a stray and is not sent.
+    fn is_turn_undead_to_active_member(&self, bytes: &[u8]) -> bool {
+        // TurnUndead carries no updates or broadcasts: only short packets need a look.
+        if bytes.len() > TURN_UNDEAD_BYTES_MAX {
+            return false;
+        }
+        let Ok(header) = foca::Codec::<NodeId>::decode_header(&mut WireCodec, bytes) else { return false };
+        if header.message != foca::Message::TurnUndead {
+            return false;
+        }
+        let stray = self.foca.iter_members().any(|member| member.id() == &header.dst);
+        if stray {
+            tracing::debug!(to = ?header.dst, "gossip: not sending TurnUndead to a member that refuted its suspicion");
+        }
+        stray
     }
 
     /// Recomputes foca's size-dependent settings (suspicion timeout, retransmits) when the cluster's size
