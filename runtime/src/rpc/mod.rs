@@ -51,6 +51,19 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Whether sending the request twice has the effect of sending it once. Raft RPCs, read indexes,
+    /// discovery, renewals and HTTP GETs are; a forwarded write (a CAS, a session create, a transaction)
+    /// or a forwarded HTTP write is not, so it must never be resent once it may have been delivered.
+    pub fn is_idempotent(&self) -> bool {
+        match self {
+            Request::Forward(_) => false,
+            Request::Http { method, .. } => method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD"),
+            _ => true,
+        }
+    }
+}
+
 /// Why a forwarded write or read-index request was not served.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ForwardError {

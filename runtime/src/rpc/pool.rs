@@ -25,12 +25,18 @@ impl<E: Env> RpcPool<E> {
         RpcPool { env, idle: Mutex::new(BTreeMap::new()) }
     }
 
-    /// Sends `request` to `addr` and waits at most `timeout` for the reply. A pooled connection that
-    /// turns out to be dead (the peer restarted) is replaced by a fresh one once: every request this pool
-    /// carries is idempotent (Raft RPCs, catalog writes that set a value, read-index requests).
+    /// Sends `request` to `addr` and waits at most `timeout` for the reply. For an idempotent request, a
+    /// pooled connection that turns out to be dead (the peer restarted) is replaced by a fresh one once.
+    /// A request that is not idempotent always goes on a fresh connection and is never resent, so
+    /// `ConnectionRefused` from it means it was certainly not delivered, and any later error that it may
+    /// have been (a CAS resent after the leader applied it and crashed would answer `false` for a write
+    /// that happened).
     pub async fn call(&self, addr: SocketAddr, request: &Request, timeout: Duration) -> io::Result<Reply> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let pooled = self.idle.lock().expect("rpc pool lock").get_mut(&addr).and_then(|v| v.pop());
+        let pooled = match request.is_idempotent() {
+            true => self.idle.lock().expect("rpc pool lock").get_mut(&addr).and_then(|v| v.pop()),
+            false => None,
+        };
         let (stream, reply) = match pooled {
             Some(stream) => match self.exchange(addr, Some(stream), request, deadline).await {
                 Ok(done) => done,
