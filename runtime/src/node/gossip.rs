@@ -140,9 +140,12 @@ fn identity<E: Env>(node: &Node<E>, generation: u32, pool: Pool) -> NodeId {
         false => Tags::client(&config.datacenter),
     };
     match pool {
-        Pool::Lan => {
-            NodeId::new(&config.node_name, SocketAddr::new(config.advertise_addr, config.ports.serf_lan), generation, tags)
-        }
+        Pool::Lan => NodeId::new(
+            &config.node_name,
+            SocketAddr::new(config.advertise_addr, config.ports.serf_lan),
+            generation,
+            tags,
+        ),
         Pool::Wan => {
             let name = format!("{}.{}", config.node_name, config.datacenter);
             NodeId::new(&name, SocketAddr::new(config.advertise_addr, config.ports.serf_wan), generation, tags)
@@ -178,8 +181,8 @@ pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram, pool: Pool) {
         Pool::Wan => 1,
     };
     let (config, salt) = match pool {
-        Pool::Lan => (GossipConfig::lan(), 0x6c61_6e),
-        Pool::Wan => (GossipConfig::wan(), 0x7761_6e),
+        Pool::Lan => (GossipConfig::lan(), 0x006c_616e),
+        Pool::Wan => (GossipConfig::wan(), 0x0077_616e),
     };
     let seed = node.env.rng_seed() ^ 0x676f_7373_6970 ^ salt; // "gossip"
     let mut membership = Membership::new(identity(&node, generation, pool), config, seed);

@@ -220,7 +220,10 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     let wan_addr = bind_any(node.config.ports.serf_wan);
     let wan_socket = match node.config.server {
         true => Some(
-            node.env.bind_udp(wan_addr).await.with_context(|| format!("cannot listen for WAN gossip on {wan_addr}/udp"))?,
+            node.env
+                .bind_udp(wan_addr)
+                .await
+                .with_context(|| format!("cannot listen for WAN gossip on {wan_addr}/udp"))?,
         ),
         false => None,
     };
