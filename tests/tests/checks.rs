@@ -1,6 +1,6 @@
 //! Checks that run: a real agent probes a real HTTP server and TCP port, expires TTL checks, runs scripts
 //! only when allowed, reaps services critical for too long, and anti-entropy keeps the catalog equal to
-//! what the agent holds. Each test takes its own loopback subnet (120–125).
+//! what the agent holds. Each test takes its own loopback subnet (120–125, 127).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
@@ -187,4 +187,68 @@ fn critical_services_are_reaped_and_strays_removed_by_anti_entropy() {
     });
     let consul = http::get(&format!("{agent}/v1/catalog/service/consul")).unwrap().json();
     assert_eq!(consul.as_array().unwrap().len(), 1, "the server's own registration stays");
+}
+
+/// `openssl s_server -www` on a self-signed certificate: an HTTPS target.
+struct TlsTarget {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsTarget {
+    fn start(ip: &str) -> TlsTarget {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=check-target"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("run openssl");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let port = TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("openssl")
+            .args(["s_server", "-www", "-quiet", "-accept"])
+            .arg(format!("{ip}:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start openssl s_server");
+        eventually(Duration::from_secs(10), "s_server listening", || std::net::TcpStream::connect((ip, port)).ok());
+        TlsTarget { child, port, _dir: dir }
+    }
+}
+
+impl Drop for TlsTarget {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn https_checks_verify_certificates_unless_told_to_skip() {
+    let cluster = Cluster::dev(127);
+    let agent = cluster.agents[0].http();
+    let target = TlsTarget::start("127.0.127.9");
+    let url = format!("https://127.0.127.9:{}/", target.port);
+    let skip = format!(
+        r#"{{"Name":"tls-skip","Check":{{"CheckID":"skip","HTTP":"{url}","Interval":"1s","TLSSkipVerify":true}}}}"#
+    );
+    let verify = format!(r#"{{"Name":"tls-verify","Check":{{"CheckID":"verify","HTTP":"{url}","Interval":"1s"}}}}"#);
+    assert_eq!(http::put(&format!("{agent}/v1/agent/service/register"), &skip).unwrap().status, 200);
+    assert_eq!(http::put(&format!("{agent}/v1/agent/service/register"), &verify).unwrap().status, 200);
+    let output = wait_status(&agent, "skip", "passing", Duration::from_secs(5));
+    assert!(output.starts_with(&format!("HTTP GET {url}: 200")), "{output}");
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, output) = check_status(&agent, "verify").unwrap();
+    assert_eq!(status, "critical", "a self-signed certificate is refused when verifying: {output}");
+    assert!(output.contains("certificate") || output.contains("Certificate"), "{output}");
 }

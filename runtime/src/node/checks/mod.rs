@@ -6,6 +6,7 @@
 //! anti-entropy task, which `mark_dirty` wakes.
 
 pub mod probes;
+mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

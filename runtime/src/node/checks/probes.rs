@@ -1,4 +1,4 @@
-//! One probe of a check, through the Env: an HTTP request, a TCP connect or a script run, each bounded by
+//! One probe of a check, through the Env: an HTTP(S) request, a TCP connect or a script run, each bounded by
 //! the check's timeout. What a result means is decided in `conclave_core::agent::check_monitor`.
 
 use std::io;
@@ -108,9 +108,7 @@ fn parse_url(url: &str) -> io::Result<(hyper::Uri, String, u16)> {
     let uri: hyper::Uri = url.parse().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")))?;
     let default_port = match uri.scheme_str() {
         Some("http") => 80,
-        Some("https") => {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "https checks are not supported by this agent"))
-        }
+        Some("https") => 443,
         _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "unsupported protocol scheme")),
     };
     let host = uri.host().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no host in URL"))?.to_string();
@@ -124,14 +122,37 @@ fn redirect_target(from: &str, location: &str) -> io::Result<String> {
     }
     let (uri, _, _) = parse_url(from)?;
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    let scheme = uri.scheme_str().unwrap_or("http");
     let path = if location.starts_with('/') { location.to_string() } else { format!("/{location}") };
-    Ok(format!("http://{authority}{path}"))
+    Ok(format!("{scheme}://{authority}{path}"))
 }
 
 async fn http_once<E: Env>(env: &E, method: &str, url: &str, definition: &CheckDefinition) -> io::Result<HttpAnswer> {
     let (uri, host, port) = parse_url(url)?;
     let addr = resolve(env, &host, port).await?;
     let stream = env.connect_tcp(addr).await?;
+    if uri.scheme_str() == Some("https") {
+        let connector = tokio_rustls::TlsConnector::from(super::tls::client_config(definition.tls_skip_verify));
+        let name = rustls::pki_types::ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']'))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
+            .to_owned();
+        let stream = connector.connect(name, stream).await?;
+        return exchange(stream, method, &uri, host, definition).await;
+    }
+    exchange(stream, method, &uri, host, definition).await
+}
+
+/// One request and the start of its answer on an open connection (plain or TLS).
+async fn exchange<S>(
+    stream: S,
+    method: &str,
+    uri: &hyper::Uri,
+    host: String,
+    definition: &CheckDefinition,
+) -> io::Result<HttpAnswer>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(io::Error::other)?;
     let driver = tokio::spawn(async move {
@@ -208,7 +229,7 @@ mod tests {
         let (_, host, port) = parse_url("http://127.0.0.1:9100/metrics").unwrap();
         assert_eq!((host.as_str(), port), ("127.0.0.1", 9100));
         assert_eq!(parse_url("http://example.com/").unwrap().2, 80);
-        assert_eq!(parse_url("https://x/").unwrap_err().kind(), io::ErrorKind::Unsupported);
+        assert_eq!(parse_url("https://x/").unwrap().2, 443);
         assert!(parse_url("ftp://x/").is_err());
     }
 
