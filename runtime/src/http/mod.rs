@@ -260,16 +260,10 @@ pub fn content_hash(value: &serde_json::Value) -> String {
 }
 
 /// The endpoints a client agent answers by forwarding to a server (it keeps no catalog of its own).
-const FORWARDED_PREFIXES: &[&str] = &[
-    "/v1/catalog/",
-    "/v1/health/",
-    "/v1/status/",
-    "/v1/operator/",
-    "/v1/agent/members",
-    "/v1/kv/",
-    "/v1/session/",
-    "/v1/txn",
-];
+/// `/v1/agent/members` is not one of them: every agent runs LAN gossip and answers from its own view, as
+/// Consul's agents do (forwarded, a client agent cut off from the servers could not answer at all).
+const FORWARDED_PREFIXES: &[&str] =
+    &["/v1/catalog/", "/v1/health/", "/v1/status/", "/v1/operator/", "/v1/kv/", "/v1/session/", "/v1/txn"];
 
 async fn forward_if_client<E: Env>(
     axum::extract::State(node): axum::extract::State<Arc<Node<E>>>,
