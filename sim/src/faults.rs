@@ -1,5 +1,6 @@
 //! Faults the simulator injects, and the schedule a scenario draws from its seed. Times are simulated time
-//! since the start of the run; server indexes are 0-based.
+//! since the start of the run; node indexes are 0-based:
+//! the servers first, then the client agents (gossip scenarios).
 
 use std::time::Duration;
 
@@ -23,6 +24,11 @@ pub enum Fault {
     LeaderCannotSend,
     /// Repair every link.
     HealAll,
+    /// Start a node's process again on its disk, whether it crashed or ended (after a leave).
+    Restart(usize),
+    /// Ask a node to leave gracefully (`PUT /v1/agent/leave`, sent by a scenario client at this time; the
+    /// run loop only records it).
+    Leave(usize),
 }
 
 /// The faults of a run, in time order.

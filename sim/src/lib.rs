@@ -11,6 +11,7 @@ pub mod client;
 pub mod disk;
 pub mod env;
 pub mod faults;
+pub mod gossip_client;
 pub mod gossip_model;
 pub mod health_client;
 pub mod lock_client;

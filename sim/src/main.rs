@@ -84,6 +84,11 @@ fn main() -> ExitCode {
                 report.health.observations, report.health.settled_pairs
             );
         }
+        if report.membership.observations > 0 {
+            let figures: Vec<String> =
+                report.membership.figures.iter().map(|(what, us)| format!("{what} {:.1}s", *us as f64 / 1e6)).collect();
+            println!("membership: {} answers; {}", report.membership.observations, figures.join(", "));
+        }
         if report.sessions > 0 {
             println!(
                 "locks: {} holds, {} sessions ({} seen expire)",

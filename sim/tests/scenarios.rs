@@ -6,7 +6,7 @@
 use sim::run::{run, RunOptions};
 use sim::scenarios::{find, SCENARIOS};
 
-/// Seeds per scenario by default: 7 scenarios × 44 seeds = 308 runs.
+/// Seeds per scenario by default: 15 scenarios × 44 seeds = 660 runs.
 const SEEDS_PER_SCENARIO_DEFAULT: u64 = 44;
 
 fn seeds_per_scenario() -> u64 {
@@ -49,6 +49,10 @@ scenario_test!(kv_cas_contention_loses_no_increment, "kv-cas-contention");
 scenario_test!(lock_handoff_never_has_two_holders, "lock-handoff");
 scenario_test!(session_ttl_failover_never_expires_a_session_early, "session-ttl-failover");
 scenario_test!(check_flaps_health_follows_check_targets, "check-flaps");
+scenario_test!(gossip_partition_heal_detects_the_split_and_converges, "gossip-partition-heal");
+scenario_test!(client_crash_turns_serf_health_critical_then_passing, "client-crash");
+scenario_test!(server_leave_rejoin_leaves_raft_and_comes_back, "server-leave-rejoin");
+scenario_test!(bootstrap_expect_forms_exactly_one_cluster, "bootstrap-expect");
 
 #[test]
 fn every_scenario_has_a_test() {
@@ -66,7 +70,11 @@ fn every_scenario_has_a_test() {
             "kv-cas-contention",
             "lock-handoff",
             "session-ttl-failover",
-            "check-flaps"
+            "check-flaps",
+            "gossip-partition-heal",
+            "client-crash",
+            "server-leave-rejoin",
+            "bootstrap-expect"
         ]
     );
 }

@@ -119,6 +119,51 @@ pub struct HealthObservation {
     pub passing: Vec<String>,
 }
 
+/// One node's answer to `/v1/agent/members`: each member's name and serf status code (1 alive, 2 leaving,
+/// 3 left, 4 failed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MembersObservation {
+    pub node: String,
+    pub invoke_us: u64,
+    pub complete_us: u64,
+    pub members: Vec<(String, u8)>,
+}
+
+/// A server's answer about one node: its `serfHealth` status (`/v1/health/node/<name>`) and whether its
+/// service was listed by `/v1/health/service/<service>?passing`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeHealthObservation {
+    pub server: ServerId,
+    pub invoke_us: u64,
+    pub complete_us: u64,
+    /// `None` when the catalog has no `serfHealth` check for the node.
+    pub serf_health: Option<String>,
+    pub service_passing: bool,
+}
+
+/// A server's answers to `/v1/status/leader` and `/v1/status/peers` (asked one after the other).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusObservation {
+    pub node: String,
+    pub invoke_us: u64,
+    pub complete_us: u64,
+    /// `""` when the server knows no leader.
+    pub leader: String,
+    pub peers: Vec<String>,
+}
+
+/// A server's Raft state as the run loop read it from the node (sampled whenever it changed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftSample {
+    pub node: String,
+    pub at_us: u64,
+    pub term: u64,
+    /// Whether the node itself was leader of `term`.
+    pub is_leader: bool,
+    /// The voters of the node's membership config (empty before bootstrap).
+    pub voters: Vec<u64>,
+}
+
 #[derive(Default, Clone, Debug)]
 pub struct History {
     pub ops: Vec<Op>,
@@ -131,6 +176,15 @@ pub struct History {
     pub health: Vec<HealthObservation>,
     /// Periods `[from, until)` with a partition or a crashed server.
     pub disturbed: Vec<(u64, u64)>,
+    /// The gossip scenarios' observations (`checker::membership`).
+    pub members: Vec<MembersObservation>,
+    pub node_health: Vec<NodeHealthObservation>,
+    pub status: Vec<StatusObservation>,
+    pub raft: Vec<RaftSample>,
+    /// When each fault was injected (simulated microseconds).
+    pub faults: Vec<(u64, crate::faults::Fault)>,
+    /// When each scripted step of a gossip scenario's client completed (`"leave"`, ...).
+    pub marks: Vec<(u64, String)>,
 }
 
 impl History {

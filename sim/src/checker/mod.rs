@@ -6,7 +6,9 @@
 //! 3. stale reads — never from the future, and never going back on one server within one incarnation;
 //! 4. locks — never two holders at once; sessions never dropped before twice their TTL;
 //! 5. health — `?passing` answers agree with check targets that have been settled longer than a bound
-//!    (`health::check`, run for the `check-flaps` scenario).
+//!    (`health::check`, run for the `check-flaps` scenario);
+//! 6. membership — the gossip scenarios' member lists, `serfHealth`, Raft peers and leaders against what
+//!    the faults did (`membership`, run for the gossip scenarios).
 //!
 //! KV keys are checked by the same register model, with CAS: a CAS that succeeded moves the key from the
 //! value it read to its own, a refused one proves the key held something else at some point in its
@@ -17,10 +19,12 @@ pub mod health;
 mod history;
 mod linearizable;
 mod locks;
+pub mod membership;
 mod stale;
 
 pub use history::{
-    ClientId, HealthObservation, History, LockHold, Op, OpKind, Outcome, ReadMode, ServerId, SessionLife, TargetSpan,
+    ClientId, HealthObservation, History, LockHold, MembersObservation, NodeHealthObservation, Op, OpKind, Outcome,
+    RaftSample, ReadMode, ServerId, SessionLife, StatusObservation, TargetSpan,
 };
 pub use linearizable::STATES_EXPLORED_MAX;
 

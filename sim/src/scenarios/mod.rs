@@ -3,6 +3,7 @@
 //! link repaired, every server restarted; the cluster must answer a consistent read within a bound).
 
 mod crashes;
+pub mod gossip;
 pub mod health;
 pub mod kv;
 mod partitions;
@@ -31,12 +32,37 @@ pub enum WorkloadKind {
     SessionTtl,
     /// HTTP check targets go up and down; an observer asks which instances pass.
     CheckFlaps,
+    /// Gossip: watchers poll every node's member list through a LAN split and its heal.
+    PartitionHeal,
+    /// Gossip: a service on a client agent; a watcher asks the servers for its node's health.
+    ClientCrash,
+    /// Gossip: a server leaves gracefully; writes go on; it is restarted on its data dir.
+    LeaveRejoin,
+    /// Raft bootstrap: servers start at random times; a watcher asks each for its leader and peers.
+    BootstrapExpect,
+}
+
+impl WorkloadKind {
+    /// The gossip scenarios run their own watchers and checker, and their schedule is complete (no
+    /// general heal at `HEAL_AT`, no catalog clients).
+    pub fn is_gossip(self) -> bool {
+        matches!(
+            self,
+            WorkloadKind::PartitionHeal
+                | WorkloadKind::ClientCrash
+                | WorkloadKind::LeaveRejoin
+                | WorkloadKind::BootstrapExpect
+        )
+    }
 }
 
 pub struct Scenario {
     pub name: &'static str,
     pub servers: usize,
+    /// Client agents (`server = false`), hosts `a1..`, joining the servers' LAN addresses.
+    pub agents: usize,
     pub about: &'static str,
+    /// Draws the faults; the count is the servers plus the agents.
     pub schedule: fn(&mut ChaCha8Rng, usize) -> Schedule,
     pub workload: WorkloadKind,
 }
@@ -45,6 +71,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "leader-crash",
         servers: 3,
+        agents: 0,
         about: "the leader crashes, later restarts from disk",
         schedule: crashes::leader_crash,
         workload: WorkloadKind::Catalog,
@@ -52,6 +79,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "follower-restart",
         servers: 3,
+        agents: 0,
         about: "followers crash and restart",
         schedule: crashes::follower_restart,
         workload: WorkloadKind::Catalog,
@@ -59,6 +87,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "partition-leader",
         servers: 3,
+        agents: 0,
         about: "the leader is isolated in a minority",
         schedule: partitions::partition_leader,
         workload: WorkloadKind::Catalog,
@@ -66,6 +95,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "asymmetric-partition",
         servers: 3,
+        agents: 0,
         about: "one-way link cuts around the leader",
         schedule: partitions::asymmetric_partition,
         workload: WorkloadKind::Catalog,
@@ -73,6 +103,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "flapping-partitions",
         servers: 3,
+        agents: 0,
         about: "repeated partition and heal, with restarts",
         schedule: partitions::flapping_partitions,
         workload: WorkloadKind::Catalog,
@@ -80,6 +111,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "power-loss",
         servers: 3,
+        agents: 0,
         about: "every server crashes, then restarts from disk",
         schedule: crashes::power_loss,
         workload: WorkloadKind::Catalog,
@@ -87,6 +119,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "five-servers-two-down",
         servers: 5,
+        agents: 0,
         about: "two of five servers crash",
         schedule: crashes::five_servers_two_down,
         workload: WorkloadKind::Catalog,
@@ -94,6 +127,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "kv-cas-contention",
         servers: 3,
+        agents: 0,
         about: "CAS increments on a few keys through partitions and leader crashes",
         schedule: kv::partitions_and_leader_crashes,
         workload: WorkloadKind::KvCas,
@@ -101,6 +135,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "lock-handoff",
         servers: 3,
+        agents: 0,
         about: "clients compete for a lock with sessions through a leader isolation and a leader crash",
         schedule: kv::isolation_then_crash,
         workload: WorkloadKind::LockHandoff,
@@ -108,6 +143,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "session-ttl-failover",
         servers: 3,
+        agents: 0,
         about: "the leader dies while abandoned sessions are about to expire",
         schedule: kv::leader_crash_near_session_expiry,
         workload: WorkloadKind::SessionTtl,
@@ -115,9 +151,42 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "check-flaps",
         servers: 3,
+        agents: 0,
         about: "check targets go up and down through partitions, leader and follower crashes",
         schedule: health::calm_gaps_between_faults,
         workload: WorkloadKind::CheckFlaps,
+    },
+    Scenario {
+        name: "gossip-partition-heal",
+        servers: 3,
+        agents: 2,
+        about: "a LAN split between random groups of servers and client agents, then a heal",
+        schedule: gossip::partition_heal,
+        workload: WorkloadKind::PartitionHeal,
+    },
+    Scenario {
+        name: "client-crash",
+        servers: 3,
+        agents: 1,
+        about: "a client agent with a service crashes, later restarts from disk",
+        schedule: gossip::client_crash,
+        workload: WorkloadKind::ClientCrash,
+    },
+    Scenario {
+        name: "server-leave-rejoin",
+        servers: 3,
+        agents: 0,
+        about: "a server leaves gracefully, writes go on, it restarts on its data dir",
+        schedule: gossip::server_leave_rejoin,
+        workload: WorkloadKind::LeaveRejoin,
+    },
+    Scenario {
+        name: "bootstrap-expect",
+        servers: 3,
+        agents: 0,
+        about: "three servers with bootstrap_expect 3 start at random times",
+        schedule: gossip::no_faults,
+        workload: WorkloadKind::BootstrapExpect,
     },
 ];
 
