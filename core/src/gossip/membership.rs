@@ -340,16 +340,24 @@ impl Membership {
         }
     }
 
-    /// After a forced rejoin foca starts from an empty member list: announce to a few members we knew alive.
+    /// After a forced rejoin foca starts from an empty member list: announce to a few members we knew alive,
+    /// and to a few we believed failed. After a partition heals, the member that told us we were down is on
+    /// the other side, which we hold failed; announcing only to our own side would leave the other side to
+    /// learn our new life at the next announce to down members, up to `gossip_to_the_dead_interval` later
+    /// (the `gossip-partition-heal` simulation measured up to 39 s to converge instead of ~30 s).
     fn announce_to_alive(&mut self, actions: &mut Vec<GossipAction>) {
         let me = self.identity().addr();
-        let alive: Vec<SocketAddr> =
-            self.members.values().filter(|m| m.status == MemberStatus::Alive && m.addr != me).map(|m| m.addr).collect();
+        let with_status = |status: MemberStatus| -> Vec<SocketAddr> {
+            self.members.values().filter(|m| m.status == status && m.addr != me).map(|m| m.addr).collect()
+        };
+        let (alive, failed) = (with_status(MemberStatus::Alive), with_status(MemberStatus::Failed));
         let mut out = Collected::default();
-        for _ in 0..REJOIN_ANNOUNCES.min(alive.len()) {
-            let addr = alive[self.rng.gen_range(0..alive.len())];
-            if let Err(error) = self.foca.announce(NodeId::placeholder(addr), &mut out) {
-                tracing::debug!(%error, "rejoin announce");
+        for candidates in [alive, failed] {
+            for _ in 0..REJOIN_ANNOUNCES.min(candidates.len()) {
+                let addr = candidates[self.rng.gen_range(0..candidates.len())];
+                if let Err(error) = self.foca.announce(NodeId::placeholder(addr), &mut out) {
+                    tracing::debug!(%error, "rejoin announce");
+                }
             }
         }
         for (to, bytes) in out.sends {
