@@ -36,7 +36,9 @@ pub fn partition_heal(rng: &mut ChaCha8Rng, nodes: usize) -> Schedule {
     let (mut left, mut right) = (left.to_vec(), right.to_vec());
     left.sort();
     right.sort();
-    let at = GOSSIP_FAULTS_FROM + secs(rng.gen_range(0.0..2.0));
+    // The heal lands anywhere in 22–34 s, before or after the members' first announce to down members (at
+    // 30 s, then every 30 s), so both the quick and the slow way to converge are exercised.
+    let at = GOSSIP_FAULTS_FROM + secs(rng.gen_range(0.0..12.0));
     let mut schedule = Schedule::default();
     schedule.at(at, Fault::Partition(left, right));
     schedule.at(at + SPLIT_LASTS, Fault::HealAll);
