@@ -5,25 +5,8 @@
 //! service critical for too long is reaped (`deregister_critical_service_after`). The driver probes and
 //! keeps time; it hands results and the current time in milliseconds to a `CheckMonitor`.
 
-use serde::{Deserialize, Serialize};
-
-use super::local_state::truncate_output;
+use super::check_run::{truncate_output, CheckRun};
 use crate::catalog::CheckStatus;
-
-/// How a check is run beyond what the catalog stores (`CheckDefinition`): the parameters only the agent
-/// that runs it needs.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckRun {
-    /// Arguments of a script check (`args` / `script_args`).
-    pub script_args: Vec<String>,
-    /// `host:port[/service]` of a gRPC health check.
-    pub grpc: String,
-    pub success_before_passing: u32,
-    pub failures_before_warning: u32,
-    pub failures_before_critical: u32,
-    /// Consul's `disable_redirects`: a 3xx answer is the result instead of being followed.
-    pub disable_redirects: bool,
-}
 
 /// Consul's default timeout of HTTP, TCP and gRPC probes.
 pub const PROBE_TIMEOUT_DEFAULT_MS: u64 = 10_000;

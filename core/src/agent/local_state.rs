@@ -6,26 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::check_monitor::CheckRun;
+use super::check_run::{truncate_output, CheckRun};
 use crate::catalog::{CheckSpec, CheckStatus, Command, DeregisterRequest, NodeSpec, RegisterRequest, ServiceSpec};
 
 /// Most services one agent keeps (a limit, so a runaway registration loop cannot exhaust memory).
 pub const AGENT_SERVICES_MAX: usize = 10_000;
-/// Most bytes of a check's output kept, as Consul's `check_output_max_size` (4 KiB).
-pub const CHECK_OUTPUT_BYTES_MAX: usize = 4096;
-
-/// Cuts a check's output to `CHECK_OUTPUT_BYTES_MAX`, saying so as Consul does.
-pub fn truncate_output(output: &str) -> String {
-    if output.len() <= CHECK_OUTPUT_BYTES_MAX {
-        return output.to_string();
-    }
-    let mut end = CHECK_OUTPUT_BYTES_MAX;
-    while !output.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{} ... (captured {end} of {} bytes)", &output[..end], output.len())
-}
-
 /// Consul's check ID of node maintenance.
 pub const NODE_MAINTENANCE_CHECK_ID: &str = "_node_maintenance";
 /// Consul's prefix of service maintenance check IDs (`_service_maintenance:<service id>`).

@@ -4,10 +4,11 @@
 
 pub mod anti_entropy;
 pub mod check_monitor;
+mod check_run;
 mod local_state;
 
-pub use check_monitor::{CheckMonitor, CheckRun, ProbeResult};
+pub use check_monitor::{CheckMonitor, ProbeResult};
+pub use check_run::{truncate_output, CheckRun, CHECK_OUTPUT_BYTES_MAX};
 pub use local_state::{
-    truncate_output, LocalCheck, LocalService, LocalState, AGENT_SERVICES_MAX, CHECK_OUTPUT_BYTES_MAX,
-    NODE_MAINTENANCE_CHECK_ID, SERVICE_MAINTENANCE_PREFIX,
+    LocalCheck, LocalService, LocalState, AGENT_SERVICES_MAX, NODE_MAINTENANCE_CHECK_ID, SERVICE_MAINTENANCE_PREFIX,
 };
