@@ -5,10 +5,10 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::catalog::Catalog;
+use crate::state::State;
 
 /// Version of every encoding this module produces. Bump it when a stored or sent type changes shape.
-pub const CODEC_VERSION: u8 = 2;
+pub const CODEC_VERSION: u8 = 3;
 
 /// Largest value decoded, so a corrupt length prefix cannot ask for unbounded memory.
 pub const DECODE_BYTES_MAX: usize = 256 << 20;
@@ -53,13 +53,13 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
-pub fn encode_snapshot(catalog: &Catalog) -> Vec<u8> {
-    encode(catalog)
+/// The snapshot of the whole replicated state: each table's part, in `State`'s field order.
+pub fn encode_snapshot(state: &State) -> Vec<u8> {
+    encode(state)
 }
 
-pub fn decode_snapshot(bytes: &[u8]) -> Result<Catalog, CodecError> {
-    let catalog: Catalog = decode(bytes)?;
-    Ok(catalog)
+pub fn decode_snapshot(bytes: &[u8]) -> Result<State, CodecError> {
+    decode(bytes)
 }
 
 #[cfg(test)]

@@ -4,13 +4,16 @@
 //! time and randomness come in as arguments, so the simulator can replay any run from its seed.
 //!
 //! How a driver uses it:
-//! 1. Create one [`catalog::Catalog`] per server: it is the Raft state machine.
-//! 2. Decode what users send with [`api::decode`] (Consul's JSON rules); the result is a
-//!    [`catalog::Command`] or a 400-style [`api::ApiError`].
-//! 3. Propose the command through Raft; when the entry at index `i` commits, call `Catalog::apply(i, &cmd)`
-//!    on every server, in log order, and hand its [`catalog::Response`] back to the proposer.
-//! 4. Answer reads from the catalog's query methods and build Consul's JSON with [`api::encode`]; for a
-//!    blocking query compare `Catalog::index_of(&WatchKey)` with the client's index.
+//! 1. Create one [`state::State`] per server: it is the Raft state machine, a composition of tables
+//!    ([`catalog::CatalogTable`], [`kv::KvStore`], [`kv::Sessions`]).
+//! 2. Decode what users send with [`api::decode`] (Consul's JSON rules) into a table's command
+//!    ([`catalog::CatalogCommand`], [`kv::KvCommand`], [`kv::SessionCommand`], a transaction's
+//!    [`kv::TxnOp`]s) or a 400-style [`api::ApiError`], and wrap it in a [`state::Command`].
+//! 3. Propose the command through Raft in a [`state::Proposal`]; when the entry at index `i` commits, call
+//!    `State::apply_at(i, proposed_at_ms, &cmd)` on every server, in log order, and hand its
+//!    [`state::Response`] back to the proposer.
+//! 4. Answer reads from the state's query methods and build Consul's JSON with [`api::encode`]; for a
+//!    blocking query compare `State::index_of(&WatchKey)` ([`state::WatchKey`]) with the client's index.
 //! 5. Snapshot with [`codec::encode_snapshot`] and restore with [`codec::decode_snapshot`].
 //! 6. Run one [`gossip::Membership`] per gossip pool (LAN, WAN): feed it datagrams and due timers, carry out
 //!    the [`gossip::GossipAction`]s it returns, read the member list from it.
@@ -22,3 +25,4 @@ pub mod codec;
 pub mod dns;
 pub mod gossip;
 pub mod kv;
+pub mod state;

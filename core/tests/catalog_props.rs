@@ -1,10 +1,13 @@
 //! Properties of the catalog over random command sequences: snapshot → restore gives the same state and
 //! the same answers; the same commands give byte-identical snapshots; invariants hold after every step.
 
+use conclave_core::catalog::CatalogCommand;
 use conclave_core::catalog::*;
 use conclave_core::codec;
 use conclave_core::kv::txn::KvVerb;
+use conclave_core::kv::SessionCommand;
 use conclave_core::kv::{KvCommand, Session, SessionBehavior, TxnOp, TxnOutcome};
+use conclave_core::state::*;
 use proptest::prelude::*;
 
 const NODES: &[&str] = &["n1", "n2", "n3"];
@@ -28,15 +31,17 @@ fn command() -> impl Strategy<Value = Command> {
         .prop_map(|(check_id, service_id, status)| CheckSpec { check_id, service_id, status, ..CheckSpec::default() });
     let register = (pick(NODES), prop::option::of(service), prop::collection::vec(check, 0..3), any::<bool>(), 0u8..2)
         .prop_map(|(node, service, checks, skip_node_update, address)| {
-            Command::Register(RegisterRequest {
+            Command::Catalog(CatalogCommand::Register(RegisterRequest {
                 node: NodeSpec { node, address: format!("10.0.0.{address}"), ..NodeSpec::default() },
                 skip_node_update,
                 service,
                 checks,
-            })
+            }))
         });
     let deregister = (pick(NODES), prop::option::of(pick(&["i1", "i2", "web", "db"])), prop::option::of(pick(CHECKS)))
-        .prop_map(|(node, service_id, check_id)| Command::Deregister(DeregisterRequest { node, service_id, check_id }));
+        .prop_map(|(node, service_id, check_id)| {
+            Command::Catalog(CatalogCommand::Deregister(DeregisterRequest { node, service_id, check_id }))
+        });
     prop_oneof![4 => register, 2 => deregister, 1 => Just(Command::Noop), 6 => kv_command(), 2 => session_command(), 2 => txn()]
 }
 
@@ -77,9 +82,16 @@ fn session_command() -> impl Strategy<Value = Command> {
         .prop_map(|(id, node, node_checks, delete, lock_delay_s)| {
             let behavior = if delete { SessionBehavior::Delete } else { SessionBehavior::Release };
             let lock_delay_ns = lock_delay_s * 1_000_000_000;
-            Command::SessionCreate(Session { id, node, node_checks, behavior, lock_delay_ns, ..Session::default() })
+            Command::Session(SessionCommand::Create(Session {
+                id,
+                node,
+                node_checks,
+                behavior,
+                lock_delay_ns,
+                ..Session::default()
+            }))
         });
-    prop_oneof![2 => create, 1 => pick(SESSIONS).prop_map(|id| Command::SessionDestroy { id })]
+    prop_oneof![2 => create, 1 => pick(SESSIONS).prop_map(|id| Command::Session(SessionCommand::Destroy { id }))]
 }
 
 fn txn() -> impl Strategy<Value = Command> {
@@ -105,7 +117,7 @@ fn txn() -> impl Strategy<Value = Command> {
     prop::collection::vec(op, 1..4).prop_map(Command::Txn)
 }
 
-fn apply_all(catalog: &mut Catalog, commands: &[Command]) {
+fn apply_all(catalog: &mut State, commands: &[Command]) {
     for (i, command) in commands.iter().enumerate() {
         catalog.apply_at(i as u64 + 1, i as u64 * 700, command);
     }
@@ -119,7 +131,7 @@ fn watch_keys() -> Vec<WatchKey> {
 }
 
 /// Every answer the catalog gives, as text, for comparing two catalogs.
-fn answers(catalog: &Catalog) -> Vec<String> {
+fn answers(catalog: &State) -> Vec<String> {
     let mut out = vec![format!("{:?}", catalog.nodes()), format!("{:?}", catalog.services())];
     for service in SERVICES {
         out.push(format!("{:?}", catalog.service_instances(service)));
@@ -146,7 +158,7 @@ proptest! {
 
     #[test]
     fn snapshot_restore_gives_same_state_and_answers(commands in prop::collection::vec(command(), 0..40)) {
-        let mut catalog = Catalog::new();
+        let mut catalog = State::new();
         apply_all(&mut catalog, &commands);
         let restored = codec::decode_snapshot(&codec::encode_snapshot(&catalog)).expect("restore");
         prop_assert_eq!(&restored, &catalog);
@@ -155,8 +167,8 @@ proptest! {
 
     #[test]
     fn same_commands_give_byte_identical_snapshots(commands in prop::collection::vec(command(), 0..40)) {
-        let mut first = Catalog::new();
-        let mut second = Catalog::new();
+        let mut first = State::new();
+        let mut second = State::new();
         apply_all(&mut first, &commands);
         apply_all(&mut second, &commands);
         prop_assert_eq!(codec::encode_snapshot(&first), codec::encode_snapshot(&second));
@@ -164,7 +176,7 @@ proptest! {
 
     #[test]
     fn invariants_hold_and_indexes_only_grow(commands in prop::collection::vec(command(), 0..60)) {
-        let mut catalog = Catalog::new();
+        let mut catalog = State::new();
         let keys = watch_keys();
         let mut previous: Vec<u64> = keys.iter().map(|k| catalog.index_of(k)).collect();
         for (i, command) in commands.iter().enumerate() {
@@ -185,7 +197,7 @@ proptest! {
         commands in prop::collection::vec(command(), 0..30),
         ops in txn(),
     ) {
-        let mut catalog = Catalog::new();
+        let mut catalog = State::new();
         apply_all(&mut catalog, &commands);
         let before = catalog.clone();
         let index = commands.len() as u64 + 1;

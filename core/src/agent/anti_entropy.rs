@@ -5,7 +5,9 @@
 //! the cluster's size, as Consul does.
 
 use super::local_state::LocalState;
-use crate::catalog::{Catalog, Command, NodeSpec, RegisterRequest};
+use crate::catalog::CatalogCommand;
+use crate::catalog::{NodeSpec, RegisterRequest};
+use crate::state::{Command, State};
 
 /// Nodes up to which the full sync runs at the base interval (Consul's `aeScaleThreshold`).
 const SCALE_THRESHOLD_NODES: usize = 128;
@@ -31,7 +33,7 @@ pub struct Reserved<'a> {
 /// `catalog` does not hold as `local` has them: the cheap pass after a few checks changed.
 pub fn sync_plan_for(
     local: &LocalState,
-    catalog: &Catalog,
+    catalog: &State,
     node: &NodeSpec,
     service_ids: &std::collections::BTreeSet<String>,
 ) -> Vec<Command> {
@@ -44,7 +46,7 @@ pub fn sync_plan_for(
 
 /// The commands that bring `catalog` in line with `local` for `node`. Empty when they agree, so a pass
 /// over a synced agent writes nothing.
-pub fn sync_plan(local: &LocalState, catalog: &Catalog, node: &NodeSpec, reserved: Reserved<'_>) -> Vec<Command> {
+pub fn sync_plan(local: &LocalState, catalog: &State, node: &NodeSpec, reserved: Reserved<'_>) -> Vec<Command> {
     let mut plan: Vec<Command> =
         local.sync_commands(node).into_iter().filter(|command| !in_catalog(catalog, command)).collect();
     if catalog.node(&node.node).is_none() {
@@ -68,8 +70,8 @@ pub fn sync_plan(local: &LocalState, catalog: &Catalog, node: &NodeSpec, reserve
 }
 
 /// Whether applying `command` would change nothing in `catalog`.
-pub fn in_catalog(catalog: &Catalog, command: &Command) -> bool {
-    let Command::Register(request) = command else { return false };
+pub fn in_catalog(catalog: &State, command: &Command) -> bool {
+    let Command::Catalog(CatalogCommand::Register(request)) = command else { return false };
     let node = &request.node;
     let Some(existing) = catalog.node(&node.node) else { return false };
     if existing.address != node.address || existing.id != node.id || existing.meta != node.meta {
@@ -78,7 +80,7 @@ pub fn in_catalog(catalog: &Catalog, command: &Command) -> bool {
     service_in_catalog(catalog, request) && checks_in_catalog(catalog, request)
 }
 
-fn service_in_catalog(catalog: &Catalog, request: &RegisterRequest) -> bool {
+fn service_in_catalog(catalog: &State, request: &RegisterRequest) -> bool {
     let Some(spec) = &request.service else { return true };
     let Some(instance) = catalog.instance(&request.node.node, &spec.id) else { return false };
     instance.service == spec.service
@@ -92,7 +94,7 @@ fn service_in_catalog(catalog: &Catalog, request: &RegisterRequest) -> bool {
         && instance.kind == spec.kind
 }
 
-fn checks_in_catalog(catalog: &Catalog, request: &RegisterRequest) -> bool {
+fn checks_in_catalog(catalog: &State, request: &RegisterRequest) -> bool {
     request.checks.iter().all(|wanted| {
         catalog.check(&request.node.node, &wanted.check_id).is_some_and(|c| {
             c.status == wanted.status
@@ -115,7 +117,7 @@ mod tests {
         NodeSpec { node: "n1".into(), address: "10.0.0.1".into(), ..NodeSpec::default() }
     }
 
-    fn apply_all(catalog: &mut Catalog, commands: &[Command]) {
+    fn apply_all(catalog: &mut State, commands: &[Command]) {
         for command in commands {
             let index = catalog.last_index() + 1;
             catalog.apply(index, command);
@@ -138,7 +140,7 @@ mod tests {
     #[test]
     fn a_synced_agent_plans_nothing() {
         let local = local_with_web();
-        let mut catalog = Catalog::new();
+        let mut catalog = State::new();
         let plan = sync_plan(&local, &catalog, &node(), Reserved::default());
         assert_eq!(plan.len(), 1);
         apply_all(&mut catalog, &plan);
@@ -148,7 +150,7 @@ mod tests {
     #[test]
     fn a_changed_check_status_is_pushed_again() {
         let mut local = local_with_web();
-        let mut catalog = Catalog::new();
+        let mut catalog = State::new();
         let plan = sync_plan(&local, &catalog, &node(), Reserved::default());
         apply_all(&mut catalog, &plan);
         local.update_check("web-alive", CheckStatus::Critical, "down").unwrap();
@@ -161,8 +163,8 @@ mod tests {
     #[test]
     fn entries_the_agent_does_not_hold_are_removed_except_reserved_ones() {
         let local = local_with_web();
-        let mut catalog = Catalog::new();
-        let stray = Command::Register(RegisterRequest {
+        let mut catalog = State::new();
+        let stray = Command::Catalog(CatalogCommand::Register(RegisterRequest {
             node: node(),
             skip_node_update: false,
             service: Some(ServiceSpec { id: "stray".into(), service: "stray".into(), ..ServiceSpec::default() }),
@@ -170,7 +172,7 @@ mod tests {
                 CheckSpec { check_id: "serfHealth".into(), ..CheckSpec::default() },
                 CheckSpec { check_id: "old-node-check".into(), ..CheckSpec::default() },
             ],
-        });
+        }));
         apply_all(&mut catalog, &[stray]);
         let reserved = Reserved { service_ids: &["consul"], check_ids: &["serfHealth"] };
         let plan = sync_plan(&local, &catalog, &node(), reserved);

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::check_run::{truncate_output, CheckRun};
-use crate::catalog::{CheckSpec, CheckStatus, Command, DeregisterRequest, NodeSpec, RegisterRequest, ServiceSpec};
+use crate::catalog::{
+    CatalogCommand, CheckSpec, CheckStatus, DeregisterRequest, NodeSpec, RegisterRequest, ServiceSpec,
+};
+use crate::state::Command;
 
 /// Most services one agent keeps (a limit, so a runaway registration loop cannot exhaust memory).
 pub const AGENT_SERVICES_MAX: usize = 10_000;
@@ -220,34 +223,34 @@ impl LocalState {
             None => Box::new(self.services.values()),
         };
         for local in services {
-            commands.push(Command::Register(RegisterRequest {
+            commands.push(Command::Catalog(CatalogCommand::Register(RegisterRequest {
                 node: node.clone(),
                 skip_node_update: false,
                 service: Some(local.spec.clone()),
                 checks: checks_by_service.remove(local.spec.id.as_str()).unwrap_or_default(),
-            }));
+            })));
         }
         let node_checks: Vec<CheckSpec> = checks_by_service.remove("").unwrap_or_default();
         // The node itself is registered by the agent's own registration (with `serfHealth`); a bare node
         // registration here would show it without its health for a moment.
         if !node_checks.is_empty() && wanted("") {
-            commands.push(Command::Register(RegisterRequest {
+            commands.push(Command::Catalog(CatalogCommand::Register(RegisterRequest {
                 node: node.clone(),
                 skip_node_update: false,
                 service: None,
                 checks: node_checks,
-            }));
+            })));
         }
         commands
     }
 
     /// The deregistration of one of this agent's services (or checks) from the catalog.
     pub fn deregister_command(node: &str, service_id: Option<&str>, check_id: Option<&str>) -> Command {
-        Command::Deregister(DeregisterRequest {
+        Command::Catalog(CatalogCommand::Deregister(DeregisterRequest {
             node: node.to_string(),
             service_id: service_id.map(str::to_string),
             check_id: check_id.map(str::to_string),
-        })
+        }))
     }
 }
 

@@ -1,8 +1,10 @@
-//! Commands applied to the catalog through Raft, and what applying one answers.
+//! The catalog table's commands (Consul's register and deregister requests) and the health losses
+//! applying one reports to the other tables.
 //!
 //! A command carries no index: the index is the Raft log index of the entry that holds it, passed to
-//! `Catalog::apply`. Commands are validated by the API layer before they are proposed; `apply` still checks
-//! what depends on the state (for example that a check's service exists) and answers `Rejected`.
+//! `CatalogTable::apply`. Commands are validated by the API layer before they are proposed; `apply` still
+//! checks what depends on the state (for example that a check's service exists) and refuses with Consul's
+//! error text.
 
 use std::collections::BTreeMap;
 
@@ -10,33 +12,25 @@ use serde::{Deserialize, Serialize};
 
 use super::types::{CheckDefinition, CheckStatus, ServiceAddress, Weights};
 
-/// A change to the catalog, the payload of one Raft log entry. Registrations are large next to `Noop`,
-/// but a command is built once per request and moved, never stored in bulk.
+/// A change to the catalog table: one arm of `state::Command`.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Command {
+pub enum CatalogCommand {
     /// Consul's catalog register: upsert a node, optionally one service instance and checks on it.
     Register(RegisterRequest),
     /// Consul's catalog deregister: a whole node, one service instance or one check.
     Deregister(DeregisterRequest),
-    /// An entry that changes nothing (used by a new leader and by tests); it still advances the index.
-    Noop,
-    /// A change to the KV store, which shares the catalog's Raft log and indexes.
-    Kv(crate::kv::KvCommand),
-    /// Create a session (its ID chosen by the proposer).
-    SessionCreate(crate::kv::Session),
-    /// Invalidate a session: destroyed by its owner or expired by the leader's TTL timer.
-    SessionDestroy { id: String },
-    /// A transaction: every operation applies, or none does.
-    Txn(Vec<crate::kv::TxnOp>),
 }
 
-/// A command with the time its leader proposed it: the replicated clock the state machine measures lock
-/// delays on. It is what a Raft log entry holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Proposal {
-    pub proposed_at_ms: u64,
-    pub command: Command,
+/// A catalog change that other tables depend on: Consul invalidates the sessions of a node that is
+/// deregistered, and those bound to a check that is removed or goes critical. The catalog reports it;
+/// `State` carries it out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealthLoss {
+    /// The node was deregistered.
+    Node(String),
+    /// The node's check `check_id` was removed or went critical.
+    Check { node: String, check_id: String },
 }
 
 /// The node half of a registration.
@@ -97,15 +91,11 @@ pub struct DeregisterRequest {
     pub check_id: Option<String>,
 }
 
-/// What applying a command answered.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Response {
-    /// The command was applied (a deregistration of something absent is applied as a no-op, as in Consul).
-    Applied,
-    /// The command was refused by the state (nothing changed); the text is Consul's error message.
-    Rejected(String),
-    /// A conditional KV write: whether its condition held (and it was applied).
-    Kv(bool),
-    /// What a transaction did.
-    Txn(crate::kv::TxnOutcome),
+/// A registration's service ID, which defaults to the service name (Consul's rule).
+pub fn service_id_of(spec: &ServiceSpec) -> String {
+    if spec.id.is_empty() {
+        spec.service.clone()
+    } else {
+        spec.id.clone()
+    }
 }

@@ -1,17 +1,20 @@
-//! The catalog: Consul's nodes, services and checks tables as a deterministic Raft state machine.
+//! The catalog table: Consul's nodes, services and checks, one table of the replicated `state::State`.
+//! It applies its own commands (`CatalogCommand`) and its transaction operations, answers its queries, and
+//! reports the health losses (a node or check removed, a check critical) that end sessions.
 
 pub mod command;
 mod index;
 mod query;
-mod sessions;
-mod state;
-#[cfg(test)]
-mod tests;
-mod txn;
+mod remove;
+mod table;
+mod txn_ops;
 pub mod types;
 
-pub use command::{CheckSpec, Command, DeregisterRequest, NodeSpec, Proposal, RegisterRequest, Response, ServiceSpec};
-pub use index::WatchKey;
+pub use command::{
+    service_id_of, CatalogCommand, CheckSpec, DeregisterRequest, HealthLoss, NodeSpec, RegisterRequest, ServiceSpec,
+};
+pub use index::Indexes;
 pub use query::ServiceHealth;
-pub use state::{service_id_of, Catalog};
+pub use table::CatalogTable;
+pub use txn_ops::TxnWritten;
 pub use types::{CheckDefinition, CheckStatus, HealthCheck, Node, ServiceAddress, ServiceInstance, Weights};

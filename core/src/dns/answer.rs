@@ -15,11 +15,12 @@ use rand::seq::SliceRandom;
 use super::config::DnsConfig;
 use super::name::{ip_hex, Lookup};
 use super::{UDP_BYTES_DEFAULT, UDP_BYTES_MAX};
-use crate::catalog::{Catalog, CheckStatus, ServiceHealth};
+use crate::catalog::{CheckStatus, ServiceHealth};
+use crate::state::State;
 
 /// Builds the answer to `lookup`, asked by `request` (one question, already checked).
 pub fn answer(
-    catalog: &Catalog,
+    catalog: &State,
     config: &DnsConfig,
     request: &Message,
     lookup: &Lookup,
@@ -98,7 +99,7 @@ fn is_ours(config: &DnsConfig, datacenter: &Option<String>) -> bool {
 
 /// Consul's SOA: `DOMAIN SOA ns.DOMAIN hostmaster.DOMAIN`; the serial is the catalog's index, which
 /// grows with every change (Consul uses the clock, which core does not read).
-fn soa(catalog: &Catalog, config: &DnsConfig) -> Record {
+fn soa(catalog: &State, config: &DnsConfig) -> Record {
     let domain = Name::from_ascii(config.domain_fqdn()).unwrap_or_else(|_| Name::root());
     let mname = name_in(config, "ns").unwrap_or_else(|_| domain.clone());
     let rname = name_in(config, "hostmaster").unwrap_or_else(|_| domain.clone());
@@ -136,7 +137,7 @@ pub fn is_healthy(entry: &ServiceHealth<'_>, only_passing: bool) -> bool {
 
 /// The healthy instances of `service` with `tag` (case-insensitive), in the catalog's order.
 fn healthy_instances<'a>(
-    catalog: &'a Catalog,
+    catalog: &'a State,
     config: &DnsConfig,
     service: &str,
     tag: Option<&str>,
@@ -159,7 +160,7 @@ fn healthy_instances<'a>(
 /// Answers a service lookup; `false` (NXDOMAIN) when no healthy instance matches.
 #[allow(clippy::too_many_arguments)]
 fn service_records(
-    catalog: &Catalog,
+    catalog: &State,
     config: &DnsConfig,
     qname: &Name,
     qtype: RecordType,
@@ -234,7 +235,7 @@ fn srv_weight(entry: &ServiceHealth<'_>) -> u16 {
 /// Answers a node lookup: its address, and its meta as RFC 1464 TXT records for TXT and ANY queries
 /// (a key starting `rfc1035-` gives the value alone, as Consul does).
 fn node_records(
-    catalog: &Catalog,
+    catalog: &State,
     config: &DnsConfig,
     qname: &Name,
     qtype: RecordType,

@@ -25,7 +25,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 pub use config::{DnsConfig, SoaConfig};
 pub use name::{parse_name, Lookup, Parsed};
 
-use crate::catalog::Catalog;
+use crate::state::State;
 
 /// Consul's `defaultMaxUDPSize`: a UDP answer without EDNS fits in 512 bytes (RFC 1035 §4.2.1).
 pub const UDP_BYTES_DEFAULT: usize = 512;
@@ -58,7 +58,7 @@ pub enum Outcome {
 
 /// Answers one received message. Never panics on any input.
 pub fn handle_query(
-    catalog: &Catalog,
+    catalog: &State,
     config: &DnsConfig,
     query: &[u8],
     transport: Transport,

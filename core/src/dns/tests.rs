@@ -8,7 +8,8 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use rand::SeedableRng;
 
 use super::*;
-use crate::catalog::{CheckSpec, CheckStatus, Command, NodeSpec, RegisterRequest, ServiceSpec};
+use crate::catalog::{CheckSpec, CheckStatus, NodeSpec, RegisterRequest, ServiceSpec};
+use crate::state::Command;
 
 fn lookup(name: &str) -> Parsed {
     parse_name(&Name::from_ascii(name).unwrap(), &["consul".to_string()])
@@ -87,7 +88,7 @@ fn service_ttl_prefers_exact_then_longest_prefix_then_star() {
 // ---- answers ----
 
 fn register(
-    catalog: &mut Catalog,
+    catalog: &mut State,
     index: u64,
     node: &str,
     address: &str,
@@ -106,7 +107,7 @@ fn register(
         service: svc,
         checks,
     };
-    catalog.apply(index, &Command::Register(request));
+    catalog.apply(index, &Command::Catalog(CatalogCommand::Register(request)));
 }
 
 fn instance(name: &str, id: &str, tags: &[&str], address: &str, port: u16) -> ServiceSpec {
@@ -131,8 +132,8 @@ fn check(id: &str, service_id: &str, status: CheckStatus) -> CheckSpec {
 }
 
 /// web on n1 (passing, tag v1), n2 (warning, tag v2) and n3 (critical); db on n1 with its own address.
-fn catalog() -> Catalog {
-    let mut catalog = Catalog::new();
+fn catalog() -> State {
+    let mut catalog = State::new();
     register(
         &mut catalog,
         1,
@@ -174,7 +175,7 @@ fn query_bytes(name: &str, qtype: RecordType, edns: Option<u16>) -> Vec<u8> {
 }
 
 fn ask_with(
-    catalog: &Catalog,
+    catalog: &State,
     config: &DnsConfig,
     name: &str,
     qtype: RecordType,
@@ -188,7 +189,7 @@ fn ask_with(
     }
 }
 
-fn ask(catalog: &Catalog, name: &str, qtype: RecordType) -> Message {
+fn ask(catalog: &State, name: &str, qtype: RecordType) -> Message {
     ask_with(catalog, &DnsConfig::default(), name, qtype, Transport::Tcp, None)
 }
 
@@ -300,7 +301,7 @@ fn unknown_names_are_nxdomain_with_soa() {
 
 #[test]
 fn service_with_only_critical_instances_is_nxdomain() {
-    let mut catalog = Catalog::new();
+    let mut catalog = State::new();
     register(
         &mut catalog,
         1,
@@ -332,8 +333,8 @@ fn other_domain_flag_is_honoured() {
     assert_eq!(answer.metadata.response_code, ResponseCode::Refused);
 }
 
-fn many_instances(count: u16) -> Catalog {
-    let mut catalog = Catalog::new();
+fn many_instances(count: u16) -> State {
+    let mut catalog = State::new();
     for i in 0..count {
         let node = format!("node-with-a-long-name-{i}");
         let address = format!("10.1.{}.{}", i / 250, i % 250 + 1);
@@ -393,6 +394,7 @@ fn answers_are_shuffled_by_the_rng() {
     assert!(orders.len() > 1, "different seeds give different orders");
 }
 
+use crate::catalog::CatalogCommand;
 use std::collections::BTreeSet;
 
 #[test]

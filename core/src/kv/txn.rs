@@ -1,6 +1,6 @@
 //! Transactions: Consul's `/v1/txn` operations. A transaction is one Raft entry; its operations run in
 //! order against the state as the previous ones left it, and either all apply or none does (the
-//! catalog's apply undoes a failed transaction). Read-only transactions need no Raft entry.
+//! state's apply undoes a failed transaction). Read-only transactions need no Raft entry.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,125 @@
+//! The catalog table's operations in a transaction (`/v1/txn` node, service and check ops): reads answer
+//! the entry or say it is missing; writes check their `cas` index, then register or deregister. A failed
+//! operation changes nothing; `State` undoes the earlier ones of a failed transaction.
+
+use super::command::{service_id_of, DeregisterRequest, HealthLoss, NodeSpec, RegisterRequest};
+use super::table::CatalogTable;
+use crate::kv::txn::CatalogVerb;
+use crate::kv::{TxnOp, TxnResult};
+
+/// What a catalog write in a transaction answered, and the health losses it caused.
+pub type TxnWritten = (Vec<TxnResult>, Vec<HealthLoss>);
+
+impl CatalogTable {
+    /// Answers a node, service or check read. A KV op is not the catalog's and is a bug.
+    pub fn txn_read(&self, op: &TxnOp) -> Result<Vec<TxnResult>, String> {
+        match op {
+            TxnOp::Node { node, .. } => self
+                .nodes
+                .get(&node.node)
+                .map(|n| vec![TxnResult::Node(n.clone())])
+                .ok_or_else(|| format!("node {:?} doesn't exist", node.node)),
+            TxnOp::Service { node, service, .. } => {
+                let id = service_id_of(service);
+                self.instance(node, &id)
+                    .map(|s| vec![TxnResult::Service(s.clone())])
+                    .ok_or_else(|| format!("service {id:?} on node {node:?} doesn't exist"))
+            }
+            TxnOp::Check { node, check, .. } => self
+                .checks
+                .get(&(node.clone(), check.check_id.clone()))
+                .map(|c| vec![TxnResult::Check(c.clone())])
+                .ok_or_else(|| format!("check {:?} on node {node:?} doesn't exist", check.check_id)),
+            TxnOp::Kv { .. } => unreachable!("a KV operation given to the catalog table"),
+        }
+    }
+
+    /// Applies a node, service or check write at `index`. `Err` means nothing changed.
+    pub fn txn_write(&mut self, index: u64, op: &TxnOp) -> Result<TxnWritten, String> {
+        match op {
+            TxnOp::Node { verb, node, index: expected } => {
+                let current = self.nodes.get(&node.node).map(|n| n.modify_index);
+                let stale = || format!("failed to {} node {:?}, index is stale", verb_word(*verb), node.node);
+                if is_cas(*verb) && current.unwrap_or(0) != *expected {
+                    return Err(stale());
+                }
+                if is_delete(*verb) {
+                    let mut losses = Vec::new();
+                    self.remove_node(index, &node.node, &mut losses);
+                    return Ok((Vec::new(), losses));
+                }
+                let request = RegisterRequest { node: node.clone(), ..RegisterRequest::default() };
+                let losses = self.register(index, &request)?;
+                Ok((vec![TxnResult::Node(self.nodes[&node.node].clone())], losses))
+            }
+            TxnOp::Service { verb, node, service, index: expected } => {
+                let id = service_id_of(service);
+                let current = self.instance(node, &id).map(|s| s.modify_index);
+                if is_cas(*verb) && current.unwrap_or(0) != *expected {
+                    return Err(format!("failed to {} service {id:?}, index is stale", verb_word(*verb)));
+                }
+                if is_delete(*verb) {
+                    let request = DeregisterRequest { node: node.clone(), service_id: Some(id), check_id: None };
+                    return Ok((Vec::new(), self.deregister(index, &request)));
+                }
+                self.require_node(node)?;
+                let request = RegisterRequest {
+                    node: NodeSpec { node: node.clone(), ..Default::default() },
+                    skip_node_update: true,
+                    service: Some(service.clone()),
+                    checks: Vec::new(),
+                };
+                let losses = self.register(index, &request)?;
+                Ok((vec![TxnResult::Service(self.instance(node, &id).expect("just registered").clone())], losses))
+            }
+            TxnOp::Check { verb, node, check, index: expected } => {
+                let key = (node.clone(), check.check_id.clone());
+                let current = self.checks.get(&key).map(|c| c.modify_index);
+                if is_cas(*verb) && current.unwrap_or(0) != *expected {
+                    return Err(format!("failed to {} check {:?}, index is stale", verb_word(*verb), check.check_id));
+                }
+                if is_delete(*verb) {
+                    let request = DeregisterRequest {
+                        node: node.clone(),
+                        service_id: None,
+                        check_id: Some(check.check_id.clone()),
+                    };
+                    return Ok((Vec::new(), self.deregister(index, &request)));
+                }
+                self.require_node(node)?;
+                let request = RegisterRequest {
+                    node: NodeSpec { node: node.clone(), ..Default::default() },
+                    skip_node_update: true,
+                    service: None,
+                    checks: vec![check.clone()],
+                };
+                let losses = self.register(index, &request)?;
+                Ok((vec![TxnResult::Check(self.checks[&key].clone())], losses))
+            }
+            TxnOp::Kv { .. } => unreachable!("a KV operation given to the catalog table"),
+        }
+    }
+
+    fn require_node(&self, node: &str) -> Result<(), String> {
+        if self.nodes.contains_key(node) {
+            Ok(())
+        } else {
+            Err(format!("node {node:?} doesn't exist"))
+        }
+    }
+}
+
+fn is_cas(verb: CatalogVerb) -> bool {
+    matches!(verb, CatalogVerb::Cas | CatalogVerb::DeleteCas)
+}
+
+fn is_delete(verb: CatalogVerb) -> bool {
+    matches!(verb, CatalogVerb::Delete | CatalogVerb::DeleteCas)
+}
+
+fn verb_word(verb: CatalogVerb) -> &'static str {
+    match verb {
+        CatalogVerb::Delete | CatalogVerb::DeleteCas => "delete",
+        _ => "set",
+    }
+}

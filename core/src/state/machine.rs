@@ -1,0 +1,69 @@
+//! The `State` value: its tables, its log index and its replicated clock, with the accessors a driver
+//! reads them through. Its serde form is the snapshot: each table serializes its own part, in field order.
+
+use serde::{Deserialize, Serialize};
+
+use super::watch::WatchKey;
+use crate::catalog::CatalogTable;
+use crate::kv::{KvStore, Sessions};
+
+/// The replicated state: one log, one index sequence, every table. `BTreeMap`s only inside the tables:
+/// iteration order is part of the snapshot bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub(super) catalog: CatalogTable,
+    pub(super) kv: KvStore,
+    pub(super) sessions: Sessions,
+    /// Index of the last applied command (0 before the first).
+    pub(super) last_index: u64,
+    /// The replicated clock: the latest proposal time (ms) applied, never going back. Lock delays are
+    /// measured on it, so every server decides the same.
+    pub(super) clock_ms: u64,
+}
+
+impl State {
+    pub fn new() -> State {
+        State::default()
+    }
+
+    /// Index of the last applied command (0 before the first).
+    pub fn last_index(&self) -> u64 {
+        self.last_index
+    }
+
+    /// The replicated clock (ms): the latest proposal time applied.
+    pub fn clock_ms(&self) -> u64 {
+        self.clock_ms
+    }
+
+    /// The catalog table.
+    pub fn catalog(&self) -> &CatalogTable {
+        &self.catalog
+    }
+
+    /// The KV store.
+    pub fn kv(&self) -> &KvStore {
+        &self.kv
+    }
+
+    /// The sessions table.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// The modify index a blocking query on `key` compares with the client's index.
+    pub fn index_of(&self, key: &WatchKey) -> u64 {
+        let catalog = self.catalog.indexes();
+        match key {
+            WatchKey::Nodes => catalog.nodes,
+            WatchKey::Services => catalog.services,
+            WatchKey::Checks => catalog.checks,
+            WatchKey::Service(name) => catalog.of_service(name),
+            WatchKey::Node(name) => catalog.of_node(name),
+            WatchKey::KvPrefix(prefix) => self.kv.prefix_index(prefix),
+            WatchKey::KvKey(key) => self.kv.key_index(key),
+            WatchKey::Kv => self.kv.table_index(),
+            WatchKey::Sessions => self.sessions.table_index(),
+        }
+    }
+}
