@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use conclave::http_client::{self, HttpResponse};
+use conclave::env::http_client::{self, HttpResponse};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 

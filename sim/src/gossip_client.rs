@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use conclave::http_client::{self, HttpResponse};
+use conclave::env::http_client::{self, HttpResponse};
 
 use crate::checker::{
     History, MembersObservation, NodeHealthObservation, Op, OpKind, Outcome, ReadMode, StatusObservation,

@@ -1,7 +1,7 @@
 //! `conclave agent`: flags, their translation into a `NodeConfig`, and running the node on the production
 //! Env until a signal stops it.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 
+use crate::config::{NodeConfig, Ports};
+use crate::env::join_address::resolve_join;
 use crate::env::{FjallStore, MemStore, Store, TokioEnv};
-use crate::node::{self, NodeConfig, Ports};
 
 #[derive(Args, Debug, Default)]
 pub struct AgentArgs {
@@ -100,21 +101,6 @@ fn host_name() -> String {
         .unwrap_or_else(|| "conclave".to_string())
 }
 
-/// Resolves a `-join` address: `host` or `host:port`, LAN port by default (Consul's rule).
-pub fn resolve_join(addr: &str, default_port: u16) -> anyhow::Result<SocketAddr> {
-    if let Ok(sock) = addr.parse::<SocketAddr>() {
-        return Ok(sock);
-    }
-    if let Ok(ip) = addr.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, default_port));
-    }
-    let with_port = if addr.contains(':') { addr.to_string() } else { format!("{addr}:{default_port}") };
-    with_port
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve join address {addr:?}"))?
-        .next()
-        .with_context(|| format!("join address {addr:?} resolves to nothing"))
-}
 
 fn parse_ip(text: &str, what: &str) -> anyhow::Result<IpAddr> {
     text.parse().map_err(|_| anyhow::anyhow!("invalid {what} {text:?}: expected an IP address"))
@@ -270,11 +256,11 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let env = TokioEnv::new(store.clone());
-        let started = node::start_node(env, config).await?;
+        let started = crate::agent::start(env, config).await?;
         tracing::info!("Conclave agent running: node {} ({})", started.config.node_name, started.node_id);
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let result = tokio::select! {
-            result = node::node_main(started.clone()) => result,
+            result = crate::agent::run(started.clone()) => result,
             _ = tokio::signal::ctrl_c() => Ok(()),
             _ = terminate.recv() => Ok(()),
         };

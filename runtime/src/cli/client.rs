@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::http_client::{self, HttpResponse};
+use crate::env::http_client::{self, HttpResponse};
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct HttpFlags {

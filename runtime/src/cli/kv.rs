@@ -196,7 +196,7 @@ fn get(args: GetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ok_json(response: crate::http_client::HttpResponse) -> anyhow::Result<Value> {
+fn ok_json(response: crate::env::http_client::HttpResponse) -> anyhow::Result<Value> {
     if response.status != 200 {
         bail!(
             "Error! Unexpected response code: {} ({})",

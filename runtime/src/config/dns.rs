@@ -6,10 +6,26 @@ use std::path::Path;
 use std::time::Duration;
 
 use conclave_core::api::parse_go_duration;
+use conclave_core::dns::DnsConfig;
 use serde_json::Value;
 
 use super::{boolean, number, problem, string};
-use crate::dns::DnsSettings;
+
+/// The agent's DNS settings: `recursors`/`-recursor`, `dns_config.recursor_timeout` and the rest of
+/// `dns_config` (domain and datacenter are filled in from the node's config at start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsSettings {
+    pub recursors: Vec<SocketAddr>,
+    /// How long one recursor may take before the next is tried (Consul's default is 2 s).
+    pub recursor_timeout: Duration,
+    pub config: DnsConfig,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings { recursors: Vec::new(), recursor_timeout: Duration::from_secs(2), config: DnsConfig::default() }
+    }
+}
 
 /// DNS settings read from files; durations already checked, `None` where no file set them.
 #[derive(Clone, Debug, Default)]

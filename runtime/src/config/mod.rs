@@ -1,14 +1,19 @@
 //! Agent configuration files: every `*.json` and `*.hcl` file of `-config-dir` (in name order) and each
 //! `-config-file`, merged in that order, with flags applied on top by the CLI. HCL is read with hcl-rs into
 //! the same JSON shape as Consul's JSON files. Service and check definitions are decoded with the HTTP
-//! API's rules. An error names the file, the key and the problem.
+//! API's rules. An error names the file, the key and the problem. `settings` holds the resolved value a
+//! node starts from.
 
 pub mod dns;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 
 use conclave_core::api::{decode_check_definition, decode_service_definition, ServiceCheck, ServiceDefinition};
 use serde_json::{Map, Value};
+
+pub use dns::DnsSettings;
+pub use settings::{FaultSwitches, NodeConfig, Ports, RaftTimings};
 
 /// Settings read from files; `None` where no file set them.
 #[derive(Clone, Debug, Default)]
@@ -27,7 +32,7 @@ pub struct FileConfig {
     pub domain: Option<String>,
     pub ui: Option<bool>,
     pub node_meta: Vec<(String, String)>,
-    pub ports: Ports,
+    pub ports: FilePorts,
     pub enable_script_checks: Option<bool>,
     pub check_update_interval: Option<String>,
     pub services: Vec<(ServiceDefinition, String)>,
@@ -37,7 +42,7 @@ pub struct FileConfig {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Ports {
+pub struct FilePorts {
     pub http: Option<u16>,
     pub server: Option<u16>,
     pub serf_lan: Option<u16>,
@@ -207,7 +212,7 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
     Ok(())
 }
 
-fn apply_ports(ports: &mut Ports, file: &Path, value: &Value) -> Result<(), String> {
+fn apply_ports(ports: &mut FilePorts, file: &Path, value: &Value) -> Result<(), String> {
     let map: &Map<String, Value> = value.as_object().ok_or_else(|| problem(file, "ports", "expected an object"))?;
     for (key, value) in map {
         let port = Some(number::<u16>(file, &format!("ports.{key}"), value)?);

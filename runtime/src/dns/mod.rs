@@ -9,9 +9,7 @@ mod tcp;
 mod udp;
 pub mod upstream;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use conclave_core::dns::{self, DnsConfig, Outcome, Transport};
 use rand::SeedableRng;
@@ -19,22 +17,6 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::env::Env;
 use crate::node::Node;
-
-/// The agent's DNS settings: `recursors`/`-recursor`, `dns_config.recursor_timeout` and the rest of
-/// `dns_config` (domain and datacenter are filled in from the node's config at start).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DnsSettings {
-    pub recursors: Vec<SocketAddr>,
-    /// How long one recursor may take before the next is tried (Consul's default is 2 s).
-    pub recursor_timeout: Duration,
-    pub config: DnsConfig,
-}
-
-impl Default for DnsSettings {
-    fn default() -> Self {
-        DnsSettings { recursors: Vec::new(), recursor_timeout: Duration::from_secs(2), config: DnsConfig::default() }
-    }
-}
 
 /// What the UDP and TCP loops share.
 pub struct DnsServer<E: Env> {

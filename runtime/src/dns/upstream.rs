@@ -10,11 +10,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Router;
 use conclave_core::dns::{self, DnsConfig, Outcome, Transport};
-use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 
 use crate::env::Env;
+use crate::node::forward::{self, ForwardedRequest};
 use crate::node::Node;
 
 /// The body of `POST /v1/internal/dns`.
@@ -24,6 +25,9 @@ pub struct ForwardedQuery {
     pub config: DnsConfig,
     pub query: Vec<u8>,
 }
+
+/// Where client agents send DNS queries about the domain.
+const FORWARD_PATH: &str = "/v1/internal/dns";
 
 /// Largest answer body accepted from a server: one TCP DNS message.
 const ANSWER_BYTES_MAX: usize = dns::TCP_BYTES_MAX;
@@ -37,17 +41,16 @@ pub async fn ask_server<E: Env>(
 ) -> Option<Vec<u8>> {
     let body = serde_json::to_vec(&ForwardedQuery { config: config.clone(), query: query.to_vec() })
         .expect("a DNS config always serializes");
-    let response = crate::node::proxy::forward(node, "POST", "/v1/internal/dns", Bytes::from(body)).await;
-    let status = response.status();
-    let answer = match response.into_body().collect().await {
-        Ok(collected) if status == StatusCode::OK => collected.to_bytes(),
-        Ok(collected) => {
-            let text = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
-            tracing::debug!(%status, %text, "DNS query forwarded to a server failed");
+    let request = ForwardedRequest { method: "POST".to_string(), path_and_query: FORWARD_PATH.to_string(), body };
+    let answer = match forward::forward(node, request).await {
+        Ok(answer) if answer.status == StatusCode::OK.as_u16() => answer.body,
+        Ok(answer) => {
+            let text = String::from_utf8_lossy(&answer.body).into_owned();
+            tracing::debug!(status = answer.status, %text, "DNS query forwarded to a server failed");
             return dns::servfail(query);
         }
-        Err(e) => {
-            tracing::debug!(error = %e, "DNS answer from a server unreadable");
+        Err(why) => {
+            tracing::debug!(error = %why, "DNS query forwarded to a server got no answer");
             return dns::servfail(query);
         }
     };
@@ -57,8 +60,13 @@ pub async fn ask_server<E: Env>(
     dns::refit(query, &answer, transport, config)
 }
 
+/// The HTTP route a server answers client agents' DNS queries on, served by the HTTP API beside its own.
+pub fn routes<E: Env>() -> Router<Arc<Node<E>>> {
+    Router::new().route(FORWARD_PATH, axum::routing::post(serve_forwarded::<E>))
+}
+
 /// On a server: `POST /v1/internal/dns`, the full (TCP-sized) answer to a client agent's query.
-pub async fn serve_forwarded<E: Env>(State(node): State<Arc<Node<E>>>, body: Bytes) -> Response {
+async fn serve_forwarded<E: Env>(State(node): State<Arc<Node<E>>>, body: Bytes) -> Response {
     let Ok(forwarded) = serde_json::from_slice::<ForwardedQuery>(&body) else {
         return (StatusCode::BAD_REQUEST, "invalid forwarded DNS query").into_response();
     };

@@ -4,6 +4,8 @@
 //! Time is `tokio::time` everywhere (turmoil drives it in simulation), so it is not part of the Env.
 
 mod fjall_store;
+pub mod http_client;
+pub mod join_address;
 pub mod mem_store;
 mod tokio_env;
 

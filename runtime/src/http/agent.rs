@@ -352,7 +352,7 @@ pub async fn join<E: Env>(
     State(node): State<Arc<Node<E>>>,
     Path(address): Path<String>,
 ) -> Result<Response, HttpError> {
-    let addr = crate::cli::agent::resolve_join(&address, node.config.ports.serf_lan)
+    let addr = crate::env::join_address::resolve_join(&address, node.config.ports.serf_lan)
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
     let (reply, joined) = tokio::sync::oneshot::channel();
     if node.gossip.send(crate::node::gossip::GossipCommand::Join(addr, reply)).await {

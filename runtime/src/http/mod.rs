@@ -4,6 +4,7 @@
 
 mod agent;
 mod catalog;
+pub mod forward;
 mod health;
 mod kv;
 mod operator;
@@ -34,7 +35,9 @@ use crate::node::Node;
 /// Largest request body accepted; bigger bodies get 413 before they are read.
 pub const REQUEST_BODY_BYTES_MAX: usize = 1 << 20;
 
-pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
+/// The API's router. `face_routes` are the endpoints other faces serve over HTTP (the DNS interface's
+/// forwarded queries); they pass through the same forwarding and request guards.
+pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> Router {
     let ui = node.config.ui;
     let router = Router::new()
         .route("/v1/agent/self", get(agent::agent_self::<E>))
@@ -82,7 +85,7 @@ pub fn router<E: Env>(node: Arc<Node<E>>) -> Router {
         .route("/v1/session/node/{node}", get(session::of_node::<E>))
         .route("/v1/session/list", get(session::list::<E>))
         .route("/v1/txn", put(txn::txn::<E>))
-        .route("/v1/internal/dns", axum::routing::post(crate::dns::upstream::serve_forwarded::<E>))
+        .merge(face_routes)
         .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(node.clone(), forward_if_client::<E>))
         .layer(axum::middleware::from_fn(guard_request))
@@ -285,7 +288,7 @@ async fn forward_if_client<E: Env>(
     } else {
         body
     };
-    crate::node::proxy::forward(&node, &method, &path_and_query, body).await
+    forward::forward_to_server(&node, &method, &path_and_query, body).await
 }
 
 /// A session created through a client agent belongs to the agent's node unless the body names one (the

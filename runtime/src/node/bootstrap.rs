@@ -14,7 +14,7 @@ use openraft::{BasicNode, ChangeMembers};
 
 use super::Node;
 use crate::env::Env;
-use crate::rpc::{Reply, Request, ServerInfo};
+use crate::raft::messages::{Reply, Request, ServerInfo};
 
 /// How long one discovery exchange may take.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(2);

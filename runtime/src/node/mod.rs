@@ -1,15 +1,15 @@
-//! The node driver: the one async program that wires a Conclave node together — identity, Raft over the
-//! Env's store and network, the RPC server, server discovery and bootstrap, self-registration in the
-//! catalog and the HTTP API. It is generic over the `Env`: the `conclave` binary runs it on tokio + fjall,
-//! the simulator on turmoil, with no other difference.
+//! The node driver: the one async program that runs a Conclave node — identity, Raft over the Env's
+//! store and network, the RPC server, server discovery and bootstrap, gossip, checks, anti-entropy,
+//! sessions, forwarding and self-registration in the catalog. It has no HTTP, DNS or CLI: those faces
+//! sit above it and call its methods (`agent/` starts both). It is generic over the `Env`: the
+//! `conclave` binary runs it on tokio + fjall, the simulator on turmoil, with no other difference.
 
 pub mod agent_state;
 pub mod bootstrap;
 pub mod checks;
-pub mod config;
 pub mod gossip;
 pub mod identity;
-pub mod proxy;
+pub mod forward;
 pub mod requests;
 pub mod rpc_server;
 pub mod self_register;
@@ -24,8 +24,7 @@ use openraft::ServerState;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-pub use config::{FaultSwitches, NodeConfig, Ports, RaftTimings};
-
+use crate::config::NodeConfig;
 use crate::env::Env;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
@@ -33,7 +32,7 @@ use crate::raft::seeded_runtime::seed_election_rng;
 use crate::raft::state_machine::{CatalogStateMachine, SharedCatalog};
 use crate::raft::{NodeId, Raft};
 use crate::rpc::pool::RpcPool;
-use crate::rpc::ServerInfo;
+use crate::raft::messages::ServerInfo;
 
 /// A running node: what every task of the driver and every HTTP handler shares.
 pub struct Node<E: Env> {
@@ -45,8 +44,8 @@ pub struct Node<E: Env> {
     pub raft_id: NodeId,
     /// Raft, on servers only: a client agent keeps no Raft state and forwards to servers.
     pub raft: Option<Raft>,
-    /// The HTTP router, kept so servers can serve requests that client agents forward.
-    pub router: std::sync::OnceLock<axum::Router>,
+    /// How a server answers the API requests client agents forward (installed by the HTTP face).
+    pub forwarded_request_handler: std::sync::OnceLock<Arc<dyn forward::ForwardedRequestHandler>>,
     /// Rotates the server a client agent forwards to.
     pub next_server: std::sync::atomic::AtomicUsize,
     pub catalog: Arc<SharedCatalog>,
@@ -144,13 +143,6 @@ fn raft_config(config: &NodeConfig) -> anyhow::Result<openraft::Config> {
     Ok(raft.validate()?)
 }
 
-/// Starts a node and runs it until one of its servers fails. Bind errors and a damaged data dir are
-/// returned before anything is served.
-pub async fn run_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<()> {
-    let node = start_node(env, config).await?;
-    node_main(node).await
-}
-
 /// Everything that must succeed before the node reports itself started.
 pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Arc<Node<E>>> {
     seed_election_rng(env.rng_seed());
@@ -184,7 +176,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         node_id,
         raft_id,
         raft,
-        router: std::sync::OnceLock::new(),
+        forwarded_request_handler: std::sync::OnceLock::new(),
         next_server: std::sync::atomic::AtomicUsize::new(0),
         catalog,
         pool,
@@ -201,24 +193,33 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     Ok(node)
 }
 
-async fn bind<E: Env>(env: &E, addr: SocketAddr, what: &str) -> anyhow::Result<E::Listener> {
+/// Binds a TCP listener, naming what it is for in the error.
+pub async fn bind<E: Env>(env: &E, addr: SocketAddr, what: &str) -> anyhow::Result<E::Listener> {
     env.bind_tcp(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
 }
 
-/// Binds every port, then runs the node's tasks.
-pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
+/// The sockets of the node's own protocols: server RPC, LAN discovery, LAN and WAN gossip.
+pub struct NodeSockets<E: Env> {
+    rpc: Option<E::Listener>,
+    lan: E::Listener,
+    gossip_lan: E::Datagram,
+    gossip_wan: Option<E::Datagram>,
+}
+
+/// Binds every port of the node's own protocols; an address in use is an error naming it.
+pub async fn bind_sockets<E: Env>(node: &Node<E>) -> anyhow::Result<NodeSockets<E>> {
     let bind_any = |port| SocketAddr::new(node.config.bind_addr, port);
     // Only servers take server RPC; client agents reach servers, not the other way round.
-    let rpc_listener = match node.config.server {
+    let rpc = match node.config.server {
         true => Some(bind(&node.env, bind_any(node.config.ports.server), "server RPC").await?),
         false => None,
     };
-    let lan_listener = bind(&node.env, node.config.lan_addr(), "LAN discovery").await?;
+    let lan = bind(&node.env, node.config.lan_addr(), "LAN discovery").await?;
     let lan_addr = node.config.lan_addr();
-    let gossip_socket =
+    let gossip_lan =
         node.env.bind_udp(lan_addr).await.with_context(|| format!("cannot listen for gossip on {lan_addr}/udp"))?;
     let wan_addr = bind_any(node.config.ports.serf_wan);
-    let wan_socket = match node.config.server {
+    let gossip_wan = match node.config.server {
         true => Some(
             node.env
                 .bind_udp(wan_addr)
@@ -227,28 +228,19 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
         ),
         false => None,
     };
-    let http_listener = bind(&node.env, node.config.http_addr(), "HTTP").await?;
-    let dns_addr = SocketAddr::new(node.config.client_addr, node.config.ports.dns);
-    let dns_udp =
-        node.env.bind_udp(dns_addr).await.with_context(|| format!("cannot listen for DNS on {dns_addr}/udp"))?;
-    let dns_tcp = bind(&node.env, dns_addr, "DNS").await?;
-    tracing::info!(
-        target: "conclave::event",
-        node = %node.config.node_name,
-        rpc = %node.config.rpc_addr(),
-        http = %node.config.http_addr(),
-        "listening"
-    );
+    Ok(NodeSockets { rpc, lan, gossip_lan, gossip_wan })
+}
 
-    if let Some(listener) = rpc_listener {
+/// Spawns the driver's tasks on the bound sockets; they run until the runtime stops.
+pub fn spawn_tasks<E: Env>(node: &Arc<Node<E>>, sockets: NodeSockets<E>) {
+    if let Some(listener) = sockets.rpc {
         tokio::spawn(rpc_server::serve(node.clone(), listener));
     }
-    tokio::spawn(rpc_server::serve(node.clone(), lan_listener));
-    tokio::spawn(gossip::run(node.clone(), gossip_socket, gossip::Pool::Lan));
-    if let Some(socket) = wan_socket {
+    tokio::spawn(rpc_server::serve(node.clone(), sockets.lan));
+    tokio::spawn(gossip::run(node.clone(), sockets.gossip_lan, gossip::Pool::Lan));
+    if let Some(socket) = sockets.gossip_wan {
         tokio::spawn(gossip::run(node.clone(), socket, gossip::Pool::Wan));
     }
-    tokio::spawn(crate::dns::serve(node.clone(), dns_udp, dns_tcp));
     tokio::spawn(log_leadership_changes(node.clone()));
     tokio::spawn(bootstrap::run(node.clone()));
     tokio::spawn(self_register::run(node.clone()));
@@ -258,13 +250,6 @@ pub async fn node_main<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
         tokio::spawn(sessions::run(node.clone()));
         tokio::spawn(gossip::reconcile(node.clone()));
     }
-    let router = crate::http::router(node.clone());
-    let _ = node.router.set(router.clone());
-    tokio::select! {
-        _ = crate::http::serve::serve(http_listener, router) => anyhow::bail!("HTTP server stopped"),
-        _ = node.shutdown.notified() => tracing::info!(target: "conclave::event", node = %node.config.node_name, "left"),
-    }
-    Ok(())
 }
 
 /// Puts the services and checks of the configuration files into the local state, replacing those the

@@ -10,7 +10,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 
 use super::Node;
 use crate::env::Env;
-use crate::rpc::{ForwardError, Reply, Request};
+use crate::raft::messages::{ForwardError, Reply, Request};
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use axum::serve::Listener;
 use super::Node;
 use crate::env::Env;
 use crate::rpc::frame::{read_frame, write_frame};
-use crate::rpc::{Reply, Request};
+use crate::raft::messages::{Reply, Request};
 
 pub async fn serve<E: Env>(node: Arc<Node<E>>, mut listener: E::Listener) {
     loop {
@@ -55,7 +55,8 @@ async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request) -> Reply {
         (Request::RenewSession { id }, _) => Reply::RenewSession(node.renew_session_local(&id).await),
         (Request::Hello(info), _) => super::bootstrap::handle_hello(node, info),
         (Request::Http { method, path_and_query, body }, _) => {
-            super::proxy::serve_forwarded(node, &method, &path_and_query, body).await
+            let request = super::forward::ForwardedRequest { method, path_and_query, body };
+            super::forward::serve_forwarded(node, request).await
         }
     }
 }

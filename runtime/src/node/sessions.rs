@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::requests::RequestError;
 use super::Node;
 use crate::env::Env;
-use crate::rpc::{ForwardError, Reply, Request};
+use crate::raft::messages::{ForwardError, Reply, Request};
 
 /// Consul's `SessionTTLMultiplier`: a session lives up to twice its TTL without renewal.
 pub const SESSION_TTL_MULTIPLIER: u32 = 2;

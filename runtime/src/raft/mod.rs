@@ -1,10 +1,12 @@
 //! openraft glue: the type config, a seeded async runtime, log and state-machine storage over the Env's
-//! store, and the network over the RPC layer. The state machine applied is core's `Catalog`.
+//! store, the messages agents exchange, and the network over the RPC transport. The state machine
+//! applied is core's replicated state.
 
 // openraft's `StorageError` is large and its traits fix the signatures that return it.
 #![allow(clippy::result_large_err)]
 
 pub mod log_store;
+pub mod messages;
 pub mod network;
 pub mod seeded_runtime;
 pub mod state_machine;

@@ -17,7 +17,7 @@ use openraft::BasicNode;
 use super::{NodeId, TypeConfig};
 use crate::env::Env;
 use crate::rpc::pool::RpcPool;
-use crate::rpc::{Reply, Request};
+use crate::raft::messages::{Reply, Request};
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
 

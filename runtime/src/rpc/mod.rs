@@ -1,97 +1,19 @@
-//! Node-to-node RPC: length-prefixed frames (a big-endian u32 length, then a `codec`-encoded message) over
-//! TCP. The server port (8300) carries Raft, forwarded writes and read-index requests; the LAN port (8301)
-//! carries server discovery until gossip takes it over.
+//! Node-to-node RPC transport: length-prefixed frames (a big-endian u32 length, then a `codec`-encoded
+//! message) over TCP, and a pool of connections. The transport is generic over the messages; what
+//! servers actually say to each other is defined above it (`raft::messages`). The server port (8300)
+//! carries Raft, forwarded writes and read-index requests; the LAN port (8301) carries server discovery.
 
 pub mod frame;
 pub mod pool;
 
-use conclave_core::catalog::{Command, Response};
-use openraft::error::{InstallSnapshotError, RaftError};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
-};
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::raft::{NodeId, TypeConfig};
+/// A request message and the reply it expects.
+pub trait RpcRequest: Serialize + Sync {
+    type Reply: DeserializeOwned + Send;
 
-/// What a server tells another about itself when they discover each other.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ServerInfo {
-    pub raft_id: NodeId,
-    pub node_name: String,
-    /// The server RPC address peers reach it on (advertise address and server port).
-    pub rpc_addr: String,
-    pub datacenter: String,
-    pub bootstrap_expect: u32,
-    /// Client agents say hello too (to learn the servers) but are never counted as servers.
-    pub server: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub enum Request {
-    AppendEntries(AppendEntriesRequest<TypeConfig>),
-    Vote(VoteRequest<NodeId>),
-    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
-    /// A write a follower forwards to the leader.
-    Forward(Command),
-    /// A follower asks the leader for a read index (leadership confirmed by a quorum).
-    ReadIndex,
-    /// Server discovery on the LAN port: "here I am, whom do you know?"
-    Hello(ServerInfo),
-    /// A follower passes a session renewal to the leader, which keeps the TTL timers.
-    RenewSession {
-        id: String,
-    },
-    /// An HTTP API request a client agent forwards to a server, answered as the server would answer it.
-    Http {
-        method: String,
-        path_and_query: String,
-        body: Vec<u8>,
-    },
-}
-
-impl Request {
-    /// Whether sending the request twice has the effect of sending it once. Raft RPCs, read indexes,
-    /// discovery, renewals and HTTP GETs are; a forwarded write (a CAS, a session create, a transaction)
-    /// or a forwarded HTTP write is not, so it must never be resent once it may have been delivered.
-    pub fn is_idempotent(&self) -> bool {
-        match self {
-            Request::Forward(_) => false,
-            Request::Http { method, .. } => method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD"),
-            _ => true,
-        }
-    }
-}
-
-/// Why a forwarded write or read-index request was not served.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ForwardError {
-    /// The receiver is not the leader (it may name the one it knows). The write was not proposed.
-    NotLeader { leader_rpc_addr: Option<String> },
-    /// The outcome is unknown (e.g. leadership lost while the entry was in flight).
-    Failed(String),
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub enum Reply {
-    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
-    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
-    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
-    Forward(Result<(u64, Response), ForwardError>),
-    ReadIndex(Result<u64, ForwardError>),
-    /// The renewed session, or None when it does not exist.
-    RenewSession(Result<Option<conclave_core::kv::Session>, ForwardError>),
-    /// Every server the receiver knows, itself included, and whether it already belongs to a formed cluster.
-    Hello {
-        known: Vec<ServerInfo>,
-        cluster_formed: bool,
-    },
-    Http {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    },
-    /// The receiver cannot serve this request at all.
-    Refused(String),
+    /// Whether sending the request twice has the effect of sending it once. A request that is not
+    /// idempotent is never resent once it may have been delivered.
+    fn is_idempotent(&self) -> bool;
 }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::frame::{read_frame, write_frame};
-use super::{Reply, Request};
+use super::RpcRequest;
 use crate::env::Env;
 
 /// Idle connections kept per peer; more concurrent calls dial extra connections that are closed after use.
@@ -31,7 +31,7 @@ impl<E: Env> RpcPool<E> {
     /// `ConnectionRefused` from it means it was certainly not delivered, and any later error that it may
     /// have been (a CAS resent after the leader applied it and crashed would answer `false` for a write
     /// that happened).
-    pub async fn call(&self, addr: SocketAddr, request: &Request, timeout: Duration) -> io::Result<Reply> {
+    pub async fn call<Q: RpcRequest>(&self, addr: SocketAddr, request: &Q, timeout: Duration) -> io::Result<Q::Reply> {
         let deadline = tokio::time::Instant::now() + timeout;
         let pooled = match request.is_idempotent() {
             true => self.idle.lock().expect("rpc pool lock").get_mut(&addr).and_then(|v| v.pop()),
@@ -53,20 +53,20 @@ impl<E: Env> RpcPool<E> {
         Ok(reply)
     }
 
-    async fn exchange(
+    async fn exchange<Q: RpcRequest>(
         &self,
         addr: SocketAddr,
         pooled: Option<E::Stream>,
-        request: &Request,
+        request: &Q,
         deadline: tokio::time::Instant,
-    ) -> io::Result<(E::Stream, Reply)> {
+    ) -> io::Result<(E::Stream, Q::Reply)> {
         let exchange = async {
             let mut stream = match pooled {
                 Some(stream) => stream,
                 None => self.env.connect_tcp(addr).await?,
             };
             write_frame(&mut stream, request).await?;
-            match read_frame::<_, Reply>(&mut stream).await? {
+            match read_frame::<_, Q::Reply>(&mut stream).await? {
                 Some(reply) => Ok((stream, reply)),
                 None => Err(io::Error::new(io::ErrorKind::ConnectionReset, "peer closed the connection")),
             }

@@ -1,5 +1,5 @@
-//! What a node is told at start: identity, addresses, ports, role and timings. Built from agent flags by
-//! the CLI and by hand by the simulator.
+//! The resolved settings a node starts from: identity, addresses, ports, role, timings and DNS. The CLI
+//! builds them from agent flags over configuration files; the simulator builds them by hand.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -91,7 +91,7 @@ pub struct NodeConfig {
     /// An unchanged check status with a new output is pushed to the catalog at most this often.
     pub check_update_interval: Duration,
     /// `recursors`, `-recursor` and `dns_config`.
-    pub dns: crate::dns::DnsSettings,
+    pub dns: crate::config::dns::DnsSettings,
 }
 
 impl NodeConfig {
@@ -122,7 +122,7 @@ impl NodeConfig {
             check_update_interval: Duration::from_millis(
                 conclave_core::agent::check_monitor::CHECK_UPDATE_INTERVAL_DEFAULT_MS,
             ),
-            dns: crate::dns::DnsSettings::default(),
+            dns: crate::config::dns::DnsSettings::default(),
         }
     }
 

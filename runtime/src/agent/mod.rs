@@ -1,0 +1,46 @@
+//! One agent: starts a node from resolved settings and serves its faces — the HTTP API and the DNS
+//! interface — beside the node's own protocols. The `conclave` binary (`cli agent`) and the simulator
+//! both start agents here, so the simulator runs exactly what the binary runs, with only the Env swapped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::NodeConfig;
+use crate::env::Env;
+use crate::node::{self, Node};
+
+/// Everything that must succeed before the agent reports itself started: identity, the data dir, Raft
+/// (on servers) and the services of the configuration files.
+pub async fn start<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Arc<Node<E>>> {
+    node::start_node(env, config).await
+}
+
+/// Binds every port (an address in use is an error naming it, before anything is served), then runs the
+/// node's tasks and its faces until the HTTP server fails or the agent leaves.
+pub async fn run<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
+    let sockets = node::bind_sockets(&node).await?;
+    let http_listener = node::bind(&node.env, node.config.http_addr(), "HTTP").await?;
+    let dns_addr = SocketAddr::new(node.config.client_addr, node.config.ports.dns);
+    let dns_udp =
+        node.env.bind_udp(dns_addr).await.with_context(|| format!("cannot listen for DNS on {dns_addr}/udp"))?;
+    let dns_tcp = node::bind(&node.env, dns_addr, "DNS").await?;
+    tracing::info!(
+        target: "conclave::event",
+        node = %node.config.node_name,
+        rpc = %node.config.rpc_addr(),
+        http = %node.config.http_addr(),
+        "listening"
+    );
+
+    node::spawn_tasks(&node, sockets);
+    tokio::spawn(crate::dns::serve(node.clone(), dns_udp, dns_tcp));
+    let router = crate::http::router(node.clone(), crate::dns::upstream::routes());
+    node.install_forwarded_request_handler(Arc::new(crate::http::forward::RouterHandler(router.clone())));
+    tokio::select! {
+        _ = crate::http::serve::serve(http_listener, router) => anyhow::bail!("HTTP server stopped"),
+        _ = node.shutdown.notified() => tracing::info!(target: "conclave::event", node = %node.config.node_name, "left"),
+    }
+    Ok(())
+}

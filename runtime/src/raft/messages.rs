@@ -1,0 +1,97 @@
+//! What agents say to each other over RPC: Raft's own messages and, beside them, the node's requests
+//! (forwarded writes, read indexes, server discovery, session renewals, forwarded HTTP requests).
+//! They ride the generic framed transport of `rpc/`.
+
+use conclave_core::catalog::{Command, Response};
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{NodeId, TypeConfig};
+use crate::rpc::RpcRequest;
+
+/// What a server tells another about itself when they discover each other.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub raft_id: NodeId,
+    pub node_name: String,
+    /// The server RPC address peers reach it on (advertise address and server port).
+    pub rpc_addr: String,
+    pub datacenter: String,
+    pub bootstrap_expect: u32,
+    /// Client agents say hello too (to learn the servers) but are never counted as servers.
+    pub server: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A write a follower forwards to the leader.
+    Forward(Command),
+    /// A follower asks the leader for a read index (leadership confirmed by a quorum).
+    ReadIndex,
+    /// Server discovery on the LAN port: "here I am, whom do you know?"
+    Hello(ServerInfo),
+    /// A follower passes a session renewal to the leader, which keeps the TTL timers.
+    RenewSession {
+        id: String,
+    },
+    /// An HTTP API request a client agent forwards to a server, answered as the server would answer it.
+    Http {
+        method: String,
+        path_and_query: String,
+        body: Vec<u8>,
+    },
+}
+
+impl RpcRequest for Request {
+    type Reply = Reply;
+
+    /// Raft RPCs, read indexes, discovery, renewals and HTTP GETs are idempotent; a forwarded write (a
+    /// CAS, a session create, a transaction) or a forwarded HTTP write is not, so it must never be resent
+    /// once it may have been delivered.
+    fn is_idempotent(&self) -> bool {
+        match self {
+            Request::Forward(_) => false,
+            Request::Http { method, .. } => method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD"),
+            _ => true,
+        }
+    }
+}
+
+/// Why a forwarded write or read-index request was not served.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ForwardError {
+    /// The receiver is not the leader (it may name the one it knows). The write was not proposed.
+    NotLeader { leader_rpc_addr: Option<String> },
+    /// The outcome is unknown (e.g. leadership lost while the entry was in flight).
+    Failed(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    Forward(Result<(u64, Response), ForwardError>),
+    ReadIndex(Result<u64, ForwardError>),
+    /// The renewed session, or None when it does not exist.
+    RenewSession(Result<Option<conclave_core::kv::Session>, ForwardError>),
+    /// Every server the receiver knows, itself included, and whether it already belongs to a formed cluster.
+    Hello {
+        known: Vec<ServerInfo>,
+        cluster_formed: bool,
+    },
+    Http {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// The receiver cannot serve this request at all.
+    Refused(String),
+}
