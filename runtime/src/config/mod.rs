@@ -188,28 +188,54 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
                     config.checks.push((check, service_id, source.clone()));
                 }
             }
-            // Accepted for compatibility with Consul configs; Conclave has no use for them yet.
+            // Security settings Conclave does not enforce yet: a value that turns one on is refused, so that
+            // no operator believes a cluster locked or encrypted while it is open. Values that say "off"
+            // (Consul's defaults) are accepted.
+            "encrypt" | "acl" | "tls" | "verify_incoming" | "verify_outgoing" | "verify_server_hostname"
+            | "verify_incoming_rpc" | "verify_incoming_https" | "auto_encrypt" | "connect" => {
+                refuse_unless_off(file, &key, &value)?
+            }
+            // Accepted for compatibility with Consul configs; none of them changes what a client observes
+            // of a single datacenter today (see docs/limits.md).
             "leave_on_terminate"
             | "skip_leave_on_interrupt"
             | "rejoin_after_leave"
             | "disable_update_check"
-            | "encrypt"
-            | "acl"
             | "telemetry"
             | "performance"
             | "addresses"
-            | "connect"
             | "primary_datacenter"
             | "limits"
-            | "tls"
-            | "verify_incoming"
-            | "verify_outgoing"
             | "raft_protocol"
             | "node_id" => {}
             other => return Err(problem(file, other, "unknown configuration key")),
         }
     }
     Ok(())
+}
+
+/// Refuses a security setting that would turn on something Conclave does not enforce: any value but
+/// an "off" one (false, an empty string, an empty block, or a block whose `enabled` is false and whose
+/// other values are all off too).
+fn refuse_unless_off(file: &Path, key: &str, value: &Value) -> Result<(), String> {
+    if is_off(value) {
+        return Ok(());
+    }
+    Err(problem(file, key, "is not supported by Conclave yet (ACLs, TLS and gossip encryption are not enforced), so it is refused rather than ignored"))
+}
+
+fn is_off(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(on) => !on,
+        Value::String(text) => text.is_empty(),
+        Value::Array(items) => items.iter().all(is_off),
+        Value::Object(map) => match map.get("enabled") {
+            Some(enabled) => is_off(enabled),
+            None => map.values().all(is_off),
+        },
+        Value::Number(_) => false,
+    }
 }
 
 fn apply_ports(ports: &mut FilePorts, file: &Path, value: &Value) -> Result<(), String> {
@@ -232,6 +258,33 @@ fn apply_ports(ports: &mut FilePorts, file: &Path, value: &Value) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn security_settings_that_turn_something_on_are_refused_naming_the_key() {
+        let refused = [
+            ("a.hcl", "acl {\n  enabled = true\n  default_policy = \"deny\"\n}\n", "acl"),
+            ("a.json", r#"{"encrypt":"pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="}"#, "encrypt"),
+            ("a.json", r#"{"verify_incoming":true}"#, "verify_incoming"),
+            ("a.hcl", "tls {\n  defaults {\n    verify_outgoing = true\n  }\n}\n", "tls"),
+            ("a.json", r#"{"connect":{"enabled":true}}"#, "connect"),
+        ];
+        for (name, text, key) in refused {
+            let error = parse_config_text(Path::new(name), text).expect_err(text);
+            assert!(error.contains(&format!("key {key:?}")) && error.contains("refused"), "{error}");
+        }
+    }
+
+    #[test]
+    fn security_settings_left_off_are_accepted() {
+        let accepted = [
+            ("a.hcl", "acl {\n  enabled = false\n  default_policy = \"deny\"\n}\n"),
+            ("a.json", r#"{"encrypt":"","verify_incoming":false,"verify_outgoing":false}"#),
+            ("a.json", r#"{"tls":{"defaults":{"verify_incoming":false}},"connect":{"enabled":false}}"#),
+        ];
+        for (name, text) in accepted {
+            parse_config_text(Path::new(name), text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        }
+    }
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);
