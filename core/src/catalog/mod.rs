@@ -7,6 +7,8 @@ mod index;
 mod query;
 mod remove;
 mod table;
+#[cfg(test)]
+mod tests;
 mod txn_ops;
 pub mod types;
 
