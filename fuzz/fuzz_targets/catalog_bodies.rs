@@ -4,22 +4,23 @@
 #![no_main]
 
 use conclave_core::api::{decode_catalog_deregister, decode_catalog_register};
-use conclave_core::catalog::{Catalog, Command};
+use conclave_core::catalog::CatalogCommand;
 use conclave_core::codec;
+use conclave_core::state::{Command, State};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let mut catalog = Catalog::new();
+    let mut catalog = State::new();
     match decode_catalog_register(data) {
         Ok(request) => {
-            catalog.apply(1, &Command::Register(request));
+            catalog.apply(1, &Command::Catalog(CatalogCommand::Register(request)));
             catalog.assert_invariants();
         }
         Err(error) => assert!((400..500).contains(&error.status), "{error:?}"),
     }
     match decode_catalog_deregister(data) {
         Ok(request) => {
-            catalog.apply(2, &Command::Deregister(request));
+            catalog.apply(2, &Command::Catalog(CatalogCommand::Deregister(request)));
             catalog.assert_invariants();
         }
         Err(error) => assert!((400..500).contains(&error.status), "{error:?}"),

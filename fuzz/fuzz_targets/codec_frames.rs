@@ -3,8 +3,8 @@
 //! decodes re-encodes to the same bytes' value.
 #![no_main]
 
-use conclave_core::catalog::{Command, Proposal};
 use conclave_core::codec;
+use conclave_core::state::{Command, Proposal};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

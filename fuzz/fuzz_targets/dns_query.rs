@@ -5,15 +5,17 @@
 
 use std::sync::OnceLock;
 
-use conclave_core::catalog::{Catalog, CheckSpec, CheckStatus, Command, NodeSpec, RegisterRequest, ServiceSpec};
+use conclave_core::catalog::CatalogCommand;
+use conclave_core::catalog::{CheckSpec, CheckStatus, NodeSpec, RegisterRequest, ServiceSpec};
 use conclave_core::dns::{self, DnsConfig, Outcome, Transport};
+use conclave_core::state::{Command, State};
 use libfuzzer_sys::fuzz_target;
 use rand::SeedableRng;
 
-fn catalog() -> &'static Catalog {
-    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+fn catalog() -> &'static State {
+    static CATALOG: OnceLock<State> = OnceLock::new();
     CATALOG.get_or_init(|| {
-        let mut catalog = Catalog::new();
+        let mut catalog = State::new();
         let statuses = [CheckStatus::Passing, CheckStatus::Warning, CheckStatus::Critical];
         for i in 0..12u64 {
             let service = ServiceSpec {
@@ -44,7 +46,7 @@ fn catalog() -> &'static Catalog {
                 }],
                 service: Some(service),
             };
-            catalog.apply(i + 1, &Command::Register(request));
+            catalog.apply(i + 1, &Command::Catalog(CatalogCommand::Register(request)));
         }
         catalog
     })

@@ -4,8 +4,8 @@
 #![no_main]
 
 use conclave_core::api::{decode_session_create, decode_txn};
-use conclave_core::catalog::{Catalog, Command, Response};
 use conclave_core::kv::TxnOp;
+use conclave_core::state::{Command, Response, State};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    let mut catalog = Catalog::new();
+    let mut catalog = State::new();
     let read_only = ops.iter().all(TxnOp::is_read).then(|| catalog.read_txn(&ops));
     let response = catalog.apply(1, &Command::Txn(ops));
     catalog.assert_invariants();

@@ -4,7 +4,9 @@
 #![no_main]
 
 use conclave_core::api::{decode_service_definition, encode};
-use conclave_core::catalog::{Catalog, Command, NodeSpec, Response};
+use conclave_core::catalog::CatalogCommand;
+use conclave_core::catalog::NodeSpec;
+use conclave_core::state::{Command, Response, State};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,8 +22,8 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(definition, again, "round trip through JSON");
 
     let node = NodeSpec { node: "fuzz".into(), address: "10.0.0.1".into(), ..NodeSpec::default() };
-    let mut catalog = Catalog::new();
-    let response = catalog.apply(1, &Command::Register(definition.to_register_request(&node)));
+    let mut catalog = State::new();
+    let response = catalog.apply(1, &Command::Catalog(CatalogCommand::Register(definition.to_register_request(&node))));
     assert_eq!(response, Response::Applied);
     catalog.assert_invariants();
 });

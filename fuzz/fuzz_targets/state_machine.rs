@@ -7,7 +7,9 @@
 use conclave_core::catalog::*;
 use conclave_core::codec;
 use conclave_core::kv::txn::KvVerb;
+use conclave_core::kv::SessionCommand;
 use conclave_core::kv::{KvCommand, Session, SessionBehavior, TxnOp};
+use conclave_core::state::*;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
@@ -29,23 +31,28 @@ fn command(u: &mut Unstructured) -> Result<Command> {
     Ok(match u.int_in_range(0..=7)? {
         0 | 1 => {
             let service = if u.arbitrary()? {
-                Some(ServiceSpec { id: pick(u, NAMES)?, service: pick(u, NAMES)?, port: u.arbitrary()?, ..Default::default() })
+                Some(ServiceSpec {
+                    id: pick(u, NAMES)?,
+                    service: pick(u, NAMES)?,
+                    port: u.arbitrary()?,
+                    ..Default::default()
+                })
             } else {
                 None
             };
             let check = CheckSpec { check_id: pick(u, CHECKS)?, status: status(u)?, ..Default::default() };
-            Command::Register(RegisterRequest {
+            Command::Catalog(CatalogCommand::Register(RegisterRequest {
                 node: NodeSpec { node: pick(u, NODES)?, address: "10.0.0.1".into(), ..Default::default() },
                 skip_node_update: u.arbitrary()?,
                 service,
                 checks: if u.arbitrary()? { vec![check] } else { vec![] },
-            })
+            }))
         }
-        2 => Command::Deregister(DeregisterRequest {
+        2 => Command::Catalog(CatalogCommand::Deregister(DeregisterRequest {
             node: pick(u, NODES)?,
             service_id: if u.arbitrary()? { Some(pick(u, NAMES)?) } else { None },
             check_id: if u.arbitrary()? { Some(pick(u, CHECKS)?) } else { None },
-        }),
+        })),
         3 | 4 => {
             let (key, value, flags) = (pick(u, KEYS)?, u.arbitrary::<Vec<u8>>()?, u.arbitrary()?);
             Command::Kv(match u.int_in_range(0..=5)? {
@@ -57,15 +64,15 @@ fn command(u: &mut Unstructured) -> Result<Command> {
                 _ => KvCommand::DeleteCas { key, index: u.int_in_range(0..=20)? },
             })
         }
-        5 => Command::SessionCreate(Session {
+        5 => Command::Session(SessionCommand::Create(Session {
             id: pick(u, SESSIONS)?,
             node: pick(u, NODES)?,
             node_checks: if u.arbitrary()? { vec![pick(u, CHECKS)?] } else { vec![] },
             behavior: if u.arbitrary()? { SessionBehavior::Delete } else { SessionBehavior::Release },
             lock_delay_ns: u.int_in_range(0..=3)? * 1_000_000_000,
             ..Default::default()
-        }),
-        6 => Command::SessionDestroy { id: pick(u, SESSIONS)? },
+        })),
+        6 => Command::Session(SessionCommand::Destroy { id: pick(u, SESSIONS)? }),
         _ => {
             let verbs = [KvVerb::Set, KvVerb::Cas, KvVerb::Lock, KvVerb::Get, KvVerb::CheckIndex, KvVerb::Delete];
             let mut ops = Vec::new();
@@ -86,7 +93,7 @@ fn command(u: &mut Unstructured) -> Result<Command> {
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
-    let mut catalog = Catalog::new();
+    let mut catalog = State::new();
     let watched = [WatchKey::Nodes, WatchKey::Services, WatchKey::Checks, WatchKey::Kv, WatchKey::Sessions];
     let mut previous: Vec<u64> = watched.iter().map(|k| catalog.index_of(k)).collect();
     let mut index = 0u64;
