@@ -4,7 +4,7 @@
 #![no_main]
 
 use conclave::rpc::frame::read_frame;
-use conclave::rpc::Request;
+use conclave::raft::messages::Request;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -6,16 +6,8 @@ use std::path::{Path, PathBuf};
 
 /// The layers of `runtime/src`, lowest first. Modules in one entry share a rank and must not import
 /// each other.
-const LAYERS: &[&[&str]] = &[
-    &["env", "config"],
-    &["rpc"],
-    &["raft"],
-    &["node"],
-    &["http", "dns"],
-    &["agent"],
-    &["cli"],
-    &["main"],
-];
+const LAYERS: &[&[&str]] =
+    &[&["env", "config"], &["rpc"], &["raft"], &["node"], &["http", "dns"], &["agent"], &["cli"], &["main"]];
 
 /// The rank of a top-level module, or None for a name that is not a layer.
 fn rank_of(module: &str) -> Option<usize> {
@@ -75,7 +67,11 @@ fn first_ident(text: &str) -> String {
 fn violations_in(relative: &Path, text: &str) -> Vec<String> {
     let module = module_of(relative);
     let Some(own_rank) = rank_of(&module) else {
-        return if module == "lib" { Vec::new() } else { vec![format!("{}: module {module} is in no layer", relative.display())] };
+        return if module == "lib" {
+            Vec::new()
+        } else {
+            vec![format!("{}: module {module} is in no layer", relative.display())]
+        };
     };
     let crate_name = if module == "main" { "conclave" } else { "crate" };
     let mut found = Vec::new();

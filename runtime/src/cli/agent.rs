@@ -101,7 +101,6 @@ fn host_name() -> String {
         .unwrap_or_else(|| "conclave".to_string())
 }
 
-
 fn parse_ip(text: &str, what: &str) -> anyhow::Result<IpAddr> {
     text.parse().map_err(|_| anyhow::anyhow!("invalid {what} {text:?}: expected an IP address"))
 }

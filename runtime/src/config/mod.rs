@@ -191,10 +191,16 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
             // Security settings Conclave does not enforce yet: a value that turns one on is refused, so that
             // no operator believes a cluster locked or encrypted while it is open. Values that say "off"
             // (Consul's defaults) are accepted.
-            "encrypt" | "acl" | "tls" | "verify_incoming" | "verify_outgoing" | "verify_server_hostname"
-            | "verify_incoming_rpc" | "verify_incoming_https" | "auto_encrypt" | "connect" => {
-                refuse_unless_off(file, &key, &value)?
-            }
+            "encrypt"
+            | "acl"
+            | "tls"
+            | "verify_incoming"
+            | "verify_outgoing"
+            | "verify_server_hostname"
+            | "verify_incoming_rpc"
+            | "verify_incoming_https"
+            | "auto_encrypt"
+            | "connect" => refuse_unless_off(file, &key, &value)?,
             // Accepted for compatibility with Consul configs; none of them changes what a client observes
             // of a single datacenter today (see docs/limits.md).
             "leave_on_terminate"

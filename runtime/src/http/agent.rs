@@ -10,13 +10,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use conclave_core::agent::LocalState;
 use conclave_core::api::{self, encode};
-use conclave_core::catalog::{CheckSpec, CheckStatus, Command, DeregisterRequest, HealthCheck, ServiceInstance};
+use conclave_core::catalog::{CheckSpec, CheckStatus, DeregisterRequest, HealthCheck, ServiceInstance};
+use conclave_core::state::Command;
 use serde_json::{json, Value};
 
 use super::{empty_ok, json_response, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::gossip::Pool;
 use crate::node::Node;
+use conclave_core::catalog::CatalogCommand;
 
 fn refused(message: String) -> HttpError {
     if message.starts_with("Unknown") || message.starts_with("ServiceID") {
@@ -387,7 +389,7 @@ pub async fn force_leave<E: Env>(
     }
     crate::node::gossip::remove_server_named(&node, &name).await;
     let request = DeregisterRequest { node: name, service_id: None, check_id: None };
-    super::catalog::apply(&node, Command::Deregister(request)).await?;
+    super::catalog::apply(&node, Command::Catalog(CatalogCommand::Deregister(request))).await?;
     Ok(empty_ok())
 }
 

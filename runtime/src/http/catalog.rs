@@ -8,11 +8,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use conclave_core::api::{self, encode};
-use conclave_core::catalog::{Command, Response as Applied, ServiceInstance, WatchKey};
+use conclave_core::catalog::ServiceInstance;
+use conclave_core::state::{Command, Response as Applied, WatchKey};
 
 use super::{catalog_read, json_response, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::Node;
+use conclave_core::catalog::CatalogCommand;
 
 /// Applies a catalog command and maps a refusal by the state machine to Consul's 500 with its message.
 pub(super) async fn apply<E: Env>(node: &Node<E>, command: Command) -> Result<u64, HttpError> {
@@ -34,7 +36,7 @@ pub async fn register<E: Env>(
     if request.node.datacenter.is_empty() {
         request.node.datacenter = node.config.datacenter.clone();
     }
-    apply(&node, Command::Register(request)).await?;
+    apply(&node, Command::Catalog(CatalogCommand::Register(request))).await?;
     Ok(json_response(&true, &params))
 }
 
@@ -46,7 +48,7 @@ pub async fn deregister<E: Env>(
     let params = QueryParams::parse(query.as_deref())?;
     params.check_datacenter(&node.config.datacenter)?;
     let request = api::decode_catalog_deregister(&body)?;
-    apply(&node, Command::Deregister(request)).await?;
+    apply(&node, Command::Catalog(CatalogCommand::Deregister(request))).await?;
     Ok(json_response(&true, &params))
 }
 

@@ -19,8 +19,11 @@ use crate::node::Node;
 /// On a client agent: forwards a request to a server and answers with what the server answered (a 500
 /// naming the failure when no server answered).
 pub async fn forward_to_server<E: Env>(node: &Node<E>, method: &str, path_and_query: &str, body: Bytes) -> Response {
-    let request =
-        ForwardedRequest { method: method.to_string(), path_and_query: path_and_query.to_string(), body: body.to_vec() };
+    let request = ForwardedRequest {
+        method: method.to_string(),
+        path_and_query: path_and_query.to_string(),
+        body: body.to_vec(),
+    };
     match forward::forward(node, request).await {
         Ok(answer) => answer_to_response(answer),
         Err(why) => (StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
@@ -42,7 +45,10 @@ fn answer_to_response(answer: ForwardedAnswer) -> Response {
 pub struct RouterHandler(pub Router);
 
 impl ForwardedRequestHandler for RouterHandler {
-    fn handle(&self, request: ForwardedRequest) -> Pin<Box<dyn Future<Output = Result<ForwardedAnswer, String>> + Send>> {
+    fn handle(
+        &self,
+        request: ForwardedRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<ForwardedAnswer, String>> + Send>> {
         let router = self.0.clone();
         Box::pin(async move {
             let request = HttpRequest::builder()

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use conclave_core::api::encode;
-use conclave_core::catalog::{CheckStatus, WatchKey};
+use conclave_core::catalog::CheckStatus;
+use conclave_core::state::WatchKey;
 
 use super::catalog::{has_node_meta, has_tags};
 use super::{catalog_read, HttpError, QueryParams};

@@ -11,8 +11,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use conclave_core::api::encode_kv::kv_entry_json;
-use conclave_core::catalog::{Catalog, Command, Response as Applied, WatchKey};
 use conclave_core::kv::{KvCommand, KV_VALUE_BYTES_MAX};
+use conclave_core::state::{Command, Response as Applied, State as ReplicatedState, WatchKey};
 
 use super::{await_read, json_response, set_query_meta, HttpError, QueryParams};
 use crate::env::Env;
@@ -93,7 +93,7 @@ async fn get<E: Env>(node: &Node<E>, params: &QueryParams, key: String) -> Resul
     Ok(response)
 }
 
-fn single_key(catalog: &Catalog, key: &str, params: &QueryParams) -> (bool, Response) {
+fn single_key(catalog: &ReplicatedState, key: &str, params: &QueryParams) -> (bool, Response) {
     let Some(entry) = catalog.kv().get(key) else {
         return (false, Response::new(Body::empty()));
     };

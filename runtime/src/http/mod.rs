@@ -23,7 +23,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::Router;
-use conclave_core::catalog::{Catalog, WatchKey};
+use conclave_core::state::{State, WatchKey};
 use serde::Serialize;
 
 pub use params::{Consistency, QueryParams};
@@ -206,7 +206,7 @@ pub async fn catalog_read<E: Env, T: Serialize>(
     node: &Node<E>,
     params: &QueryParams,
     key: WatchKey,
-    read: impl Fn(&Catalog) -> T,
+    read: impl Fn(&State) -> T,
 ) -> Result<Response, HttpError> {
     await_read(node, params, &key).await?;
     let (index, value) = {

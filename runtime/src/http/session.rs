@@ -9,13 +9,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use conclave_core::api::encode_kv::session_json;
-use conclave_core::catalog::{Command, Response as Applied, WatchKey};
+use conclave_core::state::{Command, Response as Applied, WatchKey};
 use rand::RngCore;
 use serde_json::json;
 
 use super::{catalog_read, json_response, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::Node;
+use conclave_core::kv::SessionCommand;
 
 pub async fn create<E: Env>(
     State(node): State<Arc<Node<E>>>,
@@ -28,7 +29,7 @@ pub async fn create<E: Env>(
     let mut id_bytes = [0u8; 16];
     node.rng.lock().expect("rng lock").fill_bytes(&mut id_bytes);
     session.id = uuid::Builder::from_random_bytes(id_bytes).into_uuid().to_string();
-    match node.write(Command::SessionCreate(session.clone())).await? {
+    match node.write(Command::Session(SessionCommand::Create(session.clone()))).await? {
         (_, Applied::Applied) => Ok(json_response(&json!({ "ID": session.id }), &params)),
         (_, Applied::Rejected(why)) => Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, why)),
         (_, other) => Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected answer {other:?}"))),
@@ -42,7 +43,7 @@ pub async fn destroy<E: Env>(
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     params.check_datacenter(&node.config.datacenter)?;
-    super::catalog::apply(&node, Command::SessionDestroy { id }).await?;
+    super::catalog::apply(&node, Command::Session(SessionCommand::Destroy { id })).await?;
     Ok(json_response(&true, &params))
 }
 

@@ -9,8 +9,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use conclave_core::api::encode_kv::txn_json;
-use conclave_core::catalog::{Command, Response as Applied, WatchKey};
 use conclave_core::kv::{TxnOp, TxnOutcome};
+use conclave_core::state::{Command, Response as Applied, WatchKey};
 
 use super::{await_read, json_response, set_query_meta, HttpError, QueryParams};
 use crate::env::Env;

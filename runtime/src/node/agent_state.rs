@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use conclave_core::agent::anti_entropy::{full_sync_interval_ms, sync_plan, sync_plan_for, Reserved};
 use conclave_core::agent::LocalState;
-use conclave_core::catalog::Command;
 use conclave_core::codec;
+use conclave_core::state::Command;
 
 use super::self_register::SERF_HEALTH_CHECK_ID;
 use super::Node;

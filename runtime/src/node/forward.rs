@@ -37,7 +37,10 @@ pub type ForwardFailure = String;
 
 /// What a server's face installs to answer forwarded requests (the HTTP API's router).
 pub trait ForwardedRequestHandler: Send + Sync {
-    fn handle(&self, request: ForwardedRequest) -> Pin<Box<dyn Future<Output = Result<ForwardedAnswer, String>> + Send>>;
+    fn handle(
+        &self,
+        request: ForwardedRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<ForwardedAnswer, String>> + Send>>;
 }
 
 impl<E: Env> Node<E> {

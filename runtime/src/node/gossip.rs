@@ -14,16 +14,18 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use conclave_core::catalog::{CheckSpec, CheckStatus, Command, DeregisterRequest, NodeSpec, RegisterRequest};
+use conclave_core::catalog::{CheckSpec, CheckStatus, DeregisterRequest, NodeSpec, RegisterRequest};
 use conclave_core::gossip::{
     GossipAction, GossipConfig, GossipTimer, Member, MemberEvent, MemberStatus, Membership, NodeId, Tags,
 };
+use conclave_core::state::Command;
 use openraft::ChangeMembers;
 use tokio::sync::mpsc;
 
 use super::self_register::SERF_HEALTH_CHECK_ID;
 use super::Node;
 use crate::env::{Datagram, Env, Space, WriteOp};
+use conclave_core::catalog::CatalogCommand;
 
 /// Largest datagram read from the gossip socket.
 const DATAGRAM_BYTES_MAX: usize = 65_536;
@@ -352,22 +354,22 @@ fn reconcile_commands<E: Env>(node: &Node<E>) -> Vec<Command> {
             MemberStatus::Alive | MemberStatus::Leaving => (CheckStatus::Passing, ALIVE_OUTPUT),
             MemberStatus::Failed if failed_too_long(node, &member.name) => {
                 if catalog.node(&member.name).is_some() {
-                    commands.push(Command::Deregister(DeregisterRequest {
+                    commands.push(Command::Catalog(CatalogCommand::Deregister(DeregisterRequest {
                         node: member.name.clone(),
                         service_id: None,
                         check_id: None,
-                    }));
+                    })));
                 }
                 continue;
             }
             MemberStatus::Failed => (CheckStatus::Critical, FAILED_OUTPUT),
             MemberStatus::Left => {
                 if catalog.node(&member.name).is_some() {
-                    commands.push(Command::Deregister(DeregisterRequest {
+                    commands.push(Command::Catalog(CatalogCommand::Deregister(DeregisterRequest {
                         node: member.name.clone(),
                         service_id: None,
                         check_id: None,
-                    }));
+                    })));
                 }
                 continue;
             }
@@ -377,7 +379,7 @@ fn reconcile_commands<E: Env>(node: &Node<E>) -> Vec<Command> {
         }
         // A member the catalog does not know yet registers itself; only its health is ours to keep.
         let Some(existing) = catalog.node(&member.name) else { continue };
-        commands.push(Command::Register(RegisterRequest {
+        commands.push(Command::Catalog(CatalogCommand::Register(RegisterRequest {
             node: NodeSpec {
                 id: existing.id.clone(),
                 node: existing.node.clone(),
@@ -395,7 +397,7 @@ fn reconcile_commands<E: Env>(node: &Node<E>) -> Vec<Command> {
                 output: output.to_string(),
                 ..CheckSpec::default()
             }],
-        }));
+        })));
     }
     commands
 }

@@ -7,9 +7,9 @@
 pub mod agent_state;
 pub mod bootstrap;
 pub mod checks;
+pub mod forward;
 pub mod gossip;
 pub mod identity;
-pub mod forward;
 pub mod requests;
 pub mod rpc_server;
 pub mod self_register;
@@ -27,12 +27,12 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::NodeConfig;
 use crate::env::Env;
 use crate::raft::log_store::LogStore;
+use crate::raft::messages::ServerInfo;
 use crate::raft::network::Network;
 use crate::raft::seeded_runtime::seed_election_rng;
 use crate::raft::state_machine::{CatalogStateMachine, SharedCatalog};
 use crate::raft::{NodeId, Raft};
 use crate::rpc::pool::RpcPool;
-use crate::raft::messages::ServerInfo;
 
 /// A running node: what every task of the driver and every HTTP handler shares.
 pub struct Node<E: Env> {

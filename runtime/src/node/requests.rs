@@ -5,7 +5,7 @@
 use std::io;
 use std::time::Duration;
 
-use conclave_core::catalog::{Command, Proposal, Response};
+use conclave_core::state::{Command, Proposal, Response};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 
 use super::Node;

@@ -6,8 +6,8 @@ use axum::serve::Listener;
 
 use super::Node;
 use crate::env::Env;
-use crate::rpc::frame::{read_frame, write_frame};
 use crate::raft::messages::{Reply, Request};
+use crate::rpc::frame::{read_frame, write_frame};
 
 pub async fn serve<E: Env>(node: Arc<Node<E>>, mut listener: E::Listener) {
     loop {

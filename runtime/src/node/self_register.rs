@@ -5,10 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use conclave_core::catalog::{CheckSpec, CheckStatus, Command, NodeSpec, RegisterRequest, ServiceSpec};
+use conclave_core::catalog::{CheckSpec, CheckStatus, NodeSpec, RegisterRequest, ServiceSpec};
+use conclave_core::state::Command;
 
 use super::Node;
 use crate::env::Env;
+use conclave_core::catalog::CatalogCommand;
 
 /// How often the registration is compared with the catalog once it is in place.
 const RECHECK_INTERVAL: Duration = Duration::from_secs(10);
@@ -71,7 +73,7 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) {
         let wait = if in_place {
             RECHECK_INTERVAL
         } else if node.leader().is_some() || !node.config.server {
-            match node.write(Command::Register(node.server_registration())).await {
+            match node.write(Command::Catalog(CatalogCommand::Register(node.server_registration()))).await {
                 Ok(_) if node.config.server => RECHECK_INTERVAL,
                 Ok(_) => CLIENT_RESEND_INTERVAL,
                 Err(e) => {

@@ -8,14 +8,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conclave_core::catalog::Command;
 use conclave_core::kv::Session;
+use conclave_core::state::Command;
 use tokio::time::Instant;
 
 use super::requests::RequestError;
 use super::Node;
 use crate::env::Env;
 use crate::raft::messages::{ForwardError, Reply, Request};
+use conclave_core::kv::SessionCommand;
 
 /// Consul's `SessionTTLMultiplier`: a session lives up to twice its TTL without renewal.
 pub const SESSION_TTL_MULTIPLIER: u32 = 2;
@@ -76,7 +77,7 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) {
         let with_ttl: Vec<Session> = node.catalog.read().sessions().all().filter(|s| s.ttl_ms > 0).cloned().collect();
         for id in node.session_timers.expired(&with_ttl, Instant::now()) {
             tracing::info!(target: "conclave::event", node = %node.config.node_name, session = %id, "session TTL expired");
-            if let Err(e) = node.write(Command::SessionDestroy { id: id.clone() }).await {
+            if let Err(e) = node.write(Command::Session(SessionCommand::Destroy { id: id.clone() })).await {
                 tracing::warn!(session = %id, error = %e, "cannot invalidate expired session; will retry");
             }
         }

@@ -2,7 +2,7 @@
 //! (forwarded writes, read indexes, server discovery, session renewals, forwarded HTTP requests).
 //! They ride the generic framed transport of `rpc/`.
 
-use conclave_core::catalog::{Command, Response};
+use conclave_core::state::{Command, Response};
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,

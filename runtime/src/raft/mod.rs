@@ -13,7 +13,7 @@ pub mod state_machine;
 
 use std::io::Cursor;
 
-use conclave_core::catalog::{Proposal, Response};
+use conclave_core::state::{Proposal, Response};
 use openraft::BasicNode;
 
 pub type NodeId = u64;

@@ -16,8 +16,8 @@ use openraft::BasicNode;
 
 use super::{NodeId, TypeConfig};
 use crate::env::Env;
-use crate::rpc::pool::RpcPool;
 use crate::raft::messages::{Reply, Request};
+use crate::rpc::pool::RpcPool;
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
 

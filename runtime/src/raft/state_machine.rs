@@ -1,12 +1,12 @@
-//! The Raft state machine: core's `Catalog` behind a lock shared with the HTTP API, plus the membership
+//! The Raft state machine: core's `State` behind a lock shared with the HTTP API, plus the membership
 //! and last-applied id openraft needs. Snapshots are written to the store and synced before they are
 //! reported; at start the latest snapshot is loaded and openraft re-applies the committed log after it.
 
 use std::io::Cursor;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use conclave_core::catalog::{Catalog, Command, Response};
 use conclave_core::codec;
+use conclave_core::state::{Command, Response, State};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     BasicNode, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StoredMembership,
@@ -22,16 +22,16 @@ const KEY_SNAPSHOT: &[u8] = b"snapshot";
 /// The catalog as every reader of this node sees it, with a watch of the last applied index so blocking
 /// queries and read-index waits can sleep until the state moves.
 pub struct SharedCatalog {
-    catalog: RwLock<Catalog>,
+    catalog: RwLock<State>,
     applied_index: watch::Sender<u64>,
 }
 
 impl SharedCatalog {
     pub fn new() -> Arc<SharedCatalog> {
-        Arc::new(SharedCatalog { catalog: RwLock::new(Catalog::new()), applied_index: watch::Sender::new(0) })
+        Arc::new(SharedCatalog { catalog: RwLock::new(State::new()), applied_index: watch::Sender::new(0) })
     }
 
-    pub fn read(&self) -> RwLockReadGuard<'_, Catalog> {
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
         self.catalog.read().expect("catalog lock poisoned")
     }
 
@@ -43,7 +43,7 @@ impl SharedCatalog {
         self.applied_index.subscribe()
     }
 
-    fn replace(&self, catalog: Catalog) {
+    fn replace(&self, catalog: State) {
         let index = catalog.last_index();
         *self.catalog.write().expect("catalog lock poisoned") = catalog;
         self.applied_index.send_replace(index);

@@ -43,7 +43,6 @@ fn agent_config(name: &str, servers: &[String], faults: FaultSwitches) -> NodeCo
     config
 }
 
-
 /// Starts every host through the agent entry the binary uses (`conclave::agent`), on a simulated disk
 /// that survives crashes; a restarted host starts again on the same disk with a fresh seed.
 pub(super) fn start_hosts(
@@ -76,7 +75,8 @@ pub(super) fn start_hosts(
                     true => server_config(&name, &names, faults),
                     false => agent_config(&name, &names, faults),
                 };
-                let node = conclave::agent::start(env, config).await.map_err(|e| format!("{name} failed to start: {e:#}"))?;
+                let node =
+                    conclave::agent::start(env, config).await.map_err(|e| format!("{name} failed to start: {e:#}"))?;
                 *registry.borrow_mut() = Some(node.clone());
                 conclave::agent::run(node).await.map_err(|e| format!("{name} stopped: {e:#}"))?;
                 Ok(())
@@ -111,4 +111,3 @@ pub(super) fn sample_raft(slots: &[ServerSlot], now: Duration, history: &mut His
         }
     }
 }
-

@@ -134,4 +134,3 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
         verdict,
     }
 }
-
