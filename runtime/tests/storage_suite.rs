@@ -5,29 +5,29 @@ use std::sync::Arc;
 
 use conclave::env::{FjallStore, MemStore, Store};
 use conclave::raft::log_store::LogStore;
-use conclave::raft::state_machine::{CatalogStateMachine, SharedCatalog};
+use conclave::raft::state_machine::{StateMachine, SharedState};
 use conclave::raft::{StorageError, TypeConfig};
 use openraft::testing::{StoreBuilder, Suite};
 
 struct MemBuilder;
 
-impl StoreBuilder<TypeConfig, LogStore, CatalogStateMachine, ()> for MemBuilder {
-    async fn build(&self) -> Result<((), LogStore, CatalogStateMachine), StorageError> {
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, ()> for MemBuilder {
+    async fn build(&self) -> Result<((), LogStore, StateMachine), StorageError> {
         let store: Arc<dyn Store> = Arc::new(MemStore::new());
         let machine =
-            CatalogStateMachine::open(store.clone(), SharedCatalog::new(), "suite").expect("open state machine");
+            StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
         Ok(((), LogStore::new(store), machine))
     }
 }
 
 struct FjallBuilder;
 
-impl StoreBuilder<TypeConfig, LogStore, CatalogStateMachine, tempfile::TempDir> for FjallBuilder {
-    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, CatalogStateMachine), StorageError> {
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for FjallBuilder {
+    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path()).expect("open fjall"));
         let machine =
-            CatalogStateMachine::open(store.clone(), SharedCatalog::new(), "suite").expect("open state machine");
+            StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
         Ok((dir, LogStore::new(store), machine))
     }
 }

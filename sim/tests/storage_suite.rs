@@ -5,18 +5,18 @@ use std::sync::Arc;
 
 use conclave::env::Store;
 use conclave::raft::log_store::LogStore;
-use conclave::raft::state_machine::{CatalogStateMachine, SharedCatalog};
+use conclave::raft::state_machine::{StateMachine, SharedState};
 use conclave::raft::{StorageError, TypeConfig};
 use openraft::testing::{StoreBuilder, Suite};
 use sim::disk::SimDisk;
 
 struct SimDiskBuilder;
 
-impl StoreBuilder<TypeConfig, LogStore, CatalogStateMachine, ()> for SimDiskBuilder {
-    async fn build(&self) -> Result<((), LogStore, CatalogStateMachine), StorageError> {
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, ()> for SimDiskBuilder {
+    async fn build(&self) -> Result<((), LogStore, StateMachine), StorageError> {
         let store: Arc<dyn Store> = Arc::new(SimDisk::new());
         let machine =
-            CatalogStateMachine::open(store.clone(), SharedCatalog::new(), "suite").expect("open state machine");
+            StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
         Ok(((), LogStore::new(store), machine))
     }
 }

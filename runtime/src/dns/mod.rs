@@ -52,7 +52,7 @@ impl<E: Env> DnsServer<E> {
     /// The part that needs no waiting: a server answers from its catalog here.
     fn step(&self, query: &[u8], transport: Transport) -> Step {
         let outcome = if self.node.config.server {
-            let catalog = self.node.catalog.read();
+            let catalog = self.node.state.read();
             let mut rng = self.rng.lock().expect("dns rng lock");
             dns::handle_query(&catalog, &self.config, query, transport, &mut *rng)
         } else {

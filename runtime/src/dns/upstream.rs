@@ -71,7 +71,7 @@ async fn serve_forwarded<E: Env>(State(node): State<Arc<Node<E>>>, body: Bytes) 
         return (StatusCode::BAD_REQUEST, "invalid forwarded DNS query").into_response();
     };
     let outcome = {
-        let catalog = node.catalog.read();
+        let catalog = node.state.read();
         let mut rng = node.rng.lock().expect("rng lock");
         dns::handle_query(&catalog, &forwarded.config, &forwarded.query, Transport::Tcp, &mut *rng)
     };

@@ -62,7 +62,7 @@ pub async fn deregister_service<E: Env>(
 
 /// An agent service as Consul's `AgentService`, with the catalog's indexes once it has been synced.
 fn agent_service<E: Env>(node: &Node<E>, spec: &conclave_core::catalog::ServiceSpec) -> Value {
-    let catalog = node.catalog.read();
+    let catalog = node.state.read();
     let synced = catalog.instance(&node.config.node_name, &spec.id);
     let instance = ServiceInstance {
         node: node.config.node_name.clone(),
@@ -320,7 +320,7 @@ pub async fn members<E: Env>(
         out.retain(|member| params.keep(member));
         return Ok(json_response(&out, &params));
     }
-    let catalog = node.catalog.read();
+    let catalog = node.state.read();
     let mut out = Vec::new();
     for member in catalog.nodes() {
         let checks = catalog.node_checks(&member.node);
@@ -439,7 +439,7 @@ pub async fn agent_self<E: Env>(
         "Stats": {
             "raft": {
                 "state": node.raft.as_ref().map(|r| format!("{:?}", r.metrics().borrow().state)).unwrap_or_else(|| "none (client agent)".to_string()),
-                "applied_index": node.catalog.applied_index().to_string(),
+                "applied_index": node.state.applied_index().to_string(),
             },
         },
     });

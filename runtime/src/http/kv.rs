@@ -68,7 +68,7 @@ async fn get<E: Env>(node: &Node<E>, params: &QueryParams, key: String) -> Resul
     // A prefix read watches everything under it; a single key only itself.
     let watch = if recurse || keys { WatchKey::KvPrefix(key.clone()) } else { WatchKey::KvKey(key.clone()) };
     await_read(node, params, &watch).await?;
-    let catalog = node.catalog.read();
+    let catalog = node.state.read();
     // The index a client blocks on next: what it read, or the whole store's when that never existed.
     let index = match catalog.index_of(&watch) {
         0 => catalog.index_of(&WatchKey::Kv),

@@ -210,7 +210,7 @@ pub async fn catalog_read<E: Env, T: Serialize>(
 ) -> Result<Response, HttpError> {
     await_read(node, params, &key).await?;
     let (index, value) = {
-        let catalog = node.catalog.read();
+        let catalog = node.state.read();
         (catalog.index_of(&key), read(&catalog))
     };
     let mut response = json_response(&value, params);
@@ -228,8 +228,8 @@ pub async fn await_read<E: Env>(node: &Node<E>, params: &QueryParams, key: &Watc
     if let Some(client_index) = params.index.filter(|i| *i > 0) {
         let wait = params.wait + node.jitter(params.wait / 16);
         let deadline = tokio::time::Instant::now() + wait;
-        let mut applied = node.catalog.subscribe();
-        while node.catalog.read().index_of(key) <= client_index {
+        let mut applied = node.state.subscribe();
+        while node.state.read().index_of(key) <= client_index {
             match tokio::time::timeout_at(deadline, applied.changed()).await {
                 Ok(Ok(())) => continue,
                 _ => break,

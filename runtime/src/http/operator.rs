@@ -22,7 +22,7 @@ fn server_name<E: Env>(node: &Node<E>, raft_id: u64, addr: &str) -> String {
         return info.node_name.clone();
     }
     let ip = addr.rsplit_once(':').map(|(ip, _)| ip).unwrap_or(addr);
-    let catalog = node.catalog.read();
+    let catalog = node.state.read();
     catalog
         .service_instances("consul")
         .iter()

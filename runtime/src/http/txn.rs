@@ -29,7 +29,7 @@ pub async fn txn<E: Env>(
         let read_only = QueryParams { index: None, ..params.clone() };
         await_read(&node, &read_only, &WatchKey::Kv).await?;
         let (index, outcome) = {
-            let catalog = node.catalog.read();
+            let catalog = node.state.read();
             (catalog.last_index(), catalog.read_txn(&ops))
         };
         let mut response = answer(outcome, &params, &datacenter);

@@ -68,7 +68,7 @@ impl<E: crate::env::Env> Node<E> {
     /// which sees no catalog, sends every registration and leaves removals to its deregistrations).
     pub fn local_sync_commands(&self) -> Vec<Command> {
         let local = self.local.lock().expect("local state lock").clone();
-        let catalog = self.catalog.read();
+        let catalog = self.state.read();
         let reserved_services: &[&str] = if self.config.server { &["consul"] } else { &[] };
         let reserved = Reserved { service_ids: reserved_services, check_ids: &[SERF_HEALTH_CHECK_ID] };
         sync_plan(&local, &catalog, &self.node_spec(), reserved)
@@ -78,7 +78,7 @@ impl<E: crate::env::Env> Node<E> {
     /// agent has them: what an API call that changed those services pushes, without a pass over the rest.
     pub fn service_sync_commands(&self, service_ids: &BTreeSet<String>) -> Vec<Command> {
         let local = self.local.lock().expect("local state lock");
-        let catalog = self.catalog.read();
+        let catalog = self.state.read();
         sync_plan_for(&local, &catalog, &self.node_spec(), service_ids)
     }
 
@@ -103,7 +103,7 @@ pub async fn anti_entropy<E: crate::env::Env>(node: Arc<Node<E>>) {
         tokio::select! {
             _ = tokio::time::sleep_until(next_full) => {
                 let pushed = node.push_to_catalog(node.local_sync_commands()).await;
-                let nodes = node.catalog.read().nodes().len();
+                let nodes = node.state.read().nodes().len();
                 let base_ms = ANTI_ENTROPY_INTERVAL.as_millis() as u64;
                 let wait = match pushed {
                     true => Duration::from_millis(full_sync_interval_ms(base_ms, nodes)),

@@ -343,7 +343,7 @@ fn note_failures<E: Env>(node: &Node<E>) {
 
 fn reconcile_commands<E: Env>(node: &Node<E>) -> Vec<Command> {
     note_failures(node);
-    let catalog = node.catalog.read();
+    let catalog = node.state.read();
     let mut commands = Vec::new();
     for member in node.gossip.members() {
         if member.tags.dc != node.config.datacenter {

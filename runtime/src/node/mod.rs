@@ -30,7 +30,7 @@ use crate::raft::log_store::LogStore;
 use crate::raft::messages::ServerInfo;
 use crate::raft::network::Network;
 use crate::raft::seeded_runtime::seed_election_rng;
-use crate::raft::state_machine::{CatalogStateMachine, SharedCatalog};
+use crate::raft::state_machine::{StateMachine, SharedState};
 use crate::raft::{NodeId, Raft};
 use crate::rpc::pool::RpcPool;
 
@@ -48,7 +48,7 @@ pub struct Node<E: Env> {
     pub forwarded_request_handler: std::sync::OnceLock<Arc<dyn forward::ForwardedRequestHandler>>,
     /// Rotates the server a client agent forwards to.
     pub next_server: std::sync::atomic::AtomicUsize,
-    pub catalog: Arc<SharedCatalog>,
+    pub state: Arc<SharedState>,
     pub pool: Arc<RpcPool<E>>,
     /// Servers met through discovery, by Raft ID.
     pub known_servers: Mutex<BTreeMap<NodeId, ServerInfo>>,
@@ -150,8 +150,8 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     let node_id = identity::load_or_create_node_id(&*store, env.rng_seed())?;
     let raft_id = identity::raft_id_of(&node_id);
     let local = agent_state::load_local_state(&*store)?;
-    let catalog = SharedCatalog::new();
-    let state_machine = CatalogStateMachine::open(store.clone(), catalog.clone(), &config.node_name)?;
+    let state = SharedState::new();
+    let state_machine = StateMachine::open(store.clone(), state.clone(), &config.node_name)?;
     let pool = Arc::new(RpcPool::new(env.clone()));
     let raft = if config.server {
         let raft = Raft::new(
@@ -178,7 +178,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         raft,
         forwarded_request_handler: std::sync::OnceLock::new(),
         next_server: std::sync::atomic::AtomicUsize::new(0),
-        catalog,
+        state,
         pool,
         known_servers: Mutex::new(BTreeMap::new()),
         rng,

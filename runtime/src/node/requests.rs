@@ -183,7 +183,7 @@ impl<E: Env> Node<E> {
 
     /// Waits until this node's catalog has applied `index`.
     pub async fn wait_applied(&self, index: u64, deadline: tokio::time::Instant) -> Result<(), RequestError> {
-        let mut applied = self.catalog.subscribe();
+        let mut applied = self.state.subscribe();
         let reached = tokio::time::timeout_at(deadline, applied.wait_for(|applied| *applied >= index)).await;
         match reached {
             Ok(Ok(_)) => Ok(()),

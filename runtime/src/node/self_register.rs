@@ -56,7 +56,7 @@ impl<E: Env> Node<E> {
     }
 
     fn registration_in_place(&self) -> bool {
-        let catalog = self.catalog.read();
+        let catalog = self.state.read();
         let wanted = self.node_spec();
         let node_ok = catalog.node(&wanted.node).is_some_and(|n| n.address == wanted.address && n.id == wanted.id);
         let service_ok = catalog.instance(&wanted.node, "consul").is_some_and(|s| s.port == self.config.ports.server);

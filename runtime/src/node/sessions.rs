@@ -74,7 +74,7 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) {
             node.session_timers.clear();
             continue;
         }
-        let with_ttl: Vec<Session> = node.catalog.read().sessions().all().filter(|s| s.ttl_ms > 0).cloned().collect();
+        let with_ttl: Vec<Session> = node.state.read().sessions().all().filter(|s| s.ttl_ms > 0).cloned().collect();
         for id in node.session_timers.expired(&with_ttl, Instant::now()) {
             tracing::info!(target: "conclave::event", node = %node.config.node_name, session = %id, "session TTL expired");
             if let Err(e) = node.write(Command::Session(SessionCommand::Destroy { id: id.clone() })).await {
@@ -123,7 +123,7 @@ impl<E: Env> Node<E> {
         if self.wait_applied(commit_index, deadline).await.is_err() {
             return Err(ForwardError::Failed("could not apply up to the commit index in time".to_string()));
         }
-        let session = self.catalog.read().sessions().get(id).cloned();
+        let session = self.state.read().sessions().get(id).cloned();
         if let Some(session) = &session {
             if session.ttl_ms > 0 {
                 self.session_timers.reset(session, Instant::now());

@@ -19,20 +19,20 @@ use crate::env::{Space, Store, WriteOp};
 
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 
-/// The catalog as every reader of this node sees it, with a watch of the last applied index so blocking
+/// The replicated state as every reader of this node sees it, with a watch of the last applied index so blocking
 /// queries and read-index waits can sleep until the state moves.
-pub struct SharedCatalog {
-    catalog: RwLock<State>,
+pub struct SharedState {
+    state: RwLock<State>,
     applied_index: watch::Sender<u64>,
 }
 
-impl SharedCatalog {
-    pub fn new() -> Arc<SharedCatalog> {
-        Arc::new(SharedCatalog { catalog: RwLock::new(State::new()), applied_index: watch::Sender::new(0) })
+impl SharedState {
+    pub fn new() -> Arc<SharedState> {
+        Arc::new(SharedState { state: RwLock::new(State::new()), applied_index: watch::Sender::new(0) })
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.catalog.read().expect("catalog lock poisoned")
+        self.state.read().expect("state lock poisoned")
     }
 
     pub fn applied_index(&self) -> u64 {
@@ -45,7 +45,7 @@ impl SharedCatalog {
 
     fn replace(&self, catalog: State) {
         let index = catalog.last_index();
-        *self.catalog.write().expect("catalog lock poisoned") = catalog;
+        *self.state.write().expect("state lock poisoned") = catalog;
         self.applied_index.send_replace(index);
     }
 }
@@ -64,8 +64,8 @@ struct StoredSnapshot {
     body: Vec<u8>,
 }
 
-pub struct CatalogStateMachine {
-    shared: Arc<SharedCatalog>,
+pub struct StateMachine {
+    shared: Arc<SharedState>,
     store: Arc<dyn Store>,
     last_applied: Option<LogId>,
     membership: StoredMembership<NodeId, BasicNode>,
@@ -73,15 +73,15 @@ pub struct CatalogStateMachine {
     node_name: String,
 }
 
-impl CatalogStateMachine {
+impl StateMachine {
     /// Loads the latest snapshot from `store`, if any. A snapshot that does not decode is an error that
     /// names it: starting with an empty catalog instead would silently lose data.
     pub fn open(
         store: Arc<dyn Store>,
-        shared: Arc<SharedCatalog>,
+        shared: Arc<SharedState>,
         node_name: &str,
-    ) -> anyhow::Result<CatalogStateMachine> {
-        let mut machine = CatalogStateMachine {
+    ) -> anyhow::Result<StateMachine> {
+        let mut machine = StateMachine {
             shared,
             store,
             last_applied: None,
@@ -132,13 +132,13 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        CatalogStateMachine::persist_snapshot(&self.store, &self.meta, &self.body)?;
+        StateMachine::persist_snapshot(&self.store, &self.meta, &self.body)?;
         tracing::debug!(target: "conclave::event", index = ?self.meta.last_log_id.map(|l| l.index), "snapshot built");
         Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(self.body.clone())) })
     }
 }
 
-impl RaftStateMachine<TypeConfig> for CatalogStateMachine {
+impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership<NodeId, BasicNode>), StorageError> {
@@ -152,7 +152,7 @@ impl RaftStateMachine<TypeConfig> for CatalogStateMachine {
     {
         let mut responses = Vec::new();
         let last_index = {
-            let mut catalog = self.shared.catalog.write().expect("catalog lock poisoned");
+            let mut catalog = self.shared.state.write().expect("state lock poisoned");
             for entry in entries {
                 let index = entry.log_id.index;
                 let (proposed_at_ms, command) = match &entry.payload {
