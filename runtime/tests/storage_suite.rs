@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use conclave::env::{FjallStore, MemStore, Store};
 use conclave::raft::log_store::LogStore;
-use conclave::raft::state_machine::{StateMachine, SharedState};
+use conclave::raft::state_machine::{SharedState, StateMachine};
 use conclave::raft::{StorageError, TypeConfig};
 use openraft::testing::{StoreBuilder, Suite};
 
@@ -14,8 +14,7 @@ struct MemBuilder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, ()> for MemBuilder {
     async fn build(&self) -> Result<((), LogStore, StateMachine), StorageError> {
         let store: Arc<dyn Store> = Arc::new(MemStore::new());
-        let machine =
-            StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
+        let machine = StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
         Ok(((), LogStore::new(store), machine))
     }
 }
@@ -26,8 +25,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Fja
     async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path()).expect("open fjall"));
-        let machine =
-            StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
+        let machine = StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
         Ok((dir, LogStore::new(store), machine))
     }
 }

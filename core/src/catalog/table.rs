@@ -117,24 +117,9 @@ impl CatalogTable {
     }
 
     fn upsert_service(&mut self, index: u64, node: &str, spec: &ServiceSpec) {
-        let id = service_id_of(spec);
-        let key = (node.to_string(), id.clone());
+        let key = (node.to_string(), service_id_of(spec));
         let existing = self.services.get(&key).cloned();
-        let mut instance = ServiceInstance {
-            node: node.to_string(),
-            id,
-            service: spec.service.clone(),
-            kind: spec.kind.clone(),
-            tags: spec.tags.clone(),
-            address: spec.address.clone(),
-            tagged_addresses: spec.tagged_addresses.clone(),
-            meta: spec.meta.clone(),
-            port: spec.port,
-            weights: spec.weights,
-            enable_tag_override: spec.enable_tag_override,
-            create_index: index,
-            modify_index: index,
-        };
+        let mut instance = ServiceInstance::from_spec(node, spec, index, index);
         if let Some(existing) = &existing {
             instance.create_index = existing.create_index;
             instance.modify_index = existing.modify_index;

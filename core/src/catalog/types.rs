@@ -64,6 +64,27 @@ pub struct ServiceInstance {
     pub modify_index: u64,
 }
 
+impl ServiceInstance {
+    /// The instance a registration of `spec` on `node` describes, with the given indexes.
+    pub fn from_spec(node: &str, spec: &super::ServiceSpec, create_index: u64, modify_index: u64) -> ServiceInstance {
+        ServiceInstance {
+            node: node.to_string(),
+            id: super::service_id_of(spec),
+            service: spec.service.clone(),
+            kind: spec.kind.clone(),
+            tags: spec.tags.clone(),
+            address: spec.address.clone(),
+            tagged_addresses: spec.tagged_addresses.clone(),
+            meta: spec.meta.clone(),
+            port: spec.port,
+            weights: spec.weights,
+            enable_tag_override: spec.enable_tag_override,
+            create_index,
+            modify_index,
+        }
+    }
+}
+
 /// Status of a health check, as Consul spells it on the wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum CheckStatus {

@@ -69,11 +69,7 @@ where
     let result = async {
         let response = sender.send_request(request).await.map_err(io::Error::other)?;
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
+        let headers = header_pairs(response.headers());
         let limited = http_body_util::Limited::new(response.into_body(), RESPONSE_BODY_BYTES_MAX);
         let body = limited.collect().await.map_err(|e| io::Error::other(e.to_string()))?.to_bytes().to_vec();
         Ok(HttpResponse { status, headers, body })
@@ -81,4 +77,9 @@ where
     .await;
     driver.abort();
     result
+}
+
+/// A response's headers as (name, value) text pairs, values read lossily as UTF-8.
+pub fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
+    headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
 }

@@ -64,21 +64,8 @@ pub async fn deregister_service<E: Env>(
 fn agent_service<E: Env>(node: &Node<E>, spec: &conclave_core::catalog::ServiceSpec) -> Value {
     let catalog = node.state.read();
     let synced = catalog.instance(&node.config.node_name, &spec.id);
-    let instance = ServiceInstance {
-        node: node.config.node_name.clone(),
-        id: spec.id.clone(),
-        service: spec.service.clone(),
-        kind: spec.kind.clone(),
-        tags: spec.tags.clone(),
-        address: spec.address.clone(),
-        tagged_addresses: spec.tagged_addresses.clone(),
-        meta: spec.meta.clone(),
-        port: spec.port,
-        weights: spec.weights,
-        enable_tag_override: spec.enable_tag_override,
-        create_index: synced.map(|s| s.create_index).unwrap_or(0),
-        modify_index: synced.map(|s| s.modify_index).unwrap_or(0),
-    };
+    let (create_index, modify_index) = synced.map(|s| (s.create_index, s.modify_index)).unwrap_or((0, 0));
+    let instance = ServiceInstance::from_spec(&node.config.node_name, spec, create_index, modify_index);
     encode::agent_service_json(&instance, &node.config.datacenter)
 }
 

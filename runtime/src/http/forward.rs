@@ -61,11 +61,7 @@ impl ForwardedRequestHandler for RouterHandler {
                 Err(never) => match never {},
             };
             let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                .collect();
+            let headers = crate::env::http_client::header_pairs(response.headers());
             let body = match response.into_body().collect().await {
                 Ok(collected) => collected.to_bytes().to_vec(),
                 Err(e) => return Err(format!("cannot read response: {e}")),

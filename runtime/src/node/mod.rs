@@ -30,7 +30,7 @@ use crate::raft::log_store::LogStore;
 use crate::raft::messages::ServerInfo;
 use crate::raft::network::Network;
 use crate::raft::seeded_runtime::seed_election_rng;
-use crate::raft::state_machine::{StateMachine, SharedState};
+use crate::raft::state_machine::{SharedState, StateMachine};
 use crate::raft::{NodeId, Raft};
 use crate::rpc::pool::RpcPool;
 

@@ -76,11 +76,7 @@ pub struct StateMachine {
 impl StateMachine {
     /// Loads the latest snapshot from `store`, if any. A snapshot that does not decode is an error that
     /// names it: starting with an empty catalog instead would silently lose data.
-    pub fn open(
-        store: Arc<dyn Store>,
-        shared: Arc<SharedState>,
-        node_name: &str,
-    ) -> anyhow::Result<StateMachine> {
+    pub fn open(store: Arc<dyn Store>, shared: Arc<SharedState>, node_name: &str) -> anyhow::Result<StateMachine> {
         let mut machine = StateMachine {
             shared,
             store,
