@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use conclave::env::Store;
 use conclave::raft::log_store::LogStore;
-use conclave::raft::state_machine::{StateMachine, SharedState};
+use conclave::raft::state_machine::{SharedState, StateMachine};
 use conclave::raft::{StorageError, TypeConfig};
 use openraft::testing::{StoreBuilder, Suite};
 use sim::disk::SimDisk;
@@ -15,8 +15,7 @@ struct SimDiskBuilder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, ()> for SimDiskBuilder {
     async fn build(&self) -> Result<((), LogStore, StateMachine), StorageError> {
         let store: Arc<dyn Store> = Arc::new(SimDisk::new());
-        let machine =
-            StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
+        let machine = StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
         Ok(((), LogStore::new(store), machine))
     }
 }
