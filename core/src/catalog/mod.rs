@@ -18,5 +18,5 @@ pub use command::{
 pub use index::Indexes;
 pub use query::ServiceHealth;
 pub use table::CatalogTable;
-pub use txn_ops::TxnWritten;
+pub use txn_ops::{CatalogEntry, CatalogTxnOp, CatalogVerb, TxnWritten};
 pub use types::{CheckDefinition, CheckStatus, HealthCheck, Node, ServiceAddress, ServiceInstance, Weights};

@@ -2,85 +2,125 @@
 //! the entry or say it is missing; writes check their `cas` index, then register or deregister. A failed
 //! operation changes nothing; `State` undoes the earlier ones of a failed transaction.
 
-use super::command::{service_id_of, DeregisterRequest, HealthLoss, NodeSpec, RegisterRequest};
+use serde::{Deserialize, Serialize};
+
+use super::command::{service_id_of, CheckSpec, DeregisterRequest, HealthLoss, NodeSpec, RegisterRequest, ServiceSpec};
 use super::table::CatalogTable;
-use crate::kv::txn::CatalogVerb;
-use crate::kv::{TxnOp, TxnResult};
+use super::types::{HealthCheck, Node, ServiceInstance};
+
+/// The verbs of node, service and check operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CatalogVerb {
+    Get,
+    Set,
+    Cas,
+    Delete,
+    DeleteCas,
+}
+
+impl CatalogVerb {
+    pub fn parse(verb: &str) -> Option<CatalogVerb> {
+        Some(match verb {
+            "get" => CatalogVerb::Get,
+            "set" => CatalogVerb::Set,
+            "cas" => CatalogVerb::Cas,
+            "delete" => CatalogVerb::Delete,
+            "delete-cas" => CatalogVerb::DeleteCas,
+            _ => return None,
+        })
+    }
+}
+
+/// A node, service or check operation of a transaction, borrowed from it; `index` is the modify index a
+/// `cas`/`delete-cas` compares with.
+#[derive(Clone, Copy, Debug)]
+pub enum CatalogTxnOp<'a> {
+    Node { verb: CatalogVerb, node: &'a NodeSpec, index: u64 },
+    Service { verb: CatalogVerb, node: &'a str, service: &'a ServiceSpec, index: u64 },
+    Check { verb: CatalogVerb, node: &'a str, check: &'a CheckSpec, index: u64 },
+}
+
+/// An entry a catalog operation answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CatalogEntry {
+    Node(Node),
+    Service(ServiceInstance),
+    Check(HealthCheck),
+}
 
 /// What a catalog write in a transaction answered, and the health losses it caused.
-pub type TxnWritten = (Vec<TxnResult>, Vec<HealthLoss>);
+pub type TxnWritten = (Vec<CatalogEntry>, Vec<HealthLoss>);
 
 impl CatalogTable {
-    /// Answers a node, service or check read. A KV op is not the catalog's and is a bug.
-    pub fn txn_read(&self, op: &TxnOp) -> Result<Vec<TxnResult>, String> {
+    /// Answers a node, service or check read.
+    pub fn txn_read(&self, op: CatalogTxnOp<'_>) -> Result<Vec<CatalogEntry>, String> {
         match op {
-            TxnOp::Node { node, .. } => self
+            CatalogTxnOp::Node { node, .. } => self
                 .nodes
                 .get(&node.node)
-                .map(|n| vec![TxnResult::Node(n.clone())])
+                .map(|n| vec![CatalogEntry::Node(n.clone())])
                 .ok_or_else(|| format!("node {:?} doesn't exist", node.node)),
-            TxnOp::Service { node, service, .. } => {
+            CatalogTxnOp::Service { node, service, .. } => {
                 let id = service_id_of(service);
                 self.instance(node, &id)
-                    .map(|s| vec![TxnResult::Service(s.clone())])
+                    .map(|s| vec![CatalogEntry::Service(s.clone())])
                     .ok_or_else(|| format!("service {id:?} on node {node:?} doesn't exist"))
             }
-            TxnOp::Check { node, check, .. } => self
+            CatalogTxnOp::Check { node, check, .. } => self
                 .checks
-                .get(&(node.clone(), check.check_id.clone()))
-                .map(|c| vec![TxnResult::Check(c.clone())])
+                .get(&(node.to_string(), check.check_id.clone()))
+                .map(|c| vec![CatalogEntry::Check(c.clone())])
                 .ok_or_else(|| format!("check {:?} on node {node:?} doesn't exist", check.check_id)),
-            TxnOp::Kv { .. } => unreachable!("a KV operation given to the catalog table"),
         }
     }
 
     /// Applies a node, service or check write at `index`. `Err` means nothing changed.
-    pub fn txn_write(&mut self, index: u64, op: &TxnOp) -> Result<TxnWritten, String> {
+    pub fn txn_write(&mut self, index: u64, op: CatalogTxnOp<'_>) -> Result<TxnWritten, String> {
         match op {
-            TxnOp::Node { verb, node, index: expected } => {
+            CatalogTxnOp::Node { verb, node, index: expected } => {
                 let current = self.nodes.get(&node.node).map(|n| n.modify_index);
-                let stale = || format!("failed to {} node {:?}, index is stale", verb_word(*verb), node.node);
-                if is_cas(*verb) && current.unwrap_or(0) != *expected {
+                let stale = || format!("failed to {} node {:?}, index is stale", verb_word(verb), node.node);
+                if is_cas(verb) && current.unwrap_or(0) != expected {
                     return Err(stale());
                 }
-                if is_delete(*verb) {
+                if is_delete(verb) {
                     let mut losses = Vec::new();
                     self.remove_node(index, &node.node, &mut losses);
                     return Ok((Vec::new(), losses));
                 }
                 let request = RegisterRequest { node: node.clone(), ..RegisterRequest::default() };
                 let losses = self.register(index, &request)?;
-                Ok((vec![TxnResult::Node(self.nodes[&node.node].clone())], losses))
+                Ok((vec![CatalogEntry::Node(self.nodes[&node.node].clone())], losses))
             }
-            TxnOp::Service { verb, node, service, index: expected } => {
+            CatalogTxnOp::Service { verb, node, service, index: expected } => {
                 let id = service_id_of(service);
                 let current = self.instance(node, &id).map(|s| s.modify_index);
-                if is_cas(*verb) && current.unwrap_or(0) != *expected {
-                    return Err(format!("failed to {} service {id:?}, index is stale", verb_word(*verb)));
+                if is_cas(verb) && current.unwrap_or(0) != expected {
+                    return Err(format!("failed to {} service {id:?}, index is stale", verb_word(verb)));
                 }
-                if is_delete(*verb) {
-                    let request = DeregisterRequest { node: node.clone(), service_id: Some(id), check_id: None };
+                if is_delete(verb) {
+                    let request = DeregisterRequest { node: node.to_string(), service_id: Some(id), check_id: None };
                     return Ok((Vec::new(), self.deregister(index, &request)));
                 }
                 self.require_node(node)?;
                 let request = RegisterRequest {
-                    node: NodeSpec { node: node.clone(), ..Default::default() },
+                    node: NodeSpec { node: node.to_string(), ..Default::default() },
                     skip_node_update: true,
                     service: Some(service.clone()),
                     checks: Vec::new(),
                 };
                 let losses = self.register(index, &request)?;
-                Ok((vec![TxnResult::Service(self.instance(node, &id).expect("just registered").clone())], losses))
+                Ok((vec![CatalogEntry::Service(self.instance(node, &id).expect("just registered").clone())], losses))
             }
-            TxnOp::Check { verb, node, check, index: expected } => {
-                let key = (node.clone(), check.check_id.clone());
+            CatalogTxnOp::Check { verb, node, check, index: expected } => {
+                let key = (node.to_string(), check.check_id.clone());
                 let current = self.checks.get(&key).map(|c| c.modify_index);
-                if is_cas(*verb) && current.unwrap_or(0) != *expected {
-                    return Err(format!("failed to {} check {:?}, index is stale", verb_word(*verb), check.check_id));
+                if is_cas(verb) && current.unwrap_or(0) != expected {
+                    return Err(format!("failed to {} check {:?}, index is stale", verb_word(verb), check.check_id));
                 }
-                if is_delete(*verb) {
+                if is_delete(verb) {
                     let request = DeregisterRequest {
-                        node: node.clone(),
+                        node: node.to_string(),
                         service_id: None,
                         check_id: Some(check.check_id.clone()),
                     };
@@ -88,15 +128,14 @@ impl CatalogTable {
                 }
                 self.require_node(node)?;
                 let request = RegisterRequest {
-                    node: NodeSpec { node: node.clone(), ..Default::default() },
+                    node: NodeSpec { node: node.to_string(), ..Default::default() },
                     skip_node_update: true,
                     service: None,
                     checks: vec![check.clone()],
                 };
                 let losses = self.register(index, &request)?;
-                Ok((vec![TxnResult::Check(self.checks[&key].clone())], losses))
+                Ok((vec![CatalogEntry::Check(self.checks[&key].clone())], losses))
             }
-            TxnOp::Kv { .. } => unreachable!("a KV operation given to the catalog table"),
         }
     }
 

@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::store::KvEntry;
-use crate::catalog::{CheckSpec, HealthCheck, Node, NodeSpec, ServiceInstance, ServiceSpec};
+pub use crate::catalog::CatalogVerb;
+use crate::catalog::{
+    CatalogEntry, CatalogTxnOp, CheckSpec, HealthCheck, Node, NodeSpec, ServiceInstance, ServiceSpec,
+};
 
 /// Most operations in one transaction (Consul's `maxTxnOps` before 1.14).
 pub const TXN_OPS_MAX: usize = 64;
@@ -60,29 +63,6 @@ impl KvVerb {
     }
 }
 
-/// The verbs of node, service and check operations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CatalogVerb {
-    Get,
-    Set,
-    Cas,
-    Delete,
-    DeleteCas,
-}
-
-impl CatalogVerb {
-    pub fn parse(verb: &str) -> Option<CatalogVerb> {
-        Some(match verb {
-            "get" => CatalogVerb::Get,
-            "set" => CatalogVerb::Set,
-            "cas" => CatalogVerb::Cas,
-            "delete" => CatalogVerb::Delete,
-            "delete-cas" => CatalogVerb::DeleteCas,
-            _ => return None,
-        })
-    }
-}
-
 /// One operation; `index` is the modify index a `cas`/`check-index`/`delete-cas` compares with.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +74,20 @@ pub enum TxnOp {
 }
 
 impl TxnOp {
+    /// The operation as the catalog table takes it; None for a KV operation.
+    pub fn as_catalog(&self) -> Option<CatalogTxnOp<'_>> {
+        Some(match self {
+            TxnOp::Kv { .. } => return None,
+            TxnOp::Node { verb, node, index } => CatalogTxnOp::Node { verb: *verb, node, index: *index },
+            TxnOp::Service { verb, node, service, index } => {
+                CatalogTxnOp::Service { verb: *verb, node, service, index: *index }
+            }
+            TxnOp::Check { verb, node, check, index } => {
+                CatalogTxnOp::Check { verb: *verb, node, check, index: *index }
+            }
+        })
+    }
+
     pub fn is_read(&self) -> bool {
         match self {
             TxnOp::Kv { verb, .. } => verb.is_read(),
@@ -113,6 +107,16 @@ pub enum TxnResult {
     Node(Node),
     Service(ServiceInstance),
     Check(HealthCheck),
+}
+
+impl From<CatalogEntry> for TxnResult {
+    fn from(entry: CatalogEntry) -> TxnResult {
+        match entry {
+            CatalogEntry::Node(node) => TxnResult::Node(node),
+            CatalogEntry::Service(instance) => TxnResult::Service(instance),
+            CatalogEntry::Check(check) => TxnResult::Check(check),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,7 +48,10 @@ impl State {
     fn txn_read(&self, op: &TxnOp) -> Result<Vec<TxnResult>, String> {
         match op {
             TxnOp::Kv { verb, key, index, session, .. } => self.kv.txn_read(*verb, key, *index, session),
-            TxnOp::Node { .. } | TxnOp::Service { .. } | TxnOp::Check { .. } => self.catalog.txn_read(op),
+            TxnOp::Node { .. } | TxnOp::Service { .. } | TxnOp::Check { .. } => {
+                let op = op.as_catalog().expect("a node, service or check operation");
+                Ok(self.catalog.txn_read(op)?.into_iter().map(TxnResult::from).collect())
+            }
         }
     }
 
@@ -64,9 +67,10 @@ impl State {
                 }
             }
             TxnOp::Node { .. } | TxnOp::Service { .. } | TxnOp::Check { .. } => {
+                let op = op.as_catalog().expect("a node, service or check operation");
                 let (answered, losses) = self.catalog.txn_write(index, op)?;
                 self.on_health_lost(index, &losses);
-                Ok(answered)
+                Ok(answered.into_iter().map(TxnResult::from).collect())
             }
         }
     }
