@@ -157,25 +157,9 @@ impl CatalogTable {
 
     fn upsert_check(&mut self, index: u64, node: &str, spec: &CheckSpec, losses: &mut Vec<HealthLoss>) {
         let key = (node.to_string(), spec.check_id.clone());
-        let (service_name, service_tags) = match self.services.get(&(node.to_string(), spec.service_id.clone())) {
-            Some(instance) => (instance.service.clone(), instance.tags.clone()),
-            None => (String::new(), Vec::new()),
-        };
-        let mut check = HealthCheck {
-            node: node.to_string(),
-            check_id: spec.check_id.clone(),
-            name: spec.name.clone(),
-            status: spec.status,
-            notes: spec.notes.clone(),
-            output: spec.output.clone(),
-            service_id: spec.service_id.clone(),
-            service_name,
-            service_tags,
-            check_type: spec.check_type.clone(),
-            definition: spec.definition.clone(),
-            create_index: index,
-            modify_index: index,
-        };
+        let service = self.services.get(&(node.to_string(), spec.service_id.clone()));
+        let mut check =
+            HealthCheck::from_spec(node, spec, service.map(|s| (s.service.as_str(), s.tags.as_slice())), index);
         let previous_service = self.checks.get(&key).map(|existing| existing.service_name.clone());
         if let Some(existing) = self.checks.get(&key) {
             check.create_index = existing.create_index;

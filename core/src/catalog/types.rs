@@ -154,3 +154,30 @@ pub struct HealthCheck {
     pub create_index: u64,
     pub modify_index: u64,
 }
+
+impl HealthCheck {
+    /// The check a registration of `spec` on `node` describes, carrying its service's name and tags (empty
+    /// for a node-level check), with both indexes at `index`.
+    pub fn from_spec(
+        node: &str,
+        spec: &super::CheckSpec,
+        service: Option<(&str, &[String])>,
+        index: u64,
+    ) -> HealthCheck {
+        HealthCheck {
+            node: node.to_string(),
+            check_id: spec.check_id.clone(),
+            name: spec.name.clone(),
+            status: spec.status,
+            notes: spec.notes.clone(),
+            output: spec.output.clone(),
+            service_id: spec.service_id.clone(),
+            service_name: service.map(|(name, _)| name.to_string()).unwrap_or_default(),
+            service_tags: service.map(|(_, tags)| tags.to_vec()).unwrap_or_default(),
+            check_type: spec.check_type.clone(),
+            definition: spec.definition.clone(),
+            create_index: index,
+            modify_index: index,
+        }
+    }
+}

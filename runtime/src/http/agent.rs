@@ -102,21 +102,8 @@ pub async fn service<E: Env>(
 /// A local check as the agent shows it.
 fn agent_check<E: Env>(node: &Node<E>, spec: &CheckSpec, local: &LocalState) -> Value {
     let service = local.service(&spec.service_id).map(|s| &s.spec);
-    let check = HealthCheck {
-        node: node.config.node_name.clone(),
-        check_id: spec.check_id.clone(),
-        name: spec.name.clone(),
-        status: spec.status,
-        notes: spec.notes.clone(),
-        output: spec.output.clone(),
-        service_id: spec.service_id.clone(),
-        service_name: service.map(|s| s.service.clone()).unwrap_or_default(),
-        service_tags: service.map(|s| s.tags.clone()).unwrap_or_default(),
-        check_type: spec.check_type.clone(),
-        definition: spec.definition.clone(),
-        create_index: 0,
-        modify_index: 0,
-    };
+    let service = service.map(|s| (s.service.as_str(), s.tags.as_slice()));
+    let check = HealthCheck::from_spec(&node.config.node_name, spec, service, 0);
     encode::health_check_json(&check)
 }
 
