@@ -5,7 +5,7 @@
 //!
 //! How a driver uses it:
 //! 1. Create one [`state::State`] per server: it is the Raft state machine, a composition of tables
-//!    ([`catalog::CatalogTable`], [`kv::KvStore`], [`kv::Sessions`]).
+//!    ([`catalog::CatalogTable`], [`kv::KvStore`], [`kv::Sessions`], [`acl::AclTable`]).
 //! 2. Decode what users send with [`api::decode`] (Consul's JSON rules) into a table's command
 //!    ([`catalog::CatalogCommand`], [`kv::KvCommand`], [`kv::SessionCommand`], a transaction's
 //!    [`kv::TxnOp`]s) or a 400-style [`api::ApiError`], and wrap it in a [`state::Command`].
@@ -18,6 +18,7 @@
 //! 6. Run one [`gossip::Membership`] per gossip pool (LAN, WAN): feed it datagrams and due timers, carry out
 //!    the [`gossip::GossipAction`]s it returns, read the member list from it.
 
+pub mod acl;
 pub mod agent;
 pub mod api;
 pub mod catalog;

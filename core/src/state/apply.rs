@@ -2,8 +2,9 @@
 //! cross tables are carried out here, in the order they happened — a catalog health loss ends the
 //! sessions bound to it, and an ended session releases or deletes its keys with its lock delay.
 
-use super::command::{Command, Response};
+use super::command::{Command, Proposal, Response};
 use super::machine::State;
+use crate::acl::Authority;
 use crate::catalog::{CatalogCommand, HealthLoss};
 use crate::kv::{KvCommand, SessionBehavior, SessionCommand};
 
@@ -11,8 +12,31 @@ impl State {
     /// Applies the command of the Raft entry at `index`, proposed at `proposed_at_ms` on the leader's
     /// clock. Indexes must be applied in increasing order.
     pub fn apply_at(&mut self, index: u64, proposed_at_ms: u64, command: &Command) -> Response {
+        self.apply_authorized(index, proposed_at_ms, command, None)
+    }
+
+    /// Applies a Raft entry: the clock moves, then the proposal's authority (if any) is checked against
+    /// the ACL table as it stands at this index; a refused command changes nothing but the index.
+    pub fn apply_proposal(&mut self, index: u64, proposal: &Proposal) -> Response {
+        self.apply_authorized(index, proposal.proposed_at_ms, &proposal.command, proposal.authority.as_ref())
+    }
+
+    fn apply_authorized(
+        &mut self,
+        index: u64,
+        proposed_at_ms: u64,
+        command: &Command,
+        authority: Option<&Authority>,
+    ) -> Response {
         self.clock_ms = self.clock_ms.max(proposed_at_ms);
         self.kv.expire_lock_delays(self.clock_ms);
+        if let Some(authority) = authority {
+            if let Err(refused) = self.authorize(authority, command) {
+                assert!(index > self.last_index, "apply out of order: index {index} after {}", self.last_index);
+                self.last_index = index;
+                return Response::Denied(refused.to_string());
+            }
+        }
         self.apply(index, command)
     }
 
@@ -25,6 +49,7 @@ impl State {
             Command::Kv(command) => self.apply_kv(index, command),
             Command::Session(command) => self.apply_session(index, command),
             Command::Txn(ops) => self.apply_txn(index, ops),
+            Command::Acl(command) => Response::of(self.acl.apply(index, self.clock_ms, command)),
             Command::Noop => Response::Applied,
         }
     }

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::acl::{AclCommand, Authority};
 use crate::catalog::CatalogCommand;
 use crate::kv::{KvCommand, SessionCommand, TxnOp, TxnOutcome};
 
@@ -22,16 +23,21 @@ pub enum Command {
     Session(SessionCommand),
     /// A transaction over the KV and catalog tables: every operation applies, or none does.
     Txn(Vec<TxnOp>),
+    /// A change to the ACL table (tokens, policies, roles, auth methods, binding rules).
+    Acl(AclCommand),
     /// An entry that changes nothing (used by a new leader and by tests); it still advances the index.
     Noop,
 }
 
-/// A command with the time its leader proposed it: the replicated clock the state machine measures lock
-/// delays on. It is what a Raft log entry holds.
+/// A command with the time its leader proposed it (the replicated clock the state machine measures lock
+/// delays and token expiry on) and, when ACLs are on, on whose behalf: the state checks that authority
+/// when the entry applies. It is what a Raft log entry holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
     pub proposed_at_ms: u64,
     pub command: Command,
+    /// None: ACLs are off, or the write is the cluster's own (leader reconcile, session expiry).
+    pub authority: Option<Authority>,
 }
 
 /// What applying a command answered.
@@ -41,6 +47,8 @@ pub enum Response {
     Applied,
     /// The command was refused by the state (nothing changed); the text is Consul's error message.
     Rejected(String),
+    /// The ACL system refused the command (nothing changed): Consul's permission-denied or not-found text.
+    Denied(String),
     /// A conditional KV write: whether its condition held (and it was applied).
     Kv(bool),
     /// What a transaction did.

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::watch::WatchKey;
+use crate::acl::AclTable;
 use crate::catalog::CatalogTable;
 use crate::kv::{KvStore, Sessions};
 
@@ -14,6 +15,7 @@ pub struct State {
     pub(super) catalog: CatalogTable,
     pub(super) kv: KvStore,
     pub(super) sessions: Sessions,
+    pub(super) acl: AclTable,
     /// Index of the last applied command (0 before the first).
     pub(super) last_index: u64,
     /// The replicated clock: the latest proposal time (ms) applied, never going back. Lock delays are
@@ -51,6 +53,11 @@ impl State {
         &self.sessions
     }
 
+    /// The ACL table.
+    pub fn acl(&self) -> &AclTable {
+        &self.acl
+    }
+
     /// The modify index a blocking query on `key` compares with the client's index.
     pub fn index_of(&self, key: &WatchKey) -> u64 {
         let catalog = self.catalog.indexes();
@@ -64,6 +71,11 @@ impl State {
             WatchKey::KvKey(key) => self.kv.key_index(key),
             WatchKey::Kv => self.kv.table_index(),
             WatchKey::Sessions => self.sessions.table_index(),
+            WatchKey::AclTokens => self.acl.indexes().tokens,
+            WatchKey::AclPolicies => self.acl.indexes().policies,
+            WatchKey::AclRoles => self.acl.indexes().roles,
+            WatchKey::AclAuthMethods => self.acl.indexes().auth_methods,
+            WatchKey::AclBindingRules => self.acl.indexes().binding_rules,
         }
     }
 }

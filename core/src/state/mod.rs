@@ -1,10 +1,11 @@
-//! The whole replicated Raft state: a composition of tables (`catalog`, `kv`, `sessions`) with one log
+//! The whole replicated Raft state: a composition of tables (`catalog`, `kv`, `sessions`, `acl`) with one log
 //! index and one replicated clock. Each table owns its commands, its apply and its part of the snapshot;
 //! `State` routes each command to its table and carries out the effects that cross tables (a node or
 //! check lost ends the sessions bound to it; an ended session releases or deletes its keys). A new table
 //! is a new field and one arm in `Command` and in `State::apply`.
 
 mod apply;
+mod authorize;
 mod command;
 mod machine;
 mod query;
@@ -13,6 +14,7 @@ mod tests;
 mod txn;
 mod watch;
 
+pub use authorize::{check, Permission};
 pub use command::{Command, Proposal, Response};
 pub use machine::State;
 pub use watch::WatchKey;

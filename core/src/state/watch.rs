@@ -22,4 +22,10 @@ pub enum WatchKey {
     Kv,
     /// The sessions table.
     Sessions,
+    /// The ACL tokens (`/v1/acl/tokens`).
+    AclTokens,
+    AclPolicies,
+    AclRoles,
+    AclAuthMethods,
+    AclBindingRules,
 }
