@@ -3,10 +3,12 @@
 //! nanoseconds, and every refusal is a 400 with Consul's message. Encoding builds the exact shapes Consul
 //! clients read (`[]` and `{}` rather than null).
 
+pub mod acl_input;
 mod catalog_input;
 mod check_input;
 mod duration;
 pub mod encode;
+pub mod encode_acl;
 pub mod encode_kv;
 mod error;
 pub mod filter;
