@@ -11,6 +11,7 @@
 pub mod authorizer;
 pub mod command;
 pub mod error;
+pub mod login;
 pub mod model;
 pub mod rules;
 pub mod table;
