@@ -184,6 +184,7 @@ impl AgentArgs {
             config.domain = domain;
         }
         config.dns = crate::config::dns::settings(&file.dns, &self.recursor).map_err(|e| anyhow::anyhow!(e))?;
+        config.acl = file.acl.clone();
         for (key, value) in &file.node_meta {
             config.node_meta.insert(key.clone(), value.clone());
         }

@@ -4,6 +4,7 @@
 //! API's rules. An error names the file, the key and the problem. `settings` holds the resolved value a
 //! node starts from.
 
+pub mod acl;
 pub mod dns;
 pub mod settings;
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use conclave_core::api::{decode_check_definition, decode_service_definition, ServiceCheck, ServiceDefinition};
 use serde_json::{Map, Value};
 
+pub use acl::{AclSettings, AgentTokens, DownPolicy};
 pub use dns::DnsSettings;
 pub use settings::{FaultSwitches, NodeConfig, Ports, RaftTimings};
 
@@ -39,6 +41,8 @@ pub struct FileConfig {
     pub checks: Vec<(ServiceCheck, String, String)>,
     /// `recursors` and `dns_config`.
     pub dns: dns::DnsFileConfig,
+    /// The `acl` block.
+    pub acl: AclSettings,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -122,7 +126,7 @@ fn number<T: TryFrom<u64>>(file: &Path, key: &str, value: &Value) -> Result<T, S
 }
 
 /// A block that may be written once (an object) or repeated (an array of objects).
-fn objects(value: &Value) -> Vec<Value> {
+pub(crate) fn objects(value: &Value) -> Vec<Value> {
     match value {
         Value::Array(items) => items.clone(),
         other => vec![other.clone()],
@@ -174,6 +178,13 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
             "ports" => apply_ports(&mut config.ports, file, &value)?,
             "dns_config" => dns::apply_dns_config(&mut config.dns, file, &value)?,
             "recursors" => dns::apply_recursors(&mut config.dns, file, &value)?,
+            "acl" => acl::apply_acl(&mut config.acl, file, &value)?,
+            // Consul's pre-1.4 ACL keys: refused by name, as Consul 1.11+ refuses them.
+            "acl_datacenter" | "acl_default_policy" | "acl_down_policy" | "acl_master_token" | "acl_token"
+            | "acl_agent_token" | "acl_agent_master_token" | "acl_replication_token" | "acl_ttl"
+            | "acl_enforce_version_8" | "enable_acl_replication" => {
+                return Err(problem(file, &key, "is a legacy ACL key Consul no longer reads: use the acl block"));
+            }
             "service" | "services" => {
                 for service in objects(&value) {
                     let definition = decode_service_definition(service.to_string().as_bytes())
@@ -192,7 +203,6 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
             // no operator believes a cluster locked or encrypted while it is open. Values that say "off"
             // (Consul's defaults) are accepted.
             "encrypt"
-            | "acl"
             | "tls"
             | "verify_incoming"
             | "verify_outgoing"
@@ -227,7 +237,7 @@ fn refuse_unless_off(file: &Path, key: &str, value: &Value) -> Result<(), String
     if is_off(value) {
         return Ok(());
     }
-    Err(problem(file, key, "is not supported by Conclave yet (ACLs, TLS and gossip encryption are not enforced), so it is refused rather than ignored"))
+    Err(problem(file, key, "is not supported by Conclave yet (TLS and gossip encryption are not enforced), so it is refused rather than ignored"))
 }
 
 fn is_off(value: &Value) -> bool {
@@ -268,7 +278,6 @@ mod tests {
     #[test]
     fn security_settings_that_turn_something_on_are_refused_naming_the_key() {
         let refused = [
-            ("a.hcl", "acl {\n  enabled = true\n  default_policy = \"deny\"\n}\n", "acl"),
             ("a.json", r#"{"encrypt":"pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="}"#, "encrypt"),
             ("a.json", r#"{"verify_incoming":true}"#, "verify_incoming"),
             ("a.hcl", "tls {\n  defaults {\n    verify_outgoing = true\n  }\n}\n", "tls"),

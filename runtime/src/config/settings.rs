@@ -53,6 +53,9 @@ pub struct FaultSwitches {
     pub session_ttl_early: bool,
     /// Leave check results to the periodic full anti-entropy pass instead of pushing them as they change.
     pub lazy_check_sync: bool,
+    /// Authorize a write against this server's local copy of the ACL table and send it on marked as
+    /// already authorized, instead of letting the state check it where it applies.
+    pub acl_check_locally: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -92,6 +95,8 @@ pub struct NodeConfig {
     pub check_update_interval: Duration,
     /// `recursors`, `-recursor` and `dns_config`.
     pub dns: crate::config::dns::DnsSettings,
+    /// The `acl` block (off by default).
+    pub acl: crate::config::acl::AclSettings,
 }
 
 impl NodeConfig {
@@ -123,6 +128,7 @@ impl NodeConfig {
                 conclave_core::agent::check_monitor::CHECK_UPDATE_INTERVAL_DEFAULT_MS,
             ),
             dns: crate::config::dns::DnsSettings::default(),
+            acl: crate::config::acl::AclSettings::default(),
         }
     }
 

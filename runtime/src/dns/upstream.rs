@@ -41,7 +41,12 @@ pub async fn ask_server<E: Env>(
 ) -> Option<Vec<u8>> {
     let body = serde_json::to_vec(&ForwardedQuery { config: config.clone(), query: query.to_vec() })
         .expect("a DNS config always serializes");
-    let request = ForwardedRequest { method: "POST".to_string(), path_and_query: FORWARD_PATH.to_string(), body };
+    let request = ForwardedRequest {
+        method: "POST".to_string(),
+        path_and_query: FORWARD_PATH.to_string(),
+        body,
+        token: node.request_secret(None),
+    };
     let answer = match forward::forward(node, request).await {
         Ok(answer) if answer.status == StatusCode::OK.as_u16() => answer.body,
         Ok(answer) => {

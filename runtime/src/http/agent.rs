@@ -8,12 +8,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use conclave_core::acl::{Need, Resource};
 use conclave_core::agent::LocalState;
 use conclave_core::api::{self, encode};
 use conclave_core::catalog::{CheckSpec, CheckStatus, DeregisterRequest, HealthCheck, ServiceInstance};
 use conclave_core::state::Command;
 use serde_json::{json, Value};
 
+use super::authz::Caller;
 use super::{empty_ok, json_response, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::gossip::Pool;
@@ -34,12 +36,14 @@ fn param<'a>(params: &'a QueryParams, name: &str) -> Option<&'a str> {
 
 pub async fn register_service<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let replace = param(&params, "replace-existing-checks").is_some_and(|v| v.is_empty() || v == "true");
     let definition = api::decode_service_definition(&body)?;
+    caller.require(Resource::Service, &definition.name, Need::Write)?;
     if definition.checks.iter().any(|c| c.check_type == "script") {
         scripts_allowed(&node)?;
     }
@@ -53,11 +57,30 @@ pub async fn register_service<E: Env>(
 
 pub async fn deregister_service<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
+    require_service_write(&node, &caller, &id)?;
     node.change_local(|local| Ok(local.deregister_service(&id))).map_err(refused)?;
     node.push_to_catalog(vec![LocalState::deregister_command(&node.config.node_name, Some(&id), None)]).await;
     Ok(empty_ok())
+}
+
+/// Write on the local service `id`'s name (nothing to check for an unknown ID: the change refuses it).
+fn require_service_write<E: Env>(node: &Node<E>, caller: &Caller, id: &str) -> Result<(), HttpError> {
+    let name = node.local.lock().expect("local state lock").service(id).map(|s| s.spec.service.clone());
+    match name {
+        Some(name) => caller.require(Resource::Service, &name, Need::Write),
+        None => Ok(()),
+    }
+}
+
+/// Write on what the local check `id` belongs to: its service, or this node.
+fn require_check_write<E: Env>(node: &Node<E>, caller: &Caller, service_id: &str) -> Result<(), HttpError> {
+    if service_id.is_empty() {
+        return caller.require(Resource::Node, &node.config.node_name, Need::Write);
+    }
+    require_service_write(node, caller, service_id)
 }
 
 /// An agent service as Consul's `AgentService`, with the catalog's indexes once it has been synced.
@@ -71,26 +94,33 @@ fn agent_service<E: Env>(node: &Node<E>, spec: &conclave_core::catalog::ServiceS
 
 pub async fn services<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let specs: Vec<_> = node.local.lock().expect("local state lock").services().map(|s| s.spec.clone()).collect();
+    let filter = caller.filter();
     let out: serde_json::Map<String, Value> = specs
         .iter()
+        .filter(|spec| filter.keep(Resource::Service, &spec.service))
         .map(|spec| (spec.id.clone(), agent_service(&node, spec)))
         .filter(|(_, v)| params.keep(v))
         .collect();
-    Ok(json_response(&out, &params))
+    let mut response = json_response(&out, &params);
+    filter.mark(&mut response);
+    Ok(response)
 }
 
 pub async fn service<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let spec = node.local.lock().expect("local state lock").service(&id).map(|s| s.spec.clone());
     let spec = spec.ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, format!("unknown service ID: {id}")))?;
+    caller.require(Resource::Service, &spec.service, Need::Read)?;
     let mut body = agent_service(&node, &spec);
     let hash = crate::http::content_hash(&body);
     body["ContentHash"] = json!(hash);
@@ -109,20 +139,33 @@ fn agent_check<E: Env>(node: &Node<E>, spec: &CheckSpec, local: &LocalState) -> 
 
 pub async fn checks<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let local = node.local.lock().expect("local state lock").clone();
+    let filter = caller.filter();
     let out: BTreeMap<String, Value> = local
         .checks()
+        .filter(|c| {
+            let service = local.service(&c.service_id).map(|s| s.spec.service.as_str()).unwrap_or("");
+            filter.keep_check(&node.config.node_name, service)
+        })
         .map(|c| (c.check_id.clone(), agent_check(&node, c, &local)))
         .filter(|(_, v)| params.keep(v))
         .collect();
-    Ok(json_response(&out, &params))
+    let mut response = json_response(&out, &params);
+    filter.mark(&mut response);
+    Ok(response)
 }
 
-pub async fn register_check<E: Env>(State(node): State<Arc<Node<E>>>, body: Bytes) -> Result<Response, HttpError> {
+pub async fn register_check<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, HttpError> {
     let (check, service_id) = api::decode_check_definition(&body)?;
+    require_check_write(&node, &caller, &service_id)?;
     if check.check_type == "script" {
         scripts_allowed(&node)?;
     }
@@ -134,8 +177,11 @@ pub async fn register_check<E: Env>(State(node): State<Arc<Node<E>>>, body: Byte
 
 pub async fn deregister_check<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
+    let service_id = node.local.lock().expect("local state lock").check(&id).map(|c| c.service_id.clone());
+    require_check_write(&node, &caller, &service_id.unwrap_or_default())?;
     node.change_local(|local| Ok(local.deregister_check(&id))).map_err(refused)?;
     node.push_to_catalog(vec![LocalState::deregister_command(&node.config.node_name, None, Some(&id))]).await;
     Ok(empty_ok())
@@ -143,10 +189,13 @@ pub async fn deregister_check<E: Env>(
 
 async fn set_check_status<E: Env>(
     node: &Node<E>,
+    caller: &Caller,
     id: &str,
     status: CheckStatus,
     output: &str,
 ) -> Result<Response, HttpError> {
+    let owner = node.local.lock().expect("local state lock").check(id).map(|c| c.service_id.clone());
+    require_check_write(node, caller, &owner.unwrap_or_default())?;
     let service_id = node.change_local(|local| {
         local.update_check(id, status, output)?;
         Ok(local.check(id).map(|c| c.service_id.clone()).unwrap_or_default())
@@ -171,34 +220,38 @@ fn scripts_allowed<E: Env>(node: &Node<E>) -> Result<(), HttpError> {
 
 pub async fn pass_check<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
-    set_check_status(&node, &id, CheckStatus::Passing, param(&params, "note").unwrap_or("")).await
+    set_check_status(&node, &caller, &id, CheckStatus::Passing, param(&params, "note").unwrap_or("")).await
 }
 
 pub async fn warn_check<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
-    set_check_status(&node, &id, CheckStatus::Warning, param(&params, "note").unwrap_or("")).await
+    set_check_status(&node, &caller, &id, CheckStatus::Warning, param(&params, "note").unwrap_or("")).await
 }
 
 pub async fn fail_check<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
-    set_check_status(&node, &id, CheckStatus::Critical, param(&params, "note").unwrap_or("")).await
+    set_check_status(&node, &caller, &id, CheckStatus::Critical, param(&params, "note").unwrap_or("")).await
 }
 
 /// `PUT /v1/agent/check/update/:id` with `{"Status": ..., "Output": ...}`.
 pub async fn update_check<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, HttpError> {
@@ -214,7 +267,7 @@ pub async fn update_check<E: Env>(
     };
     let status = CheckStatus::parse(&field("Status"))
         .ok_or_else(|| HttpError::bad_request(format!("Invalid check status: \"{}\"", field("Status"))))?;
-    set_check_status(&node, &id, status, &field("Output")).await
+    set_check_status(&node, &caller, &id, status, &field("Output")).await
 }
 
 fn enable_param(params: &QueryParams) -> Result<bool, HttpError> {
@@ -227,11 +280,13 @@ fn enable_param(params: &QueryParams) -> Result<bool, HttpError> {
 
 pub async fn service_maintenance<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let enable = enable_param(&params)?;
+    require_service_write(&node, &caller, &id)?;
     let reason = param(&params, "reason").unwrap_or("").to_string();
     node.change_local(|local| local.set_service_maintenance(&id, enable, &reason)).map_err(refused)?;
     if !enable {
@@ -244,10 +299,12 @@ pub async fn service_maintenance<E: Env>(
 
 pub async fn node_maintenance<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let enable = enable_param(&params)?;
+    caller.require(Resource::Node, &node.config.node_name, Need::Write)?;
     let reason = param(&params, "reason").unwrap_or("").to_string();
     node.change_local(|local| {
         local.set_node_maintenance(enable, &reason);
@@ -279,19 +336,21 @@ fn gossip_member_json(member: &conclave_core::gossip::Member) -> Value {
 /// agent, or gossip not yet joined) the catalog's nodes, alive while their `serfHealth` check passes.
 pub async fn members<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     let wan = param(&params, "wan").is_some_and(|v| v.is_empty() || v == "1" || v == "true");
+    let filter = caller.filter();
     if wan {
         let mut out: Vec<Value> = node.gossip.members_of(Pool::Wan).iter().map(gossip_member_json).collect();
-        out.retain(|member| params.keep(member));
+        out.retain(|member| params.keep(member) && filter.keep(Resource::Node, member["Name"].as_str().unwrap_or("")));
         return Ok(json_response(&out, &params));
     }
     let gossip_members = node.gossip.members();
     if gossip_members.len() > 1 {
         let mut out: Vec<Value> = gossip_members.iter().map(gossip_member_json).collect();
-        out.retain(|member| params.keep(member));
+        out.retain(|member| params.keep(member) && filter.keep(Resource::Node, member["Name"].as_str().unwrap_or("")));
         return Ok(json_response(&out, &params));
     }
     let catalog = node.state.read();
@@ -320,14 +379,16 @@ pub async fn members<E: Env>(
         }));
     }
     drop(catalog);
-    out.retain(|member| params.keep(member));
+    out.retain(|member| params.keep(member) && filter.keep(Resource::Node, member["Name"].as_str().unwrap_or("")));
     Ok(json_response(&out, &params))
 }
 
 pub async fn join<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     Path(address): Path<String>,
 ) -> Result<Response, HttpError> {
+    caller.require(Resource::Agent, &node.config.node_name, Need::Write)?;
     let addr = crate::env::join_address::resolve_join(&address, node.config.ports.serf_lan)
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
     let (reply, joined) = tokio::sync::oneshot::channel();
@@ -342,7 +403,8 @@ pub async fn join<E: Env>(
     Ok(empty_ok())
 }
 
-pub async fn leave<E: Env>(State(node): State<Arc<Node<E>>>) -> Result<Response, HttpError> {
+pub async fn leave<E: Env>(State(node): State<Arc<Node<E>>>, caller: Caller) -> Result<Response, HttpError> {
+    caller.require(Resource::Agent, &node.config.node_name, Need::Write)?;
     tracing::info!(target: "conclave::event", node = %node.config.node_name, "leaving on request");
     for pool in [Pool::Wan, Pool::Lan] {
         let (reply, left) = tokio::sync::oneshot::channel();
@@ -356,18 +418,21 @@ pub async fn leave<E: Env>(State(node): State<Arc<Node<E>>>) -> Result<Response,
 
 pub async fn force_leave<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, HttpError> {
+    caller.require(Resource::Operator, "", Need::Write)?;
     if name == node.config.node_name {
         return Err(HttpError::bad_request("Cannot force-leave the agent itself"));
     }
     crate::node::gossip::remove_server_named(&node, &name).await;
     let request = DeregisterRequest { node: name, service_id: None, check_id: None };
-    super::catalog::apply(&node, Command::Catalog(CatalogCommand::Deregister(request))).await?;
+    super::catalog::apply(&node, &Caller::unrestricted(), Command::Catalog(CatalogCommand::Deregister(request))).await?;
     Ok(empty_ok())
 }
 
-pub async fn reload<E: Env>(State(node): State<Arc<Node<E>>>) -> Result<Response, HttpError> {
+pub async fn reload<E: Env>(State(node): State<Arc<Node<E>>>, caller: Caller) -> Result<Response, HttpError> {
+    caller.require(Resource::Agent, &node.config.node_name, Need::Write)?;
     crate::node::reload_config(&node).await.map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     Ok(empty_ok())
 }
@@ -375,9 +440,11 @@ pub async fn reload<E: Env>(State(node): State<Arc<Node<E>>>) -> Result<Response
 /// The part of Consul's `/v1/agent/self` that clients read (Prometheus reads `Config.Datacenter`).
 pub async fn agent_self<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
+    caller.require(Resource::Agent, &node.config.node_name, Need::Read)?;
     let config = &node.config;
     let body = json!({
         "Config": {

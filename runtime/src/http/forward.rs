@@ -18,11 +18,18 @@ use crate::node::Node;
 
 /// On a client agent: forwards a request to a server and answers with what the server answered (a 500
 /// naming the failure when no server answered).
-pub async fn forward_to_server<E: Env>(node: &Node<E>, method: &str, path_and_query: &str, body: Bytes) -> Response {
+pub async fn forward_to_server<E: Env>(
+    node: &Node<E>,
+    method: &str,
+    path_and_query: &str,
+    body: Bytes,
+    token: String,
+) -> Response {
     let request = ForwardedRequest {
         method: method.to_string(),
         path_and_query: path_and_query.to_string(),
         body: body.to_vec(),
+        token,
     };
     match forward::forward(node, request).await {
         Ok(answer) => answer_to_response(answer),
@@ -54,6 +61,7 @@ impl ForwardedRequestHandler for RouterHandler {
             let request = HttpRequest::builder()
                 .method(request.method.as_str())
                 .uri(request.path_and_query.as_str())
+                .header("x-consul-token", request.token.as_str())
                 .body(Body::from(request.body))
                 .map_err(|e| format!("bad forwarded request: {e}"))?;
             let response = match router.oneshot(request).await {

@@ -10,10 +10,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use conclave_core::acl::{Need, Resource};
 use conclave_core::api::encode_kv::kv_entry_json;
 use conclave_core::kv::{KvCommand, KV_VALUE_BYTES_MAX};
 use conclave_core::state::{Command, Response as Applied, State as ReplicatedState, WatchKey};
 
+use super::authz::Caller;
 use super::{await_read, json_response, set_query_meta, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::Node;
@@ -39,6 +41,7 @@ fn key_of(uri: &Uri) -> Result<String, HttpError> {
 
 pub async fn handle<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     method: Method,
     uri: Uri,
     RawQuery(query): RawQuery,
@@ -47,9 +50,9 @@ pub async fn handle<E: Env>(
     let params = QueryParams::parse(query.as_deref())?;
     let key = key_of(&uri)?;
     match method {
-        Method::GET => get(&node, &params, key).await,
-        Method::PUT => put(&node, &params, query.as_deref().unwrap_or(""), key, body).await,
-        Method::DELETE => delete(&node, &params, query.as_deref().unwrap_or(""), key).await,
+        Method::GET => get(&node, &caller, &params, key).await,
+        Method::PUT => put(&node, &caller, &params, query.as_deref().unwrap_or(""), key, body).await,
+        Method::DELETE => delete(&node, &caller, &params, query.as_deref().unwrap_or(""), key).await,
         _ => {
             let mut refused =
                 HttpError::new(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} not allowed")).into_response();
@@ -59,7 +62,7 @@ pub async fn handle<E: Env>(
     }
 }
 
-async fn get<E: Env>(node: &Node<E>, params: &QueryParams, key: String) -> Result<Response, HttpError> {
+async fn get<E: Env>(node: &Node<E>, caller: &Caller, params: &QueryParams, key: String) -> Result<Response, HttpError> {
     let recurse = params.flag("recurse");
     let keys = params.flag("keys");
     if key.is_empty() && !recurse && !keys {
@@ -68,6 +71,11 @@ async fn get<E: Env>(node: &Node<E>, params: &QueryParams, key: String) -> Resul
     // A prefix read watches everything under it; a single key only itself.
     let watch = if recurse || keys { WatchKey::KvPrefix(key.clone()) } else { WatchKey::KvKey(key.clone()) };
     await_read(node, params, &watch).await?;
+    // A single key needs read on it; a listing shows only what the caller may read.
+    if !recurse && !keys {
+        caller.require(Resource::Key, &key, Need::Read)?;
+    }
+    let filter = caller.filter();
     let catalog = node.state.read();
     // The index a client blocks on next: what it read, or the whole store's when that never existed.
     let index = match catalog.index_of(&watch) {
@@ -76,10 +84,17 @@ async fn get<E: Env>(node: &Node<E>, params: &QueryParams, key: String) -> Resul
     };
     let (found, mut response) = if keys {
         let separator = params.value("separator").or_else(|| params.value("seperator")).unwrap_or("");
-        let names = catalog.kv().keys(&key, separator);
+        let mut names = catalog.kv().keys(&key, separator);
+        names.retain(|name| filter.keep(Resource::Key, name));
         (!names.is_empty() || key.is_empty(), json_response(&names, params))
     } else if recurse {
-        let entries: Vec<_> = catalog.kv().list(&key).into_iter().map(kv_entry_json).collect();
+        let entries: Vec<_> = catalog
+            .kv()
+            .list(&key)
+            .into_iter()
+            .filter(|entry| filter.keep(Resource::Key, &entry.key))
+            .map(kv_entry_json)
+            .collect();
         (!entries.is_empty(), json_response(&entries, params))
     } else {
         single_key(&catalog, &key, params)
@@ -90,6 +105,7 @@ async fn get<E: Env>(node: &Node<E>, params: &QueryParams, key: String) -> Resul
         *response.status_mut() = StatusCode::NOT_FOUND;
     }
     set_query_meta(&mut response, node, params, index);
+    filter.mark(&mut response);
     Ok(response)
 }
 
@@ -128,6 +144,7 @@ fn number(params: &QueryParams, name: &str) -> Result<Option<u64>, HttpError> {
 
 async fn put<E: Env>(
     node: &Node<E>,
+    caller: &Caller,
     params: &QueryParams,
     query: &str,
     key: String,
@@ -159,10 +176,16 @@ async fn put<E: Env>(
     } else {
         KvCommand::Set { key, value, flags }
     };
-    write(node, params, command).await
+    write(node, caller, params, command).await
 }
 
-async fn delete<E: Env>(node: &Node<E>, params: &QueryParams, query: &str, key: String) -> Result<Response, HttpError> {
+async fn delete<E: Env>(
+    node: &Node<E>,
+    caller: &Caller,
+    params: &QueryParams,
+    query: &str,
+    key: String,
+) -> Result<Response, HttpError> {
     params.check_datacenter(&node.config.datacenter)?;
     refuse_conflicts(params, query, &["recurse", "cas"])?;
     let command = if params.flag("recurse") {
@@ -174,13 +197,19 @@ async fn delete<E: Env>(node: &Node<E>, params: &QueryParams, query: &str, key: 
     } else {
         KvCommand::Delete { key }
     };
-    write(node, params, command).await
+    write(node, caller, params, command).await
 }
 
 /// Applies a KV write and answers `true`/`false` as Consul does.
-async fn write<E: Env>(node: &Node<E>, params: &QueryParams, command: KvCommand) -> Result<Response, HttpError> {
-    match node.write(Command::Kv(command)).await? {
+async fn write<E: Env>(
+    node: &Node<E>,
+    caller: &Caller,
+    params: &QueryParams,
+    command: KvCommand,
+) -> Result<Response, HttpError> {
+    match node.write_as(Command::Kv(command), caller.authority()).await? {
         (_, Applied::Kv(done)) => Ok(json_response(&done, params)),
+        (_, Applied::Denied(why)) => Err(super::authz::denied(why)),
         (_, Applied::Rejected(why)) => Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, why)),
         (_, other) => Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected answer {other:?}"))),
     }

@@ -2,7 +2,9 @@
 //! endpoint shares: query parameters, consistency modes, blocking queries, the response headers and
 //! errors. One file per API area holds the handlers.
 
+mod acl;
 mod agent;
+pub mod authz;
 mod catalog;
 pub mod forward;
 mod health;
@@ -85,6 +87,7 @@ pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> 
         .route("/v1/session/node/{node}", get(session::of_node::<E>))
         .route("/v1/session/list", get(session::list::<E>))
         .route("/v1/txn", put(txn::txn::<E>))
+        .merge(acl::routes())
         .merge(face_routes)
         .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(node.clone(), forward_if_client::<E>))
@@ -202,19 +205,24 @@ pub fn empty_ok() -> Response {
 /// Runs a read with the consistency and blocking semantics the client asked for, and answers it with
 /// Consul's query-meta headers. `key` says which part of the catalog the read depends on: a blocking query
 /// returns when that part moves past the client's index, or when its wait time runs out.
+/// `read` sees the caller's [`authz::Filter`] and leaves out what the caller may not read; the answer
+/// says so in `X-Consul-Results-Filtered-By-ACLs`.
 pub async fn catalog_read<E: Env, T: Serialize>(
     node: &Node<E>,
     params: &QueryParams,
+    caller: &authz::Caller,
     key: WatchKey,
-    read: impl Fn(&State) -> T,
+    read: impl Fn(&State, &authz::Filter<'_>) -> T,
 ) -> Result<Response, HttpError> {
     await_read(node, params, &key).await?;
+    let filter = caller.filter();
     let (index, value) = {
         let catalog = node.state.read();
-        (catalog.index_of(&key), read(&catalog))
+        (catalog.index_of(&key), read(&catalog, &filter))
     };
     let mut response = json_response(&value, params);
     set_query_meta(&mut response, node, params, index);
+    filter.mark(&mut response);
     Ok(response)
 }
 
@@ -266,7 +274,7 @@ pub fn content_hash(value: &serde_json::Value) -> String {
 /// `/v1/agent/members` is not one of them: every agent runs LAN gossip and answers from its own view, as
 /// Consul's agents do (forwarded, a client agent cut off from the servers could not answer at all).
 const FORWARDED_PREFIXES: &[&str] =
-    &["/v1/catalog/", "/v1/health/", "/v1/status/", "/v1/operator/", "/v1/kv/", "/v1/session/", "/v1/txn"];
+    &["/v1/catalog/", "/v1/health/", "/v1/status/", "/v1/operator/", "/v1/kv/", "/v1/session/", "/v1/txn", "/v1/acl/"];
 
 async fn forward_if_client<E: Env>(
     axum::extract::State(node): axum::extract::State<Arc<Node<E>>>,
@@ -279,6 +287,7 @@ async fn forward_if_client<E: Env>(
     }
     let method = request.method().to_string();
     let path_and_query = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let token = node.request_secret(authz::token_of(request.headers(), request.uri().query()).as_deref());
     let body = match axum::body::to_bytes(request.into_body(), REQUEST_BODY_BYTES_MAX).await {
         Ok(body) => body,
         Err(_) => return HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response(),
@@ -288,7 +297,7 @@ async fn forward_if_client<E: Env>(
     } else {
         body
     };
-    forward::forward_to_server(&node, &method, &path_and_query, body).await
+    forward::forward_to_server(&node, &method, &path_and_query, body, token).await
 }
 
 /// A session created through a client agent belongs to the agent's node unless the body names one (the

@@ -9,6 +9,9 @@ use axum::response::Response;
 use openraft::ChangeMembers;
 use serde_json::json;
 
+use conclave_core::acl::{Need, Resource};
+
+use super::authz::Caller;
 use super::{empty_ok, json_response, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::Node;
@@ -33,9 +36,11 @@ fn server_name<E: Env>(node: &Node<E>, raft_id: u64, addr: &str) -> String {
 
 pub async fn configuration<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
+    caller.require(Resource::Operator, "", Need::Read)?;
     if params.consistency != super::Consistency::Stale {
         node.read_barrier().await?;
     }
@@ -62,9 +67,11 @@ pub async fn configuration<E: Env>(
 
 pub async fn remove_peer<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
+    caller.require(Resource::Operator, "", Need::Write)?;
     let value = |name: &str| params.all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let raft = node.raft.as_ref().ok_or_else(|| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "not a server"))?;
     let metrics = raft.metrics().borrow().clone();

@@ -12,12 +12,14 @@ use conclave_core::api::encode_kv::txn_json;
 use conclave_core::kv::{TxnOp, TxnOutcome};
 use conclave_core::state::{Command, Response as Applied, WatchKey};
 
+use super::authz::Caller;
 use super::{await_read, json_response, set_query_meta, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::Node;
 
 pub async fn txn<E: Env>(
     State(node): State<Arc<Node<E>>>,
+    caller: Caller,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, HttpError> {
@@ -30,14 +32,18 @@ pub async fn txn<E: Env>(
         await_read(&node, &read_only, &WatchKey::Kv).await?;
         let (index, outcome) = {
             let catalog = node.state.read();
+            if let Some(authority) = caller.authority() {
+                catalog.authorize(&authority, &Command::Txn(ops.clone()))?;
+            }
             (catalog.last_index(), catalog.read_txn(&ops))
         };
         let mut response = answer(outcome, &params, &datacenter);
         set_query_meta(&mut response, &node, &params, index);
         return Ok(response);
     }
-    match node.write(Command::Txn(ops)).await? {
+    match node.write_as(Command::Txn(ops), caller.authority()).await? {
         (_, Applied::Txn(outcome)) => Ok(answer(outcome, &params, &datacenter)),
+        (_, Applied::Denied(why)) => Err(super::authz::denied(why)),
         (_, Applied::Rejected(why)) => Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, why)),
         (_, other) => Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected answer {other:?}"))),
     }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use conclave_core::agent::anti_entropy::{full_sync_interval_ms, sync_plan, sync_plan_for, Reserved};
 use conclave_core::agent::LocalState;
 use conclave_core::codec;
-use conclave_core::state::Command;
+use conclave_core::state::{Command, Response};
 
 use super::self_register::SERF_HEALTH_CHECK_ID;
 use super::Node;
@@ -55,9 +55,21 @@ impl<E: crate::env::Env> Node<E> {
     /// Pushes `commands` to the catalog; a failure is logged and left to anti-entropy.
     pub async fn push_to_catalog(&self, commands: Vec<Command>) -> bool {
         for command in commands {
-            if let Err(e) = self.write(command).await {
-                tracing::warn!(target: "conclave::event", error = %e, "catalog sync deferred to anti-entropy");
-                return false;
+            match self.write_as(command, self.agent_authority()).await {
+                Err(e) => {
+                    tracing::warn!(target: "conclave::event", error = %e, "catalog sync deferred to anti-entropy");
+                    return false;
+                }
+                Ok((_, Response::Denied(why))) => {
+                    tracing::warn!(
+                        target: "conclave::acl",
+                        error = %why,
+                        "catalog sync refused: set an agent token (acl.tokens.agent or /v1/agent/token/agent) \
+                         that may write this node and its services"
+                    );
+                    return false;
+                }
+                Ok(_) => {}
             }
         }
         true

@@ -22,6 +22,8 @@ pub struct ForwardedRequest {
     pub method: String,
     pub path_and_query: String,
     pub body: Vec<u8>,
+    /// The request's ACL token (the client agent's default token when it carried none).
+    pub token: String,
 }
 
 /// A server's answer to a forwarded request.
@@ -70,8 +72,8 @@ pub async fn forward<E: Env>(node: &Node<E>, request: ForwardedRequest) -> Resul
     let servers = node.known_servers.lock().expect("known servers lock").len().max(1);
     let mut last_error = "No known Consul servers".to_string();
     let is_read = request.method == "GET";
-    let ForwardedRequest { method, path_and_query, body } = request;
-    let request = Request::Http { method, path_and_query, body };
+    let ForwardedRequest { method, path_and_query, body, token } = request;
+    let request = Request::Http { method, path_and_query, body, token };
     for _ in 0..servers {
         let Some(addr) = node.pick_server().and_then(|a| a.parse().ok()) else { break };
         match node.pool.call(addr, &request, FORWARD_TIMEOUT).await {

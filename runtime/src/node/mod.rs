@@ -4,6 +4,7 @@
 //! sit above it and call its methods (`agent/` starts both). It is generic over the `Env`: the
 //! `conclave` binary runs it on tokio + fjall, the simulator on turmoil, with no other difference.
 
+pub mod acl;
 pub mod agent_state;
 pub mod bootstrap;
 pub mod checks;
@@ -66,6 +67,8 @@ pub struct Node<E: Env> {
     pub checks: checks::CheckRunners,
     /// LAN gossip: the member list and the way to join or leave.
     pub gossip: gossip::GossipHandle,
+    /// The agent's ACL tokens and its cache of resolved tokens.
+    pub acl: acl::AclAgent,
 }
 
 impl<E: Env> Node<E> {
@@ -150,6 +153,8 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     let node_id = identity::load_or_create_node_id(&*store, env.rng_seed())?;
     let raft_id = identity::raft_id_of(&node_id);
     let local = agent_state::load_local_state(&*store)?;
+    let persisted_tokens = acl::load_persisted_tokens(&*store, config.acl.enable_token_persistence)?;
+    let acl = acl::AclAgent::new(&config.acl.tokens, persisted_tokens);
     let state = SharedState::new();
     let state_machine = StateMachine::open(store.clone(), state.clone(), &config.node_name)?;
     let pool = Arc::new(RpcPool::new(env.clone()));
@@ -188,6 +193,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         session_timers: sessions::SessionTimers::new(faults.session_ttl_early),
         checks: checks::CheckRunners::default(),
         gossip: gossip::GossipHandle::default(),
+        acl,
     });
     load_config_services(&node).map_err(|e| anyhow::anyhow!(e))?;
     Ok(node)

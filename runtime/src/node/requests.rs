@@ -5,6 +5,7 @@
 use std::io;
 use std::time::Duration;
 
+use conclave_core::acl::Authority;
 use conclave_core::state::{Command, Proposal, Response};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 
@@ -49,11 +50,15 @@ impl<E: Env> Node<E> {
     }
 
     /// Proposes `command` on this node if it leads, else reports where the leader is.
-    pub async fn propose_local(&self, command: Command) -> Result<(u64, Response), ForwardError> {
+    pub async fn propose_local(
+        &self,
+        command: Command,
+        authority: Option<Authority>,
+    ) -> Result<(u64, Response), ForwardError> {
         let Some(raft) = &self.raft else {
             return Err(ForwardError::NotLeader { leader_rpc_addr: self.pick_server() });
         };
-        let command = Proposal { proposed_at_ms: self.env.unix_time_ms(), command };
+        let command = Proposal { proposed_at_ms: self.env.unix_time_ms(), command, authority };
         if self.config.faults.ack_before_commit && self.is_leader() {
             // Planted bug (FaultSwitches::ack_before_commit): acknowledge before the entry commits.
             let raft = raft.clone();
@@ -76,18 +81,40 @@ impl<E: Env> Node<E> {
     /// A server that is not the leader (or a client agent) forwards to the leader, following the
     /// leader hints of the servers it asks.
     pub async fn write(&self, command: Command) -> Result<(u64, Response), RequestError> {
+        self.write_as(command, None).await
+    }
+
+    /// Like [`Node::write`], on behalf of `authority` (None: the cluster's own write): the state checks
+    /// it when the entry applies and answers `Response::Denied` if the token may not.
+    pub async fn write_as(
+        &self,
+        command: Command,
+        authority: Option<Authority>,
+    ) -> Result<(u64, Response), RequestError> {
+        let authority = match authority {
+            Some(authority) if self.config.faults.acl_check_locally => {
+                // Planted bug (FaultSwitches::acl_check_locally): decide on this server's own copy of the
+                // ACL table and send the write on as already authorized.
+                if let Err(refused) = self.state.read().authorize(&authority, &command) {
+                    return Ok((0, Response::Denied(refused.to_string())));
+                }
+                None
+            }
+            other => other,
+        };
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
         let mut hint: Option<String> = None;
         loop {
             let outcome = match hint.take() {
-                Some(addr) => self.forward_write(&addr, &command, deadline).await,
+                Some(addr) => self.forward_write(&addr, &command, &authority, deadline).await,
                 None => {
-                    let proposed = tokio::time::timeout_at(deadline, self.propose_local(command.clone())).await;
+                    let proposed =
+                        tokio::time::timeout_at(deadline, self.propose_local(command.clone(), authority.clone())).await;
                     let timed_out =
                         || Err(ForwardError::Failed("timed out waiting for the write to commit".to_string()));
                     match proposed.unwrap_or_else(|_| timed_out()) {
                         Err(ForwardError::NotLeader { leader_rpc_addr: Some(addr) }) => {
-                            self.forward_write(&addr, &command, deadline).await
+                            self.forward_write(&addr, &command, &authority, deadline).await
                         }
                         other => other.map_err(RetryOr::from_forward_error),
                     }
@@ -112,13 +139,14 @@ impl<E: Env> Node<E> {
         &self,
         addr: &str,
         command: &Command,
+        authority: &Option<Authority>,
         deadline: tokio::time::Instant,
     ) -> Result<(u64, Response), RetryOr> {
         let Some(addr) = parse_addr(addr) else {
             return Err(RetryOr::Retry);
         };
         let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match self.pool.call(addr, &Request::Forward(command.clone()), timeout).await {
+        match self.pool.call(addr, &Request::Forward(command.clone(), authority.clone()), timeout).await {
             Ok(Reply::Forward(Err(ForwardError::NotLeader { leader_rpc_addr: Some(leader) })))
                 if leader != addr.to_string() =>
             {

@@ -50,12 +50,13 @@ async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request) -> Reply {
         (Request::AppendEntries(_) | Request::Vote(_) | Request::InstallSnapshot(_), None) => {
             Reply::Refused("client agents take no part in Raft".to_string())
         }
-        (Request::Forward(command), _) => Reply::Forward(node.propose_local(command).await),
+        (Request::Forward(command, authority), _) => Reply::Forward(node.propose_local(command, authority).await),
+        (Request::ResolveToken { secret_id }, _) => Reply::Resolved(super::acl::resolve_on_server(node, &secret_id)),
         (Request::ReadIndex, _) => Reply::ReadIndex(node.read_index_local().await),
         (Request::RenewSession { id }, _) => Reply::RenewSession(node.renew_session_local(&id).await),
         (Request::Hello(info), _) => super::bootstrap::handle_hello(node, info),
-        (Request::Http { method, path_and_query, body }, _) => {
-            let request = super::forward::ForwardedRequest { method, path_and_query, body };
+        (Request::Http { method, path_and_query, body, token }, _) => {
+            let request = super::forward::ForwardedRequest { method, path_and_query, body, token };
             super::forward::serve_forwarded(node, request).await
         }
     }

@@ -67,13 +67,24 @@ impl<E: Env> Node<E> {
 
 pub async fn run<E: Env>(node: Arc<Node<E>>) {
     loop {
+        if node.is_leader() {
+            super::acl::ensure_initial_management(&node).await;
+        }
         // A client agent has no catalog of its own to compare with: it re-sends its registration, which
         // changes nothing (and wakes no blocking query) when it is already in place.
         let in_place = node.config.server && node.registration_in_place();
         let wait = if in_place {
             RECHECK_INTERVAL
         } else if node.leader().is_some() || !node.config.server {
-            match node.write(Command::Catalog(CatalogCommand::Register(node.server_registration()))).await {
+            // A client agent registers its node with its agent token; a server's registration is the
+            // cluster's own.
+            let authority = if node.config.server { None } else { node.agent_authority() };
+            let registration = Command::Catalog(CatalogCommand::Register(node.server_registration()));
+            match node.write_as(registration, authority).await {
+                Ok((_, conclave_core::state::Response::Denied(why))) => {
+                    tracing::warn!(target: "conclave::acl", error = %why, "node registration refused: set an agent token that may write this node");
+                    CLIENT_RESEND_INTERVAL
+                }
                 Ok(_) if node.config.server => RECHECK_INTERVAL,
                 Ok(_) => CLIENT_RESEND_INTERVAL,
                 Err(e) => {

@@ -31,8 +31,13 @@ pub enum Request {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
-    /// A write a follower forwards to the leader.
-    Forward(Command),
+    /// A write a follower forwards to the leader, with the authority it is made under (None: the
+    /// cluster's own write, or ACLs off).
+    Forward(Command, Option<conclave_core::acl::Authority>),
+    /// A client agent asks a server what a token may do.
+    ResolveToken {
+        secret_id: String,
+    },
     /// A follower asks the leader for a read index (leadership confirmed by a quorum).
     ReadIndex,
     /// Server discovery on the LAN port: "here I am, whom do you know?"
@@ -46,6 +51,8 @@ pub enum Request {
         method: String,
         path_and_query: String,
         body: Vec<u8>,
+        /// The request's ACL token (the client agent's default token when it carried none).
+        token: String,
     },
 }
 
@@ -57,7 +64,7 @@ impl RpcRequest for Request {
     /// once it may have been delivered.
     fn is_idempotent(&self) -> bool {
         match self {
-            Request::Forward(_) => false,
+            Request::Forward(..) => false,
             Request::Http { method, .. } => method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD"),
             _ => true,
         }
@@ -92,6 +99,8 @@ pub enum Reply {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     },
+    /// What a token may do, or why it resolves to nothing.
+    Resolved(Result<crate::node::acl::ResolvedIdentity, conclave_core::acl::AclError>),
     /// The receiver cannot serve this request at all.
     Refused(String),
 }

@@ -151,18 +151,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let mut catalog = self.shared.state.write().expect("state lock poisoned");
             for entry in entries {
                 let index = entry.log_id.index;
-                let (proposed_at_ms, command) = match &entry.payload {
-                    EntryPayload::Normal(proposal) => (proposal.proposed_at_ms, &proposal.command),
-                    EntryPayload::Blank => (0, &Command::Noop),
-                    EntryPayload::Membership(membership) => {
-                        self.membership = StoredMembership::new(Some(entry.log_id), membership.clone());
-                        (0, &Command::Noop)
-                    }
-                };
                 // openraft writes the initial membership at index 0; the catalog's indexes start at 1,
                 // as Consul's do, so that entry only moves the membership.
-                let response =
-                    if index == 0 { Response::Applied } else { catalog.apply_at(index, proposed_at_ms, command) };
+                if let EntryPayload::Membership(membership) = &entry.payload {
+                    self.membership = StoredMembership::new(Some(entry.log_id), membership.clone());
+                }
+                let response = match &entry.payload {
+                    _ if index == 0 => Response::Applied,
+                    EntryPayload::Normal(proposal) => catalog.apply_proposal(index, proposal),
+                    EntryPayload::Blank | EntryPayload::Membership(_) => catalog.apply_at(index, 0, &Command::Noop),
+                };
                 self.last_applied = Some(entry.log_id);
                 responses.push(response);
             }

@@ -1,0 +1,241 @@
+//! The agent's side of ACLs: the tokens it holds (`acl.tokens`, replaced through `/v1/agent/token`,
+//! kept in the data dir with `enable_token_persistence`), and resolving a request's token. A server
+//! resolves from its replicated ACL table; a client agent asks a server and caches the answer for the
+//! TTL, following `down_policy` when no server answers. Writes are not decided here: they carry an
+//! [`Authority`] the state checks where the entry applies.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use conclave_core::acl::{AclContext, AclError, Authority, Authorizer, CompiledRules};
+use serde::{Deserialize, Serialize};
+
+use super::Node;
+use crate::config::{AgentTokens, DownPolicy};
+use crate::env::{Env, Space, WriteOp};
+use crate::raft::messages::{Reply, Request};
+
+const KEY_AGENT_TOKENS: &[u8] = b"acl_tokens";
+/// How long a client agent waits for a server to resolve a token before following `down_policy`.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What a token may do, as a server tells a client agent: owned, so it can be cached and sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedIdentity {
+    pub accessor_id: String,
+    pub management: bool,
+    pub policies: Vec<CompiledRules>,
+    /// Set when `down_policy` decided instead of a server: allow (true) or deny (false) everything.
+    pub fallback_allow: Option<bool>,
+}
+
+impl ResolvedIdentity {
+    /// The identity of the agent recovery token: everything, decided locally.
+    pub fn management(accessor_id: &str) -> ResolvedIdentity {
+        ResolvedIdentity { accessor_id: accessor_id.to_string(), management: true, policies: Vec::new(), fallback_allow: None }
+    }
+
+    pub fn authorizer(&self, default_allow: bool) -> Authorizer<'_> {
+        match self.fallback_allow {
+            Some(allow) => Authorizer { management: allow, default_allow: false, policies: Vec::new() },
+            None => Authorizer {
+                management: self.management,
+                default_allow,
+                policies: self.policies.iter().map(std::borrow::Cow::Borrowed).collect(),
+            },
+        }
+    }
+}
+
+/// The agent's tokens and, on a client agent, its cache of resolutions.
+#[derive(Default)]
+pub struct AclAgent {
+    pub tokens: Mutex<AgentTokens>,
+    cache: Mutex<BTreeMap<String, (tokio::time::Instant, Result<ResolvedIdentity, AclError>)>>,
+}
+
+impl AclAgent {
+    pub fn new(configured: &AgentTokens, persisted: Option<AgentTokens>) -> AclAgent {
+        AclAgent { tokens: Mutex::new(persisted.unwrap_or_else(|| configured.clone())), cache: Mutex::default() }
+    }
+}
+
+/// The tokens kept in the data dir, if persistence is on and some were set through the API.
+pub fn load_persisted_tokens(store: &dyn crate::env::Store, enabled: bool) -> anyhow::Result<Option<AgentTokens>> {
+    if !enabled {
+        return Ok(None);
+    }
+    let Some(bytes) = store.get(Space::Agent, KEY_AGENT_TOKENS)? else { return Ok(None) };
+    let saved: BTreeMap<String, String> = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("ACL tokens in the data dir (agent/acl_tokens) do not parse: {e}"))?;
+    let get = |name: &str| saved.get(name).cloned().unwrap_or_default();
+    Ok(Some(AgentTokens {
+        initial_management: get("initial_management"),
+        agent: get("agent"),
+        agent_recovery: get("agent_recovery"),
+        default: get("default"),
+        replication: get("replication"),
+    }))
+}
+
+/// On a server: resolves `secret` against the replicated ACL table.
+pub fn resolve_on_server<E: Env>(node: &Node<E>, secret: &str) -> Result<ResolvedIdentity, AclError> {
+    let state = node.state.read();
+    let context = AclContext {
+        default_allow: node.config.acl.default_allow,
+        datacenter: &node.config.datacenter,
+        now_ms: node.env.unix_time_ms(),
+    };
+    let resolved = state.acl().resolve(secret, &context)?;
+    Ok(ResolvedIdentity {
+        accessor_id: resolved.accessor_id,
+        management: resolved.authorizer.management,
+        policies: resolved.authorizer.policies.into_iter().map(|p| p.into_owned()).collect(),
+        fallback_allow: None,
+    })
+}
+
+impl<E: Env> Node<E> {
+    /// The secret a request acts with: its own token, else the agent's default token, else anonymous.
+    pub fn request_secret(&self, given: Option<&str>) -> String {
+        match given.filter(|t| !t.is_empty()) {
+            Some(token) => token.to_string(),
+            None => {
+                let default = self.acl.tokens.lock().expect("acl tokens lock").default.clone();
+                if default.is_empty() {
+                    "anonymous".to_string()
+                } else {
+                    default
+                }
+            }
+        }
+    }
+
+    /// The authority a write on behalf of `secret` is proposed under (None with ACLs off).
+    pub fn authority(&self, secret: &str) -> Option<Authority> {
+        self.config.acl.enabled.then(|| Authority {
+            secret_id: secret.to_string(),
+            default_allow: self.config.acl.default_allow,
+            datacenter: self.config.datacenter.clone(),
+        })
+    }
+
+    /// The authority of the agent's own writes (anti-entropy): its agent token, else its default token.
+    pub fn agent_authority(&self) -> Option<Authority> {
+        let tokens = self.acl.tokens.lock().expect("acl tokens lock").clone();
+        let secret = if tokens.agent.is_empty() { self.request_secret(None) } else { tokens.agent };
+        self.authority(&secret)
+    }
+
+    /// Replaces one of the agent's tokens (`agent`, `agent_recovery`, `default`, `replication`) and,
+    /// with `enable_token_persistence`, keeps it in the data dir.
+    pub fn set_agent_token(&self, kind: &str, token: &str) -> Result<(), String> {
+        let mut tokens = self.acl.tokens.lock().expect("acl tokens lock");
+        match kind {
+            "agent" => tokens.agent = token.to_string(),
+            "agent_recovery" | "agent_master" => tokens.agent_recovery = token.to_string(),
+            "default" => tokens.default = token.to_string(),
+            "replication" => tokens.replication = token.to_string(),
+            other => return Err(format!("Token {other:?} is unknown")),
+        }
+        if self.config.acl.enable_token_persistence {
+            let saved: BTreeMap<&str, &str> = [
+                ("agent", tokens.agent.as_str()),
+                ("agent_recovery", tokens.agent_recovery.as_str()),
+                ("default", tokens.default.as_str()),
+                ("replication", tokens.replication.as_str()),
+            ]
+            .into_iter()
+            .collect();
+            let bytes = serde_json::to_vec(&saved).expect("JSON values always serialize");
+            let store = self.env.store();
+            store
+                .write(vec![WriteOp::Put(Space::Agent, KEY_AGENT_TOKENS.to_vec(), bytes)])
+                .and_then(|()| store.sync())
+                .map_err(|e| format!("cannot persist ACL tokens: {e}"))?;
+        }
+        self.acl.cache.lock().expect("acl cache lock").clear();
+        Ok(())
+    }
+
+    /// What `secret` may do. The agent recovery token is decided here; a server reads its table (after
+    /// catching up with the leader when the token is not there yet); a client agent asks a server.
+    pub async fn resolve_token(&self, secret: &str) -> Result<ResolvedIdentity, AclError> {
+        let recovery = self.acl.tokens.lock().expect("acl tokens lock").agent_recovery.clone();
+        if !recovery.is_empty() && secret == recovery {
+            return Ok(ResolvedIdentity::management("agent-recovery-token"));
+        }
+        if self.config.server {
+            return match resolve_on_server(self, secret) {
+                Err(AclError::NotFound) if self.read_barrier().await.is_ok() => resolve_on_server(self, secret),
+                other => other,
+            };
+        }
+        self.resolve_through_server(secret).await
+    }
+
+    async fn resolve_through_server(&self, secret: &str) -> Result<ResolvedIdentity, AclError> {
+        let now = tokio::time::Instant::now();
+        let cached = self.acl.cache.lock().expect("acl cache lock").get(secret).cloned();
+        if let Some((fetched, answer)) = &cached {
+            if now.duration_since(*fetched) < self.config.acl.cache_ttl() {
+                return answer.clone();
+            }
+        }
+        let request = Request::ResolveToken { secret_id: secret.to_string() };
+        let servers = self.known_servers.lock().expect("known servers lock").len().max(1);
+        for _ in 0..servers {
+            let Some(addr) = self.pick_server().and_then(|a| a.parse().ok()) else { break };
+            if let Ok(Reply::Resolved(answer)) = self.pool.call(addr, &request, RESOLVE_TIMEOUT).await {
+                self.acl.cache.lock().expect("acl cache lock").insert(secret.to_string(), (now, answer.clone()));
+                return answer;
+            }
+        }
+        tracing::warn!(target: "conclave::acl", "no server answered a token resolution; following down_policy");
+        let fallback = |allow| ResolvedIdentity {
+            accessor_id: String::new(),
+            management: false,
+            policies: Vec::new(),
+            fallback_allow: Some(allow),
+        };
+        match self.config.acl.down_policy {
+            DownPolicy::Allow => Ok(fallback(true)),
+            DownPolicy::Deny => Ok(fallback(false)),
+            DownPolicy::ExtendCache | DownPolicy::AsyncCache => match cached {
+                Some((_, answer)) => answer,
+                None => Ok(fallback(false)),
+            },
+        }
+    }
+}
+
+/// On the leader: the configured `initial_management` token exists, with global-management.
+pub async fn ensure_initial_management<E: Env>(node: &Node<E>) {
+    let secret = node.config.acl.tokens.initial_management.clone();
+    if !node.config.acl.enabled || secret.is_empty() || node.state.read().acl().token_by_secret(&secret).is_some() {
+        return;
+    }
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut *node.rng.lock().expect("rng lock"), &mut bytes);
+    let token = conclave_core::acl::Token {
+        accessor_id: uuid::Builder::from_random_bytes(bytes).into_uuid().to_string(),
+        secret_id: secret,
+        description: "Initial Management Token".to_string(),
+        policies: vec![conclave_core::acl::Link { id: conclave_core::acl::GLOBAL_MANAGEMENT_POLICY_ID.to_string() }],
+        roles: Vec::new(),
+        service_identities: Vec::new(),
+        node_identities: Vec::new(),
+        local: false,
+        expiration_time_ms: None,
+        expiration_ttl_ns: 0,
+        auth_method: String::new(),
+        create_time_ms: 0,
+        create_index: 0,
+        modify_index: 0,
+    };
+    let command = conclave_core::state::Command::Acl(conclave_core::acl::AclCommand::EnsureManagementToken { token });
+    if let Err(e) = node.write(command).await {
+        tracing::debug!(target: "conclave::acl", error = %e, "initial management token not created yet");
+    }
+}
