@@ -88,7 +88,7 @@ impl FormatFlag {
 /// One ACL API call; an answer other than 200 is an error worded as Consul's API client words it
 /// (`Unexpected response code: 403 (Permission denied: ...)`), to be prefixed with what failed.
 pub fn call(http: &HttpFlags, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-    let bytes = body.map(|b| serde_json::to_vec(b)).transpose()?.unwrap_or_default();
+    let bytes = body.map(serde_json::to_vec).transpose()?.unwrap_or_default();
     let response = http.ok(method, path, bytes)?;
     if response.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
@@ -101,9 +101,11 @@ pub fn call_or(http: &HttpFlags, method: &str, path: &str, body: Option<&Value>,
     call(http, method, path, body).or_else(|e| fail(format!("{what}: {e:#}")))
 }
 
-/// A path segment with everything but unreserved characters escaped.
+/// A path segment with everything but RFC 3986's unreserved characters escaped, so UUIDs go as they are.
 pub fn segment(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    const ESCAPED: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    percent_encoding::utf8_percent_encode(text, ESCAPED).to_string()
 }
 
 /// Consul's `LoadDataSource`: `@path` reads a file, `-` reads standard input, anything else is the value.

@@ -171,3 +171,9 @@ fn login_takes_meta_pairs() {
     assert_eq!(login.meta, vec![("a".to_string(), "b".to_string())]);
     assert_eq!((login.method.as_str(), login.token_sink_file.as_str()), ("k8s", "/sink"));
 }
+
+#[test]
+fn path_segments_keep_uuids_and_escape_slashes() {
+    assert_eq!(segment("fbd2447f-7479-4329-ad13-b021d74f86ba"), "fbd2447f-7479-4329-ad13-b021d74f86ba");
+    assert_eq!(segment("a/b c"), "a%2Fb%20c");
+}
