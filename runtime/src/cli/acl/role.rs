@@ -106,7 +106,7 @@ pub struct PickArgs {
 }
 
 impl PickArgs {
-    /// The role `-id` or `-name` names; `None` when the API has no such role.
+    /// The ID and body of the role `-id` or `-name` names; Consul's "Role not found" error when there is none.
     fn read(&self) -> anyhow::Result<(String, Value)> {
         if !self.id.is_empty() {
             let id = resolve_id(&self.http, &self.id, &ROLE_IDS)
