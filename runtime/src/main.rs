@@ -29,6 +29,9 @@ fn main() {
             Ok(code) => std::process::exit(code),
             Err(e) => Err(e),
         },
+        Command::Acl(command) => conclave::cli::acl::acl(command),
+        Command::Login(args) => conclave::cli::login::login(args),
+        Command::Logout(args) => conclave::cli::login::logout(args),
         Command::Version => {
             println!("Conclave v{}", env!("CARGO_PKG_VERSION"));
             println!("Revision (Consul-compatible API v1)");
@@ -36,6 +39,11 @@ fn main() {
         }
     };
     if let Err(e) = result {
+        // The ACL commands word their errors as Consul's CLI prints them.
+        if let Some(ui) = e.downcast_ref::<conclave::cli::acl::UiError>() {
+            eprintln!("{ui}");
+            std::process::exit(1);
+        }
         let message = format!("{e:#}");
         // Messages already in Consul's "Error! ..." form are printed as they are.
         if message.starts_with("Error!") || message.starts_with("Cannot") {

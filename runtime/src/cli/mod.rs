@@ -2,11 +2,13 @@
 //! all work. Go's flag package treats one and two dashes alike, so arguments are normalised to clap's
 //! `--flag` form before parsing.
 
+pub mod acl;
 pub mod agent;
 pub mod client;
 pub mod commands;
 pub mod kv;
 pub mod lock;
+pub mod login;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +56,13 @@ pub enum Command {
     Kv(kv::KvCommand),
     /// Runs a command while holding a lock on a KV prefix.
     Lock(lock::LockArgs),
+    /// Manages ACL tokens, policies, roles, auth methods and binding rules.
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
+    /// Trades an auth method's bearer token for an ACL token.
+    Login(login::LoginArgs),
+    /// Destroys a token created with `login`.
+    Logout(login::LogoutArgs),
     /// Prints the Conclave version.
     Version,
 }
@@ -95,7 +104,8 @@ pub fn normalize_go_flags(args: impl IntoIterator<Item = String>) -> Vec<String>
 
 /// Where the child command of `lock` starts: after the flags and the prefix.
 fn lock_child_start(args: &[String]) -> Option<usize> {
-    const TAKES_VALUE: &[&str] = &["name", "try", "n", "http-addr", "token", "datacenter", "monitor-retry", "timeout"];
+    const TAKES_VALUE: &[&str] =
+        &["name", "try", "n", "http-addr", "token", "token-file", "datacenter", "monitor-retry", "timeout"];
     let mut position = 2;
     while position < args.len() {
         let arg = &args[position];
