@@ -27,7 +27,7 @@ pub use model::{
     AuthMethod, BindType, BindingRule, Link, NodeIdentity, Policy, Role, ServiceIdentity, Token, ANONYMOUS_TOKEN_ID,
     GLOBAL_MANAGEMENT_POLICY_ID, GLOBAL_MANAGEMENT_POLICY_NAME,
 };
-pub use rules::{parse_rules, Access, Resource, Rule, Rules};
+pub use rules::{parse_rules, Access, Resource, Rule, Rules, RESOURCES};
 pub use table::{AclContext, AclIndexes, AclTable, Resolved};
 
 /// On whose behalf a write is proposed, checked when it applies.
