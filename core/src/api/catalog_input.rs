@@ -160,7 +160,9 @@ pub(super) fn service_spec(input: AgentServiceInput) -> Result<ServiceSpec, ApiE
         tagged_addresses: tagged_addresses(input.tagged_addresses)?,
         meta: input.meta.unwrap_or_default(),
         port: port(input.port, "port")?,
-        weights: weights(input.weights)?,
+        // Consul's Go client always sends `Weights` on a catalog registration, as zeros when unset; the
+        // catalog takes all-zero weights as the defaults.
+        weights: weights(input.weights.filter(|w| w.passing.unwrap_or(0) != 0 || w.warning.unwrap_or(0) != 0))?,
         enable_tag_override: input.enable_tag_override.unwrap_or(false),
     })
 }
