@@ -5,6 +5,7 @@
 //! A run is `(scenario, seed)`; `run::run` executes it and returns the trace hash and the verdict. A
 //! failing run prints the command that replays it.
 
+pub mod acl_client;
 pub mod cas_client;
 pub mod checker;
 pub mod client;

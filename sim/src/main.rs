@@ -2,7 +2,7 @@
 //!
 //! `sim --scenario leader-crash --seed 7` prints the run's figures, then `trace-hash: <hex>` and, last,
 //! `result: ok` or `result: violation: <what>`. `--list` lists the scenarios. `--fault local-reads` or
-//! `--fault ack-before-commit` or `--fault session-ttl-early` or `--fault lazy-check-sync` plants a bug to watch the checker catch it. `--print-trace` prints the trace.
+//! `--fault ack-before-commit` or `--fault session-ttl-early` or `--fault lazy-check-sync` or `--fault acl-check-locally` plants a bug to watch the checker catch it. `--print-trace` prints the trace.
 
 use std::process::ExitCode;
 
@@ -64,6 +64,7 @@ fn main() -> ExitCode {
                 "ack-before-commit" => options.faults.ack_before_commit = true,
                 "session-ttl-early" => options.faults.session_ttl_early = true,
                 "lazy-check-sync" => options.faults.lazy_check_sync = true,
+                "acl-check-locally" => options.faults.acl_check_locally = true,
                 other => {
                     eprintln!(
                         "unknown fault {other:?} (local-reads, ack-before-commit, session-ttl-early, lazy-check-sync)"
@@ -82,6 +83,12 @@ fn main() -> ExitCode {
             println!(
                 "health: {} answers, {} settled (answer, instance) pairs judged",
                 report.health.observations, report.health.settled_pairs
+            );
+        }
+        if report.revocation.revocations > 0 {
+            println!(
+                "revocation: {} tokens revoked, {} writes started after their token's revocation, all refused",
+                report.revocation.revocations, report.revocation.writes_after_revocation
             );
         }
         if report.membership.observations > 0 {

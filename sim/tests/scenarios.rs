@@ -6,7 +6,7 @@
 use sim::run::{run, RunOptions};
 use sim::scenarios::{find, SCENARIOS};
 
-/// Seeds per scenario by default: 15 scenarios × 44 seeds = 660 runs.
+/// Seeds per scenario by default: 16 scenarios × 44 seeds = 704 runs.
 const SEEDS_PER_SCENARIO_DEFAULT: u64 = 44;
 
 fn seeds_per_scenario() -> u64 {
@@ -47,6 +47,7 @@ scenario_test!(power_loss_loses_no_acknowledged_write, "power-loss");
 scenario_test!(five_servers_two_down_keep_histories_linearizable, "five-servers-two-down");
 scenario_test!(kv_cas_contention_loses_no_increment, "kv-cas-contention");
 scenario_test!(lock_handoff_never_has_two_holders, "lock-handoff");
+scenario_test!(acl_revocation_refuses_every_later_write_with_a_revoked_token, "acl-revocation");
 scenario_test!(session_ttl_failover_never_expires_a_session_early, "session-ttl-failover");
 scenario_test!(check_flaps_health_follows_check_targets, "check-flaps");
 scenario_test!(gossip_partition_heal_detects_the_split_and_converges, "gossip-partition-heal");
@@ -68,6 +69,7 @@ fn every_scenario_has_a_test() {
             "power-loss",
             "five-servers-two-down",
             "kv-cas-contention",
+            "acl-revocation",
             "lock-handoff",
             "session-ttl-failover",
             "check-flaps",

@@ -15,6 +15,7 @@ use rand::seq::SliceRandom;
 use super::config::DnsConfig;
 use super::name::{ip_hex, Lookup};
 use super::{UDP_BYTES_DEFAULT, UDP_BYTES_MAX};
+use crate::acl::Resource;
 use crate::catalog::{CheckStatus, ServiceHealth};
 use crate::state::State;
 
@@ -25,6 +26,7 @@ pub fn answer(
     request: &Message,
     lookup: &Lookup,
     rng: &mut impl rand::Rng,
+    visible: &super::Visible<'_>,
 ) -> Message {
     let mut response = response_to(request, config.recursion_available);
     response.metadata.authoritative = true;
@@ -38,9 +40,11 @@ pub fn answer(
             false
         }
         Lookup::Service { service, tag, .. } => {
-            service_records(catalog, config, &qname, qtype, service, tag.as_deref(), rng, &mut response)
+            service_records(catalog, config, &qname, qtype, (service, tag.as_deref()), rng, &mut response, visible)
         }
-        Lookup::Node { node, .. } => node_records(catalog, config, &qname, qtype, node, &mut response),
+        Lookup::Node { node, .. } => {
+            visible(Resource::Node, node) && node_records(catalog, config, &qname, qtype, node, &mut response)
+        }
         Lookup::Addr { ip, .. } => {
             if wants_address(qtype, *ip) {
                 response.answers.push(Record::from_rdata(qname.clone(), 0, address_rdata(*ip)));
@@ -141,6 +145,7 @@ fn healthy_instances<'a>(
     config: &DnsConfig,
     service: &str,
     tag: Option<&str>,
+    visible: &super::Visible<'_>,
 ) -> Vec<ServiceHealth<'a>> {
     let mut entries = catalog.service_health(service);
     if entries.is_empty() {
@@ -154,6 +159,7 @@ fn healthy_instances<'a>(
         .into_iter()
         .filter(|entry| tag.is_none_or(|tag| entry.service.tags.iter().any(|t| t.eq_ignore_ascii_case(tag))))
         .filter(|entry| is_healthy(entry, config.only_passing))
+        .filter(|entry| visible(Resource::Service, &entry.service.service) && visible(Resource::Node, &entry.node.node))
         .collect()
 }
 
@@ -164,12 +170,12 @@ fn service_records(
     config: &DnsConfig,
     qname: &Name,
     qtype: RecordType,
-    service: &str,
-    tag: Option<&str>,
+    (service, tag): (&str, Option<&str>),
     rng: &mut impl rand::Rng,
     response: &mut Message,
+    visible: &super::Visible<'_>,
 ) -> bool {
-    let mut entries = healthy_instances(catalog, config, service, tag);
+    let mut entries = healthy_instances(catalog, config, service, tag, visible);
     if entries.is_empty() {
         return false;
     }

@@ -56,6 +56,10 @@ pub enum Outcome {
     Drop(&'static str),
 }
 
+/// Whether the asker may see `segment` of `resource` (a service or a node): the ACL decision DNS
+/// answers are filtered by.
+pub type Visible<'a> = dyn Fn(crate::acl::Resource, &str) -> bool + 'a;
+
 /// Answers one received message. Never panics on any input.
 pub fn handle_query(
     catalog: &State,
@@ -64,6 +68,19 @@ pub fn handle_query(
     transport: Transport,
     rng: &mut impl rand::Rng,
 ) -> Outcome {
+    handle_query_as(catalog, config, query, transport, rng, &|_, _| true)
+}
+
+/// Like [`handle_query`], answering only with the services and nodes `visible` lets the asker read (a
+/// service it may not read is NXDOMAIN, as an unknown one).
+pub fn handle_query_as(
+    catalog: &State,
+    config: &DnsConfig,
+    query: &[u8],
+    transport: Transport,
+    rng: &mut impl rand::Rng,
+    visible: &Visible<'_>,
+) -> Outcome {
     let request = match parse_query(query) {
         Ok(request) => request,
         Err(outcome) => return outcome,
@@ -71,7 +88,7 @@ pub fn handle_query(
     match local_lookup(config, &request) {
         Err(outcome) => outcome,
         Ok(lookup) => {
-            let response = answer::answer(catalog, config, &request, &lookup, rng);
+            let response = answer::answer(catalog, config, &request, &lookup, rng, visible);
             Outcome::Reply(fit::fit(&request, response, transport, config))
         }
     }

@@ -52,9 +52,12 @@ impl<E: Env> DnsServer<E> {
     /// The part that needs no waiting: a server answers from its catalog here.
     fn step(&self, query: &[u8], transport: Transport) -> Step {
         let outcome = if self.node.config.server {
+            // DNS answers what the agent's default token (else anonymous) may read.
+            let identity = self.node.dns_identity(&self.node.request_secret(None));
             let catalog = self.node.state.read();
             let mut rng = self.rng.lock().expect("dns rng lock");
-            dns::handle_query(&catalog, &self.config, query, transport, &mut *rng)
+            let visible = |resource, segment: &str| self.node.dns_visible(identity.as_ref(), resource, segment);
+            dns::handle_query_as(&catalog, &self.config, query, transport, &mut *rng, &visible)
         } else {
             match dns::triage(&self.config, query) {
                 Ok(()) => return Step::AskServer,

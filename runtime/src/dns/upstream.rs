@@ -71,14 +71,22 @@ pub fn routes<E: Env>() -> Router<Arc<Node<E>>> {
 }
 
 /// On a server: `POST /v1/internal/dns`, the full (TCP-sized) answer to a client agent's query.
-async fn serve_forwarded<E: Env>(State(node): State<Arc<Node<E>>>, body: Bytes) -> Response {
+/// The client agent forwards its default token; the answer shows only what that token may read.
+async fn serve_forwarded<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let Ok(forwarded) = serde_json::from_slice::<ForwardedQuery>(&body) else {
         return (StatusCode::BAD_REQUEST, "invalid forwarded DNS query").into_response();
     };
+    let token = headers.get("x-consul-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let identity = node.dns_identity(&node.request_secret(Some(token)));
     let outcome = {
         let catalog = node.state.read();
         let mut rng = node.rng.lock().expect("rng lock");
-        dns::handle_query(&catalog, &forwarded.config, &forwarded.query, Transport::Tcp, &mut *rng)
+        let visible = |resource, segment: &str| node.dns_visible(identity.as_ref(), resource, segment);
+        dns::handle_query_as(&catalog, &forwarded.config, &forwarded.query, Transport::Tcp, &mut *rng, &visible)
     };
     match outcome {
         Outcome::Reply(bytes) => {

@@ -159,6 +159,30 @@ impl<E: Env> Node<E> {
         Ok(())
     }
 
+    /// On a server: what DNS answers may show for `secret` (None with ACLs off; an unknown token sees
+    /// nothing).
+    pub fn dns_identity(&self, secret: &str) -> Option<Result<ResolvedIdentity, AclError>> {
+        self.config.acl.enabled.then(|| resolve_on_server(self, secret))
+    }
+
+    /// Whether a DNS answer may show `segment` of `resource` to `identity` (from [`Node::dns_identity`]).
+    pub fn dns_visible(
+        &self,
+        identity: Option<&Result<ResolvedIdentity, AclError>>,
+        resource: conclave_core::acl::Resource,
+        segment: &str,
+    ) -> bool {
+        match identity {
+            None => true,
+            Some(Err(_)) => false,
+            Some(Ok(identity)) => identity.authorizer(self.config.acl.default_allow).allows(
+                resource,
+                segment,
+                conclave_core::acl::Need::Read,
+            ),
+        }
+    }
+
     /// What `secret` may do. The agent recovery token is decided here; a server reads its table (after
     /// catching up with the leader when the token is not there yet); a client agent asks a server.
     pub async fn resolve_token(&self, secret: &str) -> Result<ResolvedIdentity, AclError> {

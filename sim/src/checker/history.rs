@@ -185,6 +185,10 @@ pub struct History {
     pub faults: Vec<(u64, crate::faults::Fault)>,
     /// When each scripted step of a gossip scenario's client completed (`"leave"`, ...).
     pub marks: Vec<(u64, String)>,
+    /// `acl-revocation`: each token's delete, by token, with when it was acknowledged.
+    pub revocations: Vec<(usize, u64)>,
+    /// `acl-revocation`: every write made with a token.
+    pub token_writes: Vec<crate::acl_client::TokenWrite>,
 }
 
 impl History {

@@ -23,8 +23,13 @@ pub(super) struct ServerSlot {
     pub(super) crashed: bool,
 }
 
-fn server_config(name: &str, names: &[String], faults: FaultSwitches) -> NodeConfig {
+fn server_config(name: &str, names: &[String], faults: FaultSwitches, acl: bool) -> NodeConfig {
     let mut config = NodeConfig::new(name);
+    if acl {
+        config.acl.enabled = true;
+        config.acl.default_allow = false;
+        config.acl.tokens.initial_management = crate::acl_client::ROOT_SECRET.to_string();
+    }
     config.server = true;
     config.bootstrap_expect = names.len() as u32;
     config.bind_addr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -36,8 +41,8 @@ fn server_config(name: &str, names: &[String], faults: FaultSwitches) -> NodeCon
 }
 
 /// A client agent: no Raft, joins the servers' LAN addresses.
-fn agent_config(name: &str, servers: &[String], faults: FaultSwitches) -> NodeConfig {
-    let mut config = server_config(name, servers, faults);
+fn agent_config(name: &str, servers: &[String], faults: FaultSwitches, acl: bool) -> NodeConfig {
+    let mut config = server_config(name, servers, faults, acl);
     config.server = false;
     config.bootstrap_expect = 0;
     config
@@ -49,6 +54,7 @@ pub(super) fn start_hosts(
     sim: &mut turmoil::Sim<'_>,
     seed: u64,
     faults: FaultSwitches,
+    acl: bool,
     all_names: &[String],
     names: &Rc<Vec<String>>,
     start_delays: &[Duration],
@@ -72,8 +78,8 @@ pub(super) fn start_hosts(
                 }
                 let env = SimEnv::new(disk, derive_seed(seed, 2, (index as u64) << 16 | generation));
                 let config = match index < names.len() {
-                    true => server_config(&name, &names, faults),
-                    false => agent_config(&name, &names, faults),
+                    true => server_config(&name, &names, faults, acl),
+                    false => agent_config(&name, &names, faults, acl),
                 };
                 let node =
                     conclave::agent::start(env, config).await.map_err(|e| format!("{name} failed to start: {e:#}"))?;

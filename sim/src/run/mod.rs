@@ -19,7 +19,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::checker::{self, CheckReport};
 use crate::scenarios::{Scenario, WorkloadKind};
-use crate::{cas_client, health_client, trace};
+use crate::{acl_client, cas_client, health_client, trace};
 
 /// How long after the heal the cluster has to answer a consistent read (the liveness bound).
 pub const LIVENESS_BOUND: Duration = Duration::from_secs(45);
@@ -59,6 +59,8 @@ pub struct RunReport {
     pub health: checker::health::HealthReport,
     /// What the membership check measured (the gossip scenarios; empty for the others).
     pub membership: checker::membership::MembershipReport,
+    /// What the revocation check saw (`acl-revocation`; zero for the others).
+    pub revocation: acl_client::RevocationReport,
     /// The checker's report, or the violation found.
     pub verdict: Result<CheckReport, String>,
 }
@@ -99,10 +101,14 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
     let sessions_expired = history.sessions.iter().filter(|s| s.gone_at_us.is_some()).count();
     let mut health = checker::health::HealthReport::default();
     let mut membership = checker::membership::MembershipReport::default();
+    let mut revocation = acl_client::RevocationReport::default();
     let verdict = verdict.and_then(|()| {
         let report = checker::check(&history).map_err(|v| v.to_string())?;
         if scenario.workload.is_gossip() {
             membership = verdict::gossip_verdict(scenario, &history).map_err(|v| v.to_string())?;
+        }
+        if scenario.workload == WorkloadKind::AclRevocation {
+            revocation = acl_client::check_revocations(&history).map_err(|v| v.to_string())?;
         }
         if scenario.workload == WorkloadKind::KvCas {
             cas_client::check_counters(&history).map_err(|v| v.to_string())?;
@@ -131,6 +137,7 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
         sessions_expired,
         health,
         membership,
+        revocation,
         verdict,
     }
 }

@@ -51,7 +51,8 @@ pub(super) fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (
         let starts = all_names.iter().zip(&start_delays).map(|(n, d)| (d.as_micros() as u64, format!("start:{n}")));
         history.borrow_mut().marks.extend(starts);
     }
-    let mut slots = cluster::start_hosts(&mut sim, seed, options.faults, &all_names, &names, &start_delays);
+    let acl = scenario.workload == WorkloadKind::AclRevocation;
+    let mut slots = cluster::start_hosts(&mut sim, seed, options.faults, acl, &all_names, &names, &start_delays);
 
     let servers: Vec<(u32, SocketAddr)> =
         names.iter().enumerate().map(|(i, n)| (i as u32, SocketAddr::new(sim.lookup(n.as_str()), 8500))).collect();
@@ -63,7 +64,7 @@ pub(super) fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (
         gossip_clients::start_gossip_clients(&mut sim, scenario, &all_names, &schedule, &history);
     }
     workloads::start_clients(&mut sim, scenario, options, &servers, &instance_ids, &history);
-    let liveness = workloads::start_final_reader(&mut sim, scenario, &servers, &instance_ids, &history);
+    let liveness = workloads::start_final_reader(&mut sim, scenario, &servers, &instance_ids, &history, options.clients);
 
     let mut next_event = 0;
     let mut outcome = Ok(());

@@ -13,7 +13,7 @@ use super::{derive_seed, RunOptions, CLIENTS_START, LIVENESS_BOUND};
 use crate::checker::{History, ReadMode};
 use crate::client::{self, Workload};
 use crate::scenarios::{Scenario, WorkloadKind, HEAL_AT};
-use crate::{cas_client, health_client, lock_client};
+use crate::{acl_client, cas_client, health_client, lock_client};
 
 /// The clients of the catalog, KV and lock workloads, each with its own rng stream.
 pub(super) fn start_clients(
@@ -30,6 +30,16 @@ pub(super) fn start_clients(
         kind if kind.is_gossip() => 0,
         _ => options.clients,
     };
+    if scenario.workload == WorkloadKind::AclRevocation {
+        let (revoker_servers, revoker_history) = (servers.to_vec(), history.clone());
+        let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 7, 0));
+        sim.client("revoker", async move {
+            tokio::time::sleep(CLIENTS_START).await;
+            acl_client::setup(&revoker_servers).await;
+            acl_client::revoke(revoker_servers, rng, revoker_history).await;
+            Ok(())
+        });
+    }
     for client in 0..clients {
         let workload = Workload {
             client,
@@ -57,6 +67,11 @@ pub(super) fn start_clients(
                     let behavior = lock_client::LockBehavior { hang_percent: 0, stop_renewing_at };
                     lock_client::run(workload, behavior, rng, history).await
                 }
+                WorkloadKind::AclRevocation => {
+                    // The tokens exist once the revoker's setup is done (before faults begin).
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    acl_client::write(workload, rng, history).await
+                }
                 _ => unreachable!("check-flaps and the gossip scenarios run no catalog clients"),
             }
             Ok(())
@@ -72,6 +87,7 @@ pub(super) fn start_final_reader(
     servers: &[(u32, SocketAddr)],
     instance_ids: &[String],
     history: &Rc<RefCell<History>>,
+    writers: u32,
 ) -> Rc<Cell<bool>> {
     let liveness = Rc::new(Cell::new(false));
     if !scenario.workload.is_gossip() {
@@ -84,6 +100,7 @@ pub(super) fn start_final_reader(
             let done = match kind {
                 WorkloadKind::Catalog => final_catalog_read(&history, &servers, &ids, deadline).await,
                 WorkloadKind::KvCas => final_counter_reads(&history, &servers, deadline).await,
+                WorkloadKind::AclRevocation => acl_client::final_reads(&history, &servers, writers, deadline).await,
                 WorkloadKind::LockHandoff | WorkloadKind::SessionTtl => {
                     lock_client::await_sessions_expired(&history, &servers, deadline).await
                 }

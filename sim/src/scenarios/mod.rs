@@ -40,6 +40,8 @@ pub enum WorkloadKind {
     LeaveRejoin,
     /// Raft bootstrap: servers start at random times; a watcher asks each for its leader and peers.
     BootstrapExpect,
+    /// ACLs on: writers use tokens a revoker deletes one by one.
+    AclRevocation,
 }
 
 impl WorkloadKind {
@@ -131,6 +133,14 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "CAS increments on a few keys through partitions and leader crashes",
         schedule: kv::partitions_and_leader_crashes,
         workload: WorkloadKind::KvCas,
+    },
+    Scenario {
+        name: "acl-revocation",
+        servers: 3,
+        agents: 0,
+        about: "tokens deleted one by one through partitions and leader crashes; no later write with one applies",
+        schedule: kv::partitions_and_leader_crashes,
+        workload: WorkloadKind::AclRevocation,
     },
     Scenario {
         name: "lock-handoff",
