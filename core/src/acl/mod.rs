@@ -11,6 +11,7 @@
 pub mod authorizer;
 pub mod command;
 pub mod error;
+pub mod identity;
 pub mod login;
 pub mod model;
 pub mod rules;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use authorizer::{Authorizer, CompiledRules, Need};
 pub use command::AclCommand;
 pub use error::AclError;
+pub use identity::ResolvedIdentity;
 pub use model::{
     AuthMethod, BindType, BindingRule, Link, NodeIdentity, Policy, Role, ServiceIdentity, Token, ANONYMOUS_TOKEN_ID,
     GLOBAL_MANAGEMENT_POLICY_ID, GLOBAL_MANAGEMENT_POLICY_NAME,

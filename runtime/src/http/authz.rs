@@ -11,11 +11,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use conclave_core::acl::{AclError, Authority, Need, Resource};
+use conclave_core::acl::{AclError, Authority, Need, Resource, ResolvedIdentity};
 
 use super::HttpError;
 use crate::env::Env;
-use crate::node::acl::ResolvedIdentity;
 use crate::node::Node;
 
 /// Who is asking: the secret the request acts with and, with ACLs on, what it may do.

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use conclave_core::acl::{AclContext, AclError, Authority, Authorizer, CompiledRules};
-use serde::{Deserialize, Serialize};
+use conclave_core::acl::{AclContext, AclError, Authority, ResolvedIdentity};
 
 use super::Node;
 use crate::config::{AgentTokens, DownPolicy};
@@ -19,34 +18,6 @@ use crate::raft::messages::{Reply, Request};
 const KEY_AGENT_TOKENS: &[u8] = b"acl_tokens";
 /// How long a client agent waits for a server to resolve a token before following `down_policy`.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// What a token may do, as a server tells a client agent: owned, so it can be cached and sent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResolvedIdentity {
-    pub accessor_id: String,
-    pub management: bool,
-    pub policies: Vec<CompiledRules>,
-    /// Set when `down_policy` decided instead of a server: allow (true) or deny (false) everything.
-    pub fallback_allow: Option<bool>,
-}
-
-impl ResolvedIdentity {
-    /// The identity of the agent recovery token: everything, decided locally.
-    pub fn management(accessor_id: &str) -> ResolvedIdentity {
-        ResolvedIdentity { accessor_id: accessor_id.to_string(), management: true, policies: Vec::new(), fallback_allow: None }
-    }
-
-    pub fn authorizer(&self, default_allow: bool) -> Authorizer<'_> {
-        match self.fallback_allow {
-            Some(allow) => Authorizer { management: allow, default_allow: false, policies: Vec::new() },
-            None => Authorizer {
-                management: self.management,
-                default_allow,
-                policies: self.policies.iter().map(std::borrow::Cow::Borrowed).collect(),
-            },
-        }
-    }
-}
 
 /// The agent's tokens and, on a client agent, its cache of resolutions.
 #[derive(Default)]
@@ -87,13 +58,7 @@ pub fn resolve_on_server<E: Env>(node: &Node<E>, secret: &str) -> Result<Resolve
         datacenter: &node.config.datacenter,
         now_ms: node.env.unix_time_ms(),
     };
-    let resolved = state.acl().resolve(secret, &context)?;
-    Ok(ResolvedIdentity {
-        accessor_id: resolved.accessor_id,
-        management: resolved.authorizer.management,
-        policies: resolved.authorizer.policies.into_iter().map(|p| p.into_owned()).collect(),
-        fallback_allow: None,
-    })
+    Ok(ResolvedIdentity::from_resolved(state.acl().resolve(secret, &context)?))
 }
 
 impl<E: Env> Node<E> {
@@ -217,12 +182,7 @@ impl<E: Env> Node<E> {
             }
         }
         tracing::warn!(target: "conclave::acl", "no server answered a token resolution; following down_policy");
-        let fallback = |allow| ResolvedIdentity {
-            accessor_id: String::new(),
-            management: false,
-            policies: Vec::new(),
-            fallback_allow: Some(allow),
-        };
+        let fallback = ResolvedIdentity::fallback;
         match self.config.acl.down_policy {
             DownPolicy::Allow => Ok(fallback(true)),
             DownPolicy::Deny => Ok(fallback(false)),

@@ -100,7 +100,7 @@ pub enum Reply {
         body: Vec<u8>,
     },
     /// What a token may do, or why it resolves to nothing.
-    Resolved(Result<crate::node::acl::ResolvedIdentity, conclave_core::acl::AclError>),
+    Resolved(Result<conclave_core::acl::ResolvedIdentity, conclave_core::acl::AclError>),
     /// The receiver cannot serve this request at all.
     Refused(String),
 }
