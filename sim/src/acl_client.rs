@@ -78,9 +78,8 @@ pub async fn setup(servers: &[(u32, SocketAddr)]) {
 
 /// Deletes the tokens one by one at random times; records when each delete was acknowledged.
 pub async fn revoke(servers: Vec<(u32, SocketAddr)>, mut rng: ChaCha8Rng, history: Rc<RefCell<History>>) {
-    let mut times: Vec<u64> = (0..TOKENS)
-        .map(|_| rng.gen_range(REVOKE_FROM.as_micros() as u64..REVOKE_UNTIL.as_micros() as u64))
-        .collect();
+    let mut times: Vec<u64> =
+        (0..TOKENS).map(|_| rng.gen_range(REVOKE_FROM.as_micros() as u64..REVOKE_UNTIL.as_micros() as u64)).collect();
     times.sort_unstable();
     for (token, at_us) in times.into_iter().enumerate() {
         let now = now_us();
@@ -152,7 +151,9 @@ pub async fn final_reads(
             let value = match response.status {
                 404 => None,
                 200 => {
-                    let Some(entry) = response.json().ok().and_then(|v| v.as_array()?.first().cloned()) else { continue };
+                    let Some(entry) = response.json().ok().and_then(|v| v.as_array()?.first().cloned()) else {
+                        continue;
+                    };
                     let raw = entry["Value"].as_str().unwrap_or("");
                     let bytes = base64::engine::general_purpose::STANDARD.decode(raw).unwrap_or_default();
                     Some(String::from_utf8_lossy(&bytes).into_owned())

@@ -26,7 +26,8 @@ fn checker_catches_reads_served_without_read_index() {
 #[test]
 fn checker_catches_writes_authorized_against_a_stale_local_acl_copy() {
     let found = first_violation("acl-revocation", |o| o.faults.acl_check_locally = true);
-    let (seed, violation) = found.expect("authorizing on a follower's stale ACL copy must be caught within the seed bound");
+    let (seed, violation) =
+        found.expect("authorizing on a follower's stale ACL copy must be caught within the seed bound");
     eprintln!("acl-check-locally caught at seed {seed}: {violation}");
 }
 

@@ -67,13 +67,15 @@ fn key_prefix_rules_filter_and_a_deleted_token_is_refused_at_once_on_every_serve
         format!("Permission denied: token with AccessorID '{accessor}' lacks permission 'key:write' on \"other/x\"")
     );
     let listed = get(&format!("{base}/v1/kv/?recurse&token={secret}"));
-    let keys: Vec<_> = listed.json().as_array().unwrap().iter().map(|e| e["Key"].as_str().unwrap().to_string()).collect();
+    let keys: Vec<_> =
+        listed.json().as_array().unwrap().iter().map(|e| e["Key"].as_str().unwrap().to_string()).collect();
     assert_eq!(keys, ["app/x"]);
     assert_eq!(listed.header("x-consul-results-filtered-by-acls"), Some("true"));
     let anonymous = get(&format!("{base}/v1/kv/app/x"));
     assert_eq!(anonymous.status, 403, "{}", anonymous.body);
     assert_eq!(get(&format!("{base}/v1/kv/app/x?token=not-a-token")).body, "ACL not found");
-    let deleted = http::request("DELETE", &format!("{base}/v1/acl/token/{accessor}?token={root}"), None, Duration::from_secs(10));
+    let deleted =
+        http::request("DELETE", &format!("{base}/v1/acl/token/{accessor}?token={root}"), None, Duration::from_secs(10));
     assert_eq!(deleted.unwrap().status, 200);
     for agent in &cluster.agents {
         let reply = put(&agent.url(&format!("/v1/kv/app/z?token={secret}")), "z");
@@ -128,7 +130,8 @@ fn a_client_agents_services_reach_the_catalog_only_once_its_agent_token_is_set()
     assert!(cluster.agents[client].log().contains("catalog sync refused"), "the refusal is logged");
     let rules = "node \"c1\" { policy = \"write\" }\nservice_prefix \"\" { policy = \"write\" }";
     let (_, agent_secret) = token_with_rules(&base, &root, "agent-c1", rules);
-    let set = put(&format!("{client_url}/v1/agent/token/agent?token={root}"), &format!("{{\"Token\":\"{agent_secret}\"}}"));
+    let set =
+        put(&format!("{client_url}/v1/agent/token/agent?token={root}"), &format!("{{\"Token\":\"{agent_secret}\"}}"));
     assert_eq!(set.status, 200, "{}", set.body);
     eventually(Duration::from_secs(30), "api in the catalog", || {
         let rows = get(&format!("{base}/v1/catalog/service/api?token={root}")).json();
@@ -148,7 +151,10 @@ fn the_acl_commands_bootstrap_and_manage_policies_and_tokens() {
             command.env("CONSUL_HTTP_TOKEN", token);
         }
         let output = command.output().expect("run conclave");
-        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr))
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+        )
     };
     let (ok, out) = eventually(Duration::from_secs(30), "acl bootstrap", || {
         let (ok, out) = run(&["acl", "bootstrap", "-format=json"], None);
@@ -161,7 +167,10 @@ fn the_acl_commands_bootstrap_and_manage_policies_and_tokens() {
     let rules_arg = format!("@{}", rules.display());
     let (ok, out) = run(&["acl", "policy", "create", "-name", "cli", "-rules", &rules_arg], Some(&root));
     assert!(ok && out.contains("Name:") && out.contains("cli"), "{out}");
-    let (ok, out) = run(&["acl", "token", "create", "-policy-name", "cli", "-description", "from the cli", "-format=json"], Some(&root));
+    let (ok, out) = run(
+        &["acl", "token", "create", "-policy-name", "cli", "-description", "from the cli", "-format=json"],
+        Some(&root),
+    );
     assert!(ok, "{out}");
     let secret = serde_json::from_str::<serde_json::Value>(&out).unwrap()["SecretID"].as_str().unwrap().to_string();
     assert!(run(&["kv", "put", "cli/a", "1"], Some(&secret)).0);

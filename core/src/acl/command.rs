@@ -7,6 +7,16 @@ use serde::{Deserialize, Serialize};
 use super::model::{AuthMethod, BindingRule, Policy, Role, Token, ANONYMOUS_TOKEN_ID, GLOBAL_MANAGEMENT_POLICY_ID};
 use super::table::AclTable;
 
+/// A secret carried by a command; its `Debug` hides it (commands are logged at trace level).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
 /// A change to the ACL table: one arm of `state::Command`.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +65,7 @@ pub enum AclCommand {
     },
     /// Deletes a token created by a login, by its secret (what `/v1/acl/logout` carries).
     Logout {
-        secret_id: String,
+        secret_id: Secret,
     },
     /// The configured `initial_management` token: created with global-management unless a token with
     /// that secret exists.
@@ -84,7 +94,7 @@ impl AclTable {
                 Ok(())
             }
             AclCommand::Logout { secret_id } => {
-                let token = self.token_by_secret(secret_id).filter(|t| !t.auth_method.is_empty());
+                let token = self.token_by_secret(&secret_id.0).filter(|t| !t.auth_method.is_empty());
                 let accessor = token.map(|t| t.accessor_id.clone()).ok_or("ACL not found")?;
                 self.remove_token(&accessor);
                 self.indexes.tokens = index;

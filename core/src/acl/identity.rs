@@ -21,12 +21,22 @@ pub struct ResolvedIdentity {
 impl ResolvedIdentity {
     /// Everything, decided locally (the agent recovery token).
     pub fn management(accessor_id: &str) -> ResolvedIdentity {
-        ResolvedIdentity { accessor_id: accessor_id.to_string(), management: true, policies: Vec::new(), fallback_allow: None }
+        ResolvedIdentity {
+            accessor_id: accessor_id.to_string(),
+            management: true,
+            policies: Vec::new(),
+            fallback_allow: None,
+        }
     }
 
     /// `down_policy`'s answer when no server could resolve a token.
     pub fn fallback(allow: bool) -> ResolvedIdentity {
-        ResolvedIdentity { accessor_id: String::new(), management: false, policies: Vec::new(), fallback_allow: Some(allow) }
+        ResolvedIdentity {
+            accessor_id: String::new(),
+            management: false,
+            policies: Vec::new(),
+            fallback_allow: Some(allow),
+        }
     }
 
     pub fn from_resolved(resolved: Resolved<'_>) -> ResolvedIdentity {

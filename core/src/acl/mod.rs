@@ -32,8 +32,9 @@ pub use model::{
 pub use rules::{parse_rules, Access, Resource, Rule, Rules, RESOURCES};
 pub use table::{AclContext, AclIndexes, AclTable, Resolved};
 
-/// On whose behalf a write is proposed, checked when it applies.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// On whose behalf a write is proposed, checked when it applies. Its `Debug` hides the secret: Raft
+/// entries are logged at trace level.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Authority {
     /// The request's SecretID (empty: the anonymous token).
     pub secret_id: String,
@@ -41,4 +42,14 @@ pub struct Authority {
     pub default_allow: bool,
     /// The proposing agent's datacenter (policies and identities can be limited to some).
     pub datacenter: String,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority")
+            .field("secret_id", &"<hidden>")
+            .field("default_allow", &self.default_allow)
+            .field("datacenter", &self.datacenter)
+            .finish()
+    }
 }

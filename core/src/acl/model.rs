@@ -31,8 +31,8 @@ pub struct NodeIdentity {
     pub datacenter: String,
 }
 
-/// Consul's ACL token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Consul's ACL token. Its `Debug` hides the SecretID (commands are logged at trace level).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     pub accessor_id: String,
     pub secret_id: String,
@@ -52,6 +52,20 @@ pub struct Token {
     pub create_time_ms: u64,
     pub create_index: u64,
     pub modify_index: u64,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("accessor_id", &self.accessor_id)
+            .field("secret_id", &"<hidden>")
+            .field("description", &self.description)
+            .field("policies", &self.policies)
+            .field("roles", &self.roles)
+            .field("auth_method", &self.auth_method)
+            .field("modify_index", &self.modify_index)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Token {

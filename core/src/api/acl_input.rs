@@ -98,9 +98,7 @@ impl TokenInput {
         };
         let time = self.expiration_time.as_deref().filter(|t| !t.is_empty());
         match (ttl, time) {
-            (Some(_), Some(_)) => {
-                Err(ApiError::bad_request("Expiration TTL and Expiration Time cannot both be set"))
-            }
+            (Some(_), Some(_)) => Err(ApiError::bad_request("Expiration TTL and Expiration Time cannot both be set")),
             (Some(ttl), None) => {
                 let ms = ttl.as_millis() as u64;
                 if ms == 0 {

@@ -93,7 +93,9 @@ pub fn apply_acl(settings: &mut AclSettings, file: &Path, value: &Value) -> Resu
         for (key, value) in map {
             let name = format!("acl.{key}");
             match key.as_str() {
-                "enabled" => settings.enabled = value.as_bool().ok_or_else(|| problem(file, &name, "expected true or false"))?,
+                "enabled" => {
+                    settings.enabled = value.as_bool().ok_or_else(|| problem(file, &name, "expected true or false"))?
+                }
                 "default_policy" => {
                     settings.default_allow = match string(file, &name, value)?.as_str() {
                         "allow" => true,

@@ -180,9 +180,17 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
             "recursors" => dns::apply_recursors(&mut config.dns, file, &value)?,
             "acl" => acl::apply_acl(&mut config.acl, file, &value)?,
             // Consul's pre-1.4 ACL keys: refused by name, as Consul 1.11+ refuses them.
-            "acl_datacenter" | "acl_default_policy" | "acl_down_policy" | "acl_master_token" | "acl_token"
-            | "acl_agent_token" | "acl_agent_master_token" | "acl_replication_token" | "acl_ttl"
-            | "acl_enforce_version_8" | "enable_acl_replication" => {
+            "acl_datacenter"
+            | "acl_default_policy"
+            | "acl_down_policy"
+            | "acl_master_token"
+            | "acl_token"
+            | "acl_agent_token"
+            | "acl_agent_master_token"
+            | "acl_replication_token"
+            | "acl_ttl"
+            | "acl_enforce_version_8"
+            | "enable_acl_replication" => {
                 return Err(problem(file, &key, "is a legacy ACL key Consul no longer reads: use the acl block"));
             }
             "service" | "services" => {

@@ -427,7 +427,8 @@ pub async fn force_leave<E: Env>(
     }
     crate::node::gossip::remove_server_named(&node, &name).await;
     let request = DeregisterRequest { node: name, service_id: None, check_id: None };
-    super::catalog::apply(&node, &Caller::unrestricted(), Command::Catalog(CatalogCommand::Deregister(request))).await?;
+    super::catalog::apply(&node, &Caller::unrestricted(), Command::Catalog(CatalogCommand::Deregister(request)))
+        .await?;
     Ok(empty_ok())
 }
 

@@ -11,7 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use conclave_core::acl::{AclError, Authority, Need, Resource, ResolvedIdentity};
+use conclave_core::acl::{AclError, Authority, Need, ResolvedIdentity, Resource};
 
 use super::HttpError;
 use crate::env::Env;
@@ -21,6 +21,8 @@ use crate::node::Node;
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub secret: String,
+    /// The request named its token (header, bearer or query) rather than falling back to the default.
+    explicit: bool,
     /// None with ACLs off: everything is allowed.
     identity: Option<ResolvedIdentity>,
     default_allow: bool,
@@ -30,7 +32,7 @@ pub struct Caller {
 impl Caller {
     /// A caller that may do everything (ACLs off).
     pub fn unrestricted() -> Caller {
-        Caller { secret: String::new(), identity: None, default_allow: true, authority: None }
+        Caller { secret: String::new(), explicit: false, identity: None, default_allow: true, authority: None }
     }
 
     pub fn acl_enabled(&self) -> bool {
@@ -139,14 +141,40 @@ pub fn token_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
 }
 
 /// Resolves the caller of a request with these headers and query.
-pub async fn resolve_caller<E: Env>(node: &Node<E>, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, HttpError> {
-    let secret = node.request_secret(token_of(headers, query).as_deref());
+pub async fn resolve_caller<E: Env>(
+    node: &Node<E>,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Caller, HttpError> {
+    let given = token_of(headers, query);
+    resolve_secret(node, given.is_some(), node.request_secret(given.as_deref())).await
+}
+
+async fn resolve_secret<E: Env>(node: &Node<E>, explicit: bool, secret: String) -> Result<Caller, HttpError> {
     if !node.config.acl.enabled {
-        return Ok(Caller { secret, ..Caller::unrestricted() });
+        return Ok(Caller { secret, explicit, ..Caller::unrestricted() });
     }
     let identity = node.resolve_token(&secret).await?;
     let authority = node.authority(&secret);
-    Ok(Caller { secret, identity: Some(identity), default_allow: node.config.acl.default_allow, authority })
+    Ok(Caller { secret, explicit, identity: Some(identity), default_allow: node.config.acl.default_allow, authority })
+}
+
+impl Caller {
+    /// Consul's `Token` field of a write body (catalog register and deregister): it is the request's
+    /// token when the request named none in a header or the query.
+    pub async fn with_body_token<E: Env>(self, node: &Node<E>, body: &[u8]) -> Result<Caller, HttpError> {
+        if self.explicit {
+            return Ok(self);
+        }
+        let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return Ok(self);
+        };
+        let token = fields.iter().find(|(k, _)| k.eq_ignore_ascii_case("token")).and_then(|(_, v)| v.as_str());
+        match token.filter(|t| !t.is_empty()) {
+            Some(token) => resolve_secret(node, true, token.to_string()).await,
+            None => Ok(self),
+        }
+    }
 }
 
 impl<E: Env> FromRequestParts<Arc<Node<E>>> for Caller {

@@ -38,6 +38,7 @@ pub async fn register<E: Env>(
     let params = QueryParams::parse(query.as_deref())?;
     params.check_datacenter(&node.config.datacenter)?;
     let mut request = api::decode_catalog_register(&body)?;
+    let caller = caller.with_body_token(&node, &body).await?;
     if request.node.datacenter.is_empty() {
         request.node.datacenter = node.config.datacenter.clone();
     }
@@ -54,6 +55,7 @@ pub async fn deregister<E: Env>(
     let params = QueryParams::parse(query.as_deref())?;
     params.check_datacenter(&node.config.datacenter)?;
     let request = api::decode_catalog_deregister(&body)?;
+    let caller = caller.with_body_token(&node, &body).await?;
     apply(&node, &caller, Command::Catalog(CatalogCommand::Deregister(request))).await?;
     Ok(json_response(&true, &params))
 }

@@ -8,8 +8,8 @@ use conclave_core::api::encode;
 use conclave_core::catalog::CheckStatus;
 use conclave_core::state::WatchKey;
 
-use super::catalog::{has_node_meta, has_tags};
 use super::authz::Caller;
+use super::catalog::{has_node_meta, has_tags};
 use super::{catalog_read, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::Node;

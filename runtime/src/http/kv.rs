@@ -62,7 +62,12 @@ pub async fn handle<E: Env>(
     }
 }
 
-async fn get<E: Env>(node: &Node<E>, caller: &Caller, params: &QueryParams, key: String) -> Result<Response, HttpError> {
+async fn get<E: Env>(
+    node: &Node<E>,
+    caller: &Caller,
+    params: &QueryParams,
+    key: String,
+) -> Result<Response, HttpError> {
     let recurse = params.flag("recurse");
     let keys = params.flag("keys");
     if key.is_empty() && !recurse && !keys {

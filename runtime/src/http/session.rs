@@ -104,7 +104,12 @@ pub async fn list<E: Env>(
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
     catalog_read(&node, &params, &caller, WatchKey::Sessions, |catalog, filter| {
-        catalog.sessions().all().filter(|s| filter.keep(Resource::Session, &s.node)).map(session_json).collect::<Vec<_>>()
+        catalog
+            .sessions()
+            .all()
+            .filter(|s| filter.keep(Resource::Session, &s.node))
+            .map(session_json)
+            .collect::<Vec<_>>()
     })
     .await
 }

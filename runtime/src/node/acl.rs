@@ -19,11 +19,14 @@ const KEY_AGENT_TOKENS: &[u8] = b"acl_tokens";
 /// How long a client agent waits for a server to resolve a token before following `down_policy`.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A server's answer for one secret, with when it was fetched.
+type CachedResolution = (tokio::time::Instant, Result<ResolvedIdentity, AclError>);
+
 /// The agent's tokens and, on a client agent, its cache of resolutions.
 #[derive(Default)]
 pub struct AclAgent {
     pub tokens: Mutex<AgentTokens>,
-    cache: Mutex<BTreeMap<String, (tokio::time::Instant, Result<ResolvedIdentity, AclError>)>>,
+    cache: Mutex<BTreeMap<String, CachedResolution>>,
 }
 
 impl AclAgent {

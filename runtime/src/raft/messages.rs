@@ -26,6 +26,8 @@ pub struct ServerInfo {
     pub server: bool,
 }
 
+/// One RPC; built once per call and moved into the frame, so its largest variant's size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
     AppendEntries(AppendEntriesRequest<TypeConfig>),

@@ -64,7 +64,8 @@ pub(super) fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (
         gossip_clients::start_gossip_clients(&mut sim, scenario, &all_names, &schedule, &history);
     }
     workloads::start_clients(&mut sim, scenario, options, &servers, &instance_ids, &history);
-    let liveness = workloads::start_final_reader(&mut sim, scenario, &servers, &instance_ids, &history, options.clients);
+    let liveness =
+        workloads::start_final_reader(&mut sim, scenario, &servers, &instance_ids, &history, options.clients);
 
     let mut next_event = 0;
     let mut outcome = Ok(());

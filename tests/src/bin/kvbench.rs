@@ -5,7 +5,8 @@
 //! through etcd's v3 HTTP/JSON gateway (`POST /v3/kv/put`, `POST /v3/kv/range`, linearizable by
 //! default). Both are driven by the same ureq HTTP/1.1 keep-alive clients, spread over the three
 //! servers/members, and a side-by-side table is printed at the end. Without etcd only Conclave's
-//! figures are printed.
+//! figures are printed. A third cluster runs the same workloads with ACLs on (`default_policy = "deny"`,
+//! a token holding 10 policies) and its figures are set beside ACLs off.
 //!
 //! `cargo run --release -p conclave-tests --bin kvbench [-- SECONDS_PER_PHASE]` (`$ETCD_BIN` overrides
 //! `/usr/bin/etcd`).
@@ -14,13 +15,19 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use conclave_tests::harness::{eventually, Cluster};
 
 /// Bytes in every value written.
 const VALUE_BYTES: usize = 100;
+/// The ACL phase's token (`?token=` on every request), once set.
+static TOKEN_QUERY: OnceLock<String> = OnceLock::new();
+
+fn token_query() -> &'static str {
+    TOKEN_QUERY.get().map(String::as_str).unwrap_or("")
+}
 /// Keys `bench/0..PRELOADED` are written before the get phases, which read them round-robin.
 const PRELOADED: u64 = 1000;
 /// etcd members listen for clients on 127.0.0.1:ETCD_CLIENT_PORT+i and for peers on ETCD_PEER_PORT+i,
@@ -120,7 +127,7 @@ fn base64(bytes: &[u8]) -> String {
 // systems alike.
 
 fn conclave_put_key(agent: &ureq::Agent, url: &str, key: u64) -> bool {
-    match agent.put(&format!("{url}/v1/kv/bench/{key}")).send_string(&value()) {
+    match agent.put(&format!("{url}/v1/kv/bench/{key}{}", token_query())).send_string(&value()) {
         Ok(response) => response.into_string().is_ok_and(|body| body.trim() == "true"),
         Err(_) => false,
     }
@@ -131,7 +138,7 @@ fn conclave_put(agent: &ureq::Agent, url: &str, id: u64) -> bool {
 }
 
 fn conclave_get(agent: &ureq::Agent, url: &str, id: u64) -> bool {
-    match agent.get(&format!("{url}/v1/kv/bench/{}", read_key(id))).call() {
+    match agent.get(&format!("{url}/v1/kv/bench/{}{}", read_key(id), token_query())).call() {
         Ok(response) => response.into_string().is_ok_and(|body| body.contains("\"Value\"")),
         Err(_) => false,
     }
@@ -305,6 +312,8 @@ fn main() {
         phases
     };
 
+    let with_acl = acl_phases(duration);
+
     let etcd_binary = PathBuf::from(std::env::var("ETCD_BIN").unwrap_or_else(|_| "/usr/bin/etcd".into()));
     let etcd = if etcd_binary.exists() {
         let version = Command::new(&etcd_binary)
@@ -360,4 +369,55 @@ fn main() {
         println!("{workload:<10} {clients:>7} | {conclave_cols} | {etcd_cols} | {ratio:>8}");
     }
     println!("(ops/s; ratio = conclave ops/s / etcd ops/s)");
+    println!();
+    println!("ACLs on (default_policy deny, a token with {ACL_POLICIES} policies) against ACLs off, same run:");
+    println!("{:<10} {:>7} | {:>9} {:>9} | {:>8}", "workload", "clients", "acl off", "acl on", "on/off");
+    for (i, (workload, clients)) in WORKLOADS.iter().enumerate() {
+        let (off, on) = (conclave[i].ops_per_sec(), with_acl[i].ops_per_sec());
+        println!("{workload:<10} {clients:>7} | {off:>9.0} {on:>9.0} | {:>7.2}x", on / off.max(1.0));
+    }
+}
+
+/// Policies on the ACL phase's token: one grants `bench/`, the others speak about other prefixes.
+const ACL_POLICIES: usize = 10;
+
+/// The same workloads on a 3-server cluster with `default_policy = "deny"`, through a token holding
+/// `ACL_POLICIES` policies.
+fn acl_phases(duration: Duration) -> Vec<Phase> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("acl.hcl");
+    std::fs::write(&config, "acl {\n  enabled = true\n  default_policy = \"deny\"\n}\n").expect("write config");
+    let config = config.display().to_string();
+    let mut cluster = Cluster::servers_with(62, 3, &["-config-file", &config]);
+    let leader = cluster.wait_leader();
+    let urls: Vec<String> = cluster.agents.iter().map(|a| a.http()).collect();
+    let root = eventually(Duration::from_secs(30), "ACL bootstrap", || {
+        let response = ureq::put(&format!("{}/v1/acl/bootstrap", urls[leader])).call().ok()?;
+        let body: serde_json::Value = response.into_json().ok()?;
+        body["SecretID"].as_str().map(str::to_string)
+    });
+    let mut links = Vec::new();
+    for i in 0..ACL_POLICIES {
+        let rules = if i == ACL_POLICIES - 1 {
+            "key_prefix \"bench/\" { policy = \"write\" }".to_string()
+        } else {
+            format!("key_prefix \"other-{i}/\" {{ policy = \"write\" }}\nservice_prefix \"svc-{i}\" {{ policy = \"read\" }}")
+        };
+        let body = serde_json::json!({ "Name": format!("bench-{i}"), "Rules": rules });
+        ureq::put(&format!("{}/v1/acl/policy?token={root}", urls[leader])).send_json(body).expect("create policy");
+        links.push(serde_json::json!({ "Name": format!("bench-{i}") }));
+    }
+    let token: serde_json::Value = ureq::put(&format!("{}/v1/acl/token?token={root}", urls[leader]))
+        .send_json(serde_json::json!({ "Policies": links }))
+        .expect("create token")
+        .into_json()
+        .expect("token JSON");
+    let secret = token["SecretID"].as_str().expect("SecretID").to_string();
+    TOKEN_QUERY.set(format!("?token={secret}")).expect("set once");
+    println!("Conclave with ACLs: 3 servers on 127.0.62.1-3:8500, leader s{}", leader + 1);
+    let phases = run_all("acl", &urls, duration, conclave_put, conclave_get, conclave_put_key);
+    for agent in &mut cluster.agents {
+        agent.stop();
+    }
+    phases
 }

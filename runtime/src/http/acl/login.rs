@@ -118,10 +118,12 @@ fn rule_from<E: Env>(node: &Node<E>, body: &[u8], id: String) -> Result<BindingR
     let input = acl_input::decode_binding_rule(body)?;
     let method_name = input.auth_method.clone().unwrap_or_default();
     let method = node.state.read().acl().auth_method(&method_name).cloned();
-    let method = method.ok_or_else(|| HttpError::bad_request(format!("Invalid Binding Rule: unknown auth method {method_name:?}")))?;
+    let method = method
+        .ok_or_else(|| HttpError::bad_request(format!("Invalid Binding Rule: unknown auth method {method_name:?}")))?;
     let config = method_config(&method)?;
     let selector = input.selector.clone().unwrap_or_default();
-    jwt::parse_selector(&selector).map_err(|e| HttpError::bad_request(format!("invalid Binding Rule: Selector is invalid: {e}")))?;
+    jwt::parse_selector(&selector)
+        .map_err(|e| HttpError::bad_request(format!("invalid Binding Rule: Selector is invalid: {e}")))?;
     let bind_name = input.bind_name.clone().unwrap_or_default();
     jwt::interpolate_bind_name(&bind_name, &jwt::placeholder_identity(&config))
         .map_err(|e| HttpError::bad_request(format!("Invalid Binding Rule: invalid BindName: {e}")))?;
@@ -236,15 +238,17 @@ pub async fn login<E: Env>(
         let state = node.state.read();
         let method = state.acl().auth_method(&method_name).cloned();
         let method = method.ok_or_else(|| HttpError::bad_request(format!("auth method {method_name:?} not found")))?;
-        let rules: Vec<BindingRule> = state.acl().binding_rules().filter(|r| r.auth_method == method_name).cloned().collect();
+        let rules: Vec<BindingRule> =
+            state.acl().binding_rules().filter(|r| r.auth_method == method_name).cloned().collect();
         (method, rules)
     };
     let config = method_config(&method)?;
     let now_ms = node.env.unix_time_ms();
-    let identity = jwt::validate(&config, input.bearer_token.as_deref().unwrap_or(""), now_ms / 1000).map_err(|why| {
-        tracing::info!(target: "conclave::acl", method = %method_name, %why, "login refused");
-        permission_denied()
-    })?;
+    let identity =
+        jwt::validate(&config, input.bearer_token.as_deref().unwrap_or(""), now_ms / 1000).map_err(|why| {
+            tracing::info!(target: "conclave::acl", method = %method_name, %why, "login refused");
+            permission_denied()
+        })?;
     let accessor = new_id(&node);
     let mut token = Token {
         accessor_id: accessor.clone(),
@@ -263,7 +267,11 @@ pub async fn login<E: Env>(
         modify_index: 0,
     };
     bind(&node, &rules, &identity, &mut token)?;
-    if token.policies.is_empty() && token.roles.is_empty() && token.service_identities.is_empty() && token.node_identities.is_empty() {
+    if token.policies.is_empty()
+        && token.roles.is_empty()
+        && token.service_identities.is_empty()
+        && token.node_identities.is_empty()
+    {
         return Err(permission_denied());
     }
     propose(&node, None, AclCommand::SetToken { token, create: true }).await?;
@@ -273,10 +281,16 @@ pub async fn login<E: Env>(
 }
 
 /// Adds to `token` what each matching rule binds; a policy or role that does not exist binds nothing.
-fn bind<E: Env>(node: &Node<E>, rules: &[BindingRule], identity: &jwt::Identity, token: &mut Token) -> Result<(), HttpError> {
+fn bind<E: Env>(
+    node: &Node<E>,
+    rules: &[BindingRule],
+    identity: &jwt::Identity,
+    token: &mut Token,
+) -> Result<(), HttpError> {
     let state = node.state.read();
     for rule in rules {
-        let selector = jwt::parse_selector(&rule.selector).map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        let selector =
+            jwt::parse_selector(&rule.selector).map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
         if !selector.matches(identity) {
             continue;
         }
@@ -285,9 +299,9 @@ fn bind<E: Env>(node: &Node<E>, rules: &[BindingRule], identity: &jwt::Identity,
             BindType::Service if jwt::valid_service_name(&name) => {
                 token.service_identities.push(ServiceIdentity { service_name: name, datacenters: Vec::new() })
             }
-            BindType::Node => token
-                .node_identities
-                .push(NodeIdentity { node_name: name, datacenter: node.config.datacenter.clone() }),
+            BindType::Node => {
+                token.node_identities.push(NodeIdentity { node_name: name, datacenter: node.config.datacenter.clone() })
+            }
             BindType::Policy => {
                 if let Some(policy) = state.acl().policy_by_name(&name) {
                     token.policies.push(Link { id: policy.id.clone() });
@@ -313,6 +327,7 @@ pub async fn logout<E: Env>(State(node): State<Arc<Node<E>>>, caller: Caller) ->
     if !from_login {
         return Err(permission_denied());
     }
-    propose(&node, None, AclCommand::Logout { secret_id: caller.secret.clone() }).await?;
+    propose(&node, None, AclCommand::Logout { secret_id: conclave_core::acl::command::Secret(caller.secret.clone()) })
+        .await?;
     Ok(crate::http::empty_ok())
 }

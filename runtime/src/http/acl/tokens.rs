@@ -19,7 +19,12 @@ use crate::http::{await_read, empty_ok, json_response, set_query_meta, HttpError
 use crate::node::Node;
 
 /// The token a body describes, its names resolved against the state and its IDs filled in.
-fn token_from<E: Env>(node: &Node<E>, input: &TokenInput, accessor: String, secret: String) -> Result<Token, HttpError> {
+fn token_from<E: Env>(
+    node: &Node<E>,
+    input: &TokenInput,
+    accessor: String,
+    secret: String,
+) -> Result<Token, HttpError> {
     let state = node.state.read();
     let acl = state.acl();
     let (expiration_time_ms, expiration_ttl_ns) = input.expiry(node.env.unix_time_ms())?;
@@ -114,7 +119,10 @@ pub async fn read_self<E: Env>(
     require_enabled(&node)?;
     let params = QueryParams::parse(query.as_deref())?;
     let state = node.state.read();
-    let token = state.acl().token_by_secret(&caller.secret).ok_or_else(|| HttpError::new(StatusCode::FORBIDDEN, "ACL not found"))?;
+    let token = state
+        .acl()
+        .token_by_secret(&caller.secret)
+        .ok_or_else(|| HttpError::new(StatusCode::FORBIDDEN, "ACL not found"))?;
     Ok(json_response(&token_json(token, state.acl(), true), &params))
 }
 
@@ -132,7 +140,8 @@ pub async fn update<E: Env>(
         return Err(HttpError::bad_request("Token Accessor ID in URL and payload do not match"));
     }
     let existing = node.state.read().acl().token(&id).cloned();
-    let existing = existing.ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, format!("Cannot find token {id:?}")))?;
+    let existing =
+        existing.ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, format!("Cannot find token {id:?}")))?;
     if given(&input.secret_id).is_some_and(|s| s != existing.secret_id) {
         return Err(HttpError::bad_request("Changing a tokens SecretID is not permitted"));
     }
@@ -152,7 +161,8 @@ pub async fn clone<E: Env>(
     let params = QueryParams::parse(query.as_deref())?;
     let input = acl_input::decode_token(&body)?;
     let original = node.state.read().acl().token(&id).cloned();
-    let mut token = original.ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, format!("Cannot find token {id:?}")))?;
+    let mut token =
+        original.ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, format!("Cannot find token {id:?}")))?;
     let accessor = new_id(&node);
     token.accessor_id = accessor.clone();
     token.secret_id = new_id(&node);
