@@ -57,6 +57,12 @@ fn key_prefix_rules_filter_and_a_deleted_token_is_refused_at_once_on_every_serve
     let second = put(&format!("{base}/v1/acl/bootstrap"), "");
     assert_eq!(second.status, 403, "{}", second.body);
     assert!(second.body.starts_with("ACL bootstrap no longer allowed (reset index: "), "{}", second.body);
+    let reset_index =
+        second.body.trim_start_matches("ACL bootstrap no longer allowed (reset index: ").trim_end_matches(')');
+    std::fs::write(cluster.agents[0].data_dir.join("acl-bootstrap-reset"), reset_index).unwrap();
+    let again = put(&format!("{base}/v1/acl/bootstrap"), "");
+    assert_eq!(again.status, 200, "the reset file allows one more bootstrap: {}", again.body);
+    assert_eq!(put(&format!("{base}/v1/acl/bootstrap"), "").status, 403, "and only one");
     let (accessor, secret) = token_with_rules(&base, &root, "app", r#"key_prefix "app/" { policy = "write" }"#);
     assert_eq!(put(&format!("{base}/v1/kv/other/y?token={root}"), "y").body, "true");
     assert_eq!(put(&format!("{base}/v1/kv/app/x?token={secret}"), "x").body, "true");

@@ -185,6 +185,7 @@ impl AgentArgs {
         }
         config.dns = crate::config::dns::settings(&file.dns, &self.recursor).map_err(|e| anyhow::anyhow!(e))?;
         config.acl = file.acl.clone();
+        config.data_dir = if self.dev { None } else { self.data_dir()? };
         for (key, value) in &file.node_meta {
             config.node_meta.insert(key.clone(), value.clone());
         }

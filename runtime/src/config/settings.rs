@@ -97,6 +97,9 @@ pub struct NodeConfig {
     pub dns: crate::config::dns::DnsSettings,
     /// The `acl` block (off by default).
     pub acl: crate::config::acl::AclSettings,
+    /// The data dir, where an operator may leave Consul's `acl-bootstrap-reset` file (None: `-dev`, or
+    /// the simulator, whose disks hold only the store).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl NodeConfig {
@@ -129,6 +132,7 @@ impl NodeConfig {
             ),
             dns: crate::config::dns::DnsSettings::default(),
             acl: crate::config::acl::AclSettings::default(),
+            data_dir: None,
         }
     }
 

@@ -71,10 +71,15 @@ pub async fn bootstrap<E: Env>(
     let mut token = token_from(&node, &TokenInput::default(), accessor.clone(), secret)?;
     token.description = "Bootstrap Token (Global Management)".to_string();
     token.policies = vec![Link { id: GLOBAL_MANAGEMENT_POLICY_ID.to_string() }];
-    // Consul's reset: the index written to `acl-bootstrap-reset` in the data dir allows one more.
-    let reset_index = node.env.store().get(crate::env::Space::Agent, b"acl-bootstrap-reset").ok().flatten();
-    let reset_index = reset_index.and_then(|b| String::from_utf8(b).ok()).and_then(|t| t.trim().parse().ok());
+    // Consul's reset: the reset index written to `acl-bootstrap-reset` in the data dir allows one more
+    // bootstrap; the file is removed once it was used.
+    let reset_file = node.config.data_dir.as_ref().map(|dir| dir.join("acl-bootstrap-reset"));
+    let reset_text = reset_file.as_ref().and_then(|path| std::fs::read_to_string(path).ok());
+    let reset_index = reset_text.and_then(|text| text.trim().parse().ok());
     propose(&node, None, AclCommand::Bootstrap { token, reset_index }).await?;
+    if let (Some(path), Some(_)) = (&reset_file, reset_index) {
+        let _ = std::fs::remove_file(path);
+    }
     answer_token(&node.state.read(), &accessor, &params)
 }
 
