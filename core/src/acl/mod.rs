@@ -15,6 +15,7 @@ pub mod identity;
 pub mod login;
 pub mod model;
 pub mod rules;
+pub mod selector;
 pub mod table;
 #[cfg(test)]
 mod tests;
