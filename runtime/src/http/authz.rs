@@ -24,7 +24,7 @@ pub struct Caller {
     /// The request named its token (header, bearer or query) rather than falling back to the default.
     explicit: bool,
     /// None with ACLs off: everything is allowed.
-    identity: Option<ResolvedIdentity>,
+    identity: Option<Arc<ResolvedIdentity>>,
     default_allow: bool,
     authority: Option<Authority>,
 }

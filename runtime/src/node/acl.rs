@@ -5,10 +5,10 @@
 //! [`Authority`] the state checks where the entry applies.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use conclave_core::acl::{AclContext, AclError, Authority, ResolvedIdentity};
+use conclave_core::acl::{AclContext, AclError, AclIndexes, Authority, ResolvedIdentity};
 
 use super::Node;
 use crate::config::{AgentTokens, DownPolicy};
@@ -20,18 +20,35 @@ const KEY_AGENT_TOKENS: &[u8] = b"acl_tokens";
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A server's answer for one secret, with when it was fetched.
-type CachedResolution = (tokio::time::Instant, Result<ResolvedIdentity, AclError>);
+type CachedResolution = (tokio::time::Instant, Result<Arc<ResolvedIdentity>, AclError>);
+
+/// A server's resolution of one secret, valid while the ACL table has not changed and the token has not
+/// expired: resolving a token then costs a look-up, not a copy of its policies.
+#[derive(Clone)]
+struct ServerResolution {
+    acl_indexes: AclIndexes,
+    expires_at_ms: Option<u64>,
+    identity: Arc<ResolvedIdentity>,
+}
+
+/// Most resolutions a server keeps; beyond it the cache starts over.
+const SERVER_CACHE_ENTRIES_MAX: usize = 4096;
 
 /// The agent's tokens and, on a client agent, its cache of resolutions.
 #[derive(Default)]
 pub struct AclAgent {
     pub tokens: Mutex<AgentTokens>,
     cache: Mutex<BTreeMap<String, CachedResolution>>,
+    server_cache: Mutex<BTreeMap<String, ServerResolution>>,
 }
 
 impl AclAgent {
     pub fn new(configured: &AgentTokens, persisted: Option<AgentTokens>) -> AclAgent {
-        AclAgent { tokens: Mutex::new(persisted.unwrap_or_else(|| configured.clone())), cache: Mutex::default() }
+        AclAgent {
+            tokens: Mutex::new(persisted.unwrap_or_else(|| configured.clone())),
+            cache: Mutex::default(),
+            server_cache: Mutex::default(),
+        }
     }
 }
 
@@ -54,14 +71,27 @@ pub fn load_persisted_tokens(store: &dyn crate::env::Store, enabled: bool) -> an
 }
 
 /// On a server: resolves `secret` against the replicated ACL table.
-pub fn resolve_on_server<E: Env>(node: &Node<E>, secret: &str) -> Result<ResolvedIdentity, AclError> {
+pub fn resolve_on_server<E: Env>(node: &Node<E>, secret: &str) -> Result<Arc<ResolvedIdentity>, AclError> {
+    let now_ms = node.env.unix_time_ms();
     let state = node.state.read();
-    let context = AclContext {
-        default_allow: node.config.acl.default_allow,
-        datacenter: &node.config.datacenter,
-        now_ms: node.env.unix_time_ms(),
-    };
-    Ok(ResolvedIdentity::from_resolved(state.acl().resolve(secret, &context)?))
+    let acl_indexes = state.acl().indexes();
+    let cached = node.acl.server_cache.lock().expect("acl cache lock").get(secret).cloned();
+    if let Some(cached) =
+        cached.filter(|c| c.acl_indexes == acl_indexes && c.expires_at_ms.is_none_or(|at| now_ms < at))
+    {
+        return Ok(cached.identity);
+    }
+    let context =
+        AclContext { default_allow: node.config.acl.default_allow, datacenter: &node.config.datacenter, now_ms };
+    let identity = Arc::new(ResolvedIdentity::from_resolved(state.acl().resolve(secret, &context)?));
+    let expires_at_ms = state.acl().token_by_secret(secret).and_then(|t| t.expiration_time_ms);
+    let mut cache = node.acl.server_cache.lock().expect("acl cache lock");
+    if cache.len() >= SERVER_CACHE_ENTRIES_MAX {
+        cache.clear();
+    }
+    let entry = ServerResolution { acl_indexes, expires_at_ms, identity: identity.clone() };
+    cache.insert(secret.to_string(), entry);
+    Ok(identity)
 }
 
 impl<E: Env> Node<E> {
@@ -129,14 +159,14 @@ impl<E: Env> Node<E> {
 
     /// On a server: what DNS answers may show for `secret` (None with ACLs off; an unknown token sees
     /// nothing).
-    pub fn dns_identity(&self, secret: &str) -> Option<Result<ResolvedIdentity, AclError>> {
+    pub fn dns_identity(&self, secret: &str) -> Option<Result<Arc<ResolvedIdentity>, AclError>> {
         self.config.acl.enabled.then(|| resolve_on_server(self, secret))
     }
 
     /// Whether a DNS answer may show `segment` of `resource` to `identity` (from [`Node::dns_identity`]).
     pub fn dns_visible(
         &self,
-        identity: Option<&Result<ResolvedIdentity, AclError>>,
+        identity: Option<&Result<Arc<ResolvedIdentity>, AclError>>,
         resource: conclave_core::acl::Resource,
         segment: &str,
     ) -> bool {
@@ -153,10 +183,10 @@ impl<E: Env> Node<E> {
 
     /// What `secret` may do. The agent recovery token is decided here; a server reads its table (after
     /// catching up with the leader when the token is not there yet); a client agent asks a server.
-    pub async fn resolve_token(&self, secret: &str) -> Result<ResolvedIdentity, AclError> {
+    pub async fn resolve_token(&self, secret: &str) -> Result<Arc<ResolvedIdentity>, AclError> {
         let recovery = self.acl.tokens.lock().expect("acl tokens lock").agent_recovery.clone();
         if !recovery.is_empty() && secret == recovery {
-            return Ok(ResolvedIdentity::management("agent-recovery-token"));
+            return Ok(Arc::new(ResolvedIdentity::management("agent-recovery-token")));
         }
         if self.config.server {
             return match resolve_on_server(self, secret) {
@@ -167,7 +197,7 @@ impl<E: Env> Node<E> {
         self.resolve_through_server(secret).await
     }
 
-    async fn resolve_through_server(&self, secret: &str) -> Result<ResolvedIdentity, AclError> {
+    async fn resolve_through_server(&self, secret: &str) -> Result<Arc<ResolvedIdentity>, AclError> {
         let now = tokio::time::Instant::now();
         let cached = self.acl.cache.lock().expect("acl cache lock").get(secret).cloned();
         if let Some((fetched, answer)) = &cached {
@@ -180,12 +210,13 @@ impl<E: Env> Node<E> {
         for _ in 0..servers {
             let Some(addr) = self.pick_server().and_then(|a| a.parse().ok()) else { break };
             if let Ok(Reply::Resolved(answer)) = self.pool.call(addr, &request, RESOLVE_TIMEOUT).await {
+                let answer = answer.map(Arc::new);
                 self.acl.cache.lock().expect("acl cache lock").insert(secret.to_string(), (now, answer.clone()));
                 return answer;
             }
         }
         tracing::warn!(target: "conclave::acl", "no server answered a token resolution; following down_policy");
-        let fallback = ResolvedIdentity::fallback;
+        let fallback = |allow| Arc::new(ResolvedIdentity::fallback(allow));
         match self.config.acl.down_policy {
             DownPolicy::Allow => Ok(fallback(true)),
             DownPolicy::Deny => Ok(fallback(false)),

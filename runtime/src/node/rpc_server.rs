@@ -51,7 +51,9 @@ async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request) -> Reply {
             Reply::Refused("client agents take no part in Raft".to_string())
         }
         (Request::Forward(command, authority), _) => Reply::Forward(node.propose_local(command, authority).await),
-        (Request::ResolveToken { secret_id }, _) => Reply::Resolved(super::acl::resolve_on_server(node, &secret_id)),
+        (Request::ResolveToken { secret_id }, _) => {
+            Reply::Resolved(super::acl::resolve_on_server(node, &secret_id).map(|identity| (*identity).clone()))
+        }
         (Request::ReadIndex, _) => Reply::ReadIndex(node.read_index_local().await),
         (Request::RenewSession { id }, _) => Reply::RenewSession(node.renew_session_local(&id).await),
         (Request::Hello(info), _) => super::bootstrap::handle_hello(node, info),
