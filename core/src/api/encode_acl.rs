@@ -44,18 +44,22 @@ fn node_identities(identities: &[NodeIdentity]) -> Value {
     identities.iter().map(|n| json!({"NodeName": n.node_name, "Datacenter": n.datacenter})).collect()
 }
 
-/// Consul's token hash: a digest of what the token grants, for clients that compare tokens.
-fn token_hash(token: &Token) -> String {
+/// Consul's record hashes: a digest of what a record grants, for clients that compare records (FNV-1a,
+/// base64; Conclave's own, not Consul's blake2b).
+fn digest(text: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let text = format!(
-        "{}|{:?}|{:?}|{:?}|{:?}|{}",
-        token.description, token.policies, token.roles, token.service_identities, token.node_identities, token.local
-    );
     for byte in text.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hash.to_be_bytes())
+}
+
+fn token_hash(token: &Token) -> String {
+    digest(&format!(
+        "{}|{:?}|{:?}|{:?}|{:?}|{}",
+        token.description, token.policies, token.roles, token.service_identities, token.node_identities, token.local
+    ))
 }
 
 fn insert_nonempty(out: &mut Map<String, Value>, key: &str, value: Value) {
@@ -122,12 +126,7 @@ pub fn policy_stub_json(policy: &Policy) -> Value {
 }
 
 fn policy_hash(policy: &Policy) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in format!("{}|{}|{}|{:?}", policy.name, policy.description, policy.rules, policy.datacenters).bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hash.to_be_bytes())
+    digest(&format!("{}|{}|{}|{:?}", policy.name, policy.description, policy.rules, policy.datacenters))
 }
 
 pub fn role_json(role: &Role, table: &AclTable) -> Value {

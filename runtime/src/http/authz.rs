@@ -35,16 +35,8 @@ impl Caller {
         Caller { secret: String::new(), explicit: false, identity: None, default_allow: true, authority: None }
     }
 
-    pub fn acl_enabled(&self) -> bool {
-        self.identity.is_some()
-    }
-
     pub fn accessor_id(&self) -> &str {
         self.identity.as_ref().map(|i| i.accessor_id.as_str()).unwrap_or("")
-    }
-
-    pub fn is_management(&self) -> bool {
-        self.identity.as_ref().is_none_or(|i| i.management || i.fallback_allow == Some(true))
     }
 
     pub fn allows(&self, resource: Resource, segment: &str, need: Need) -> bool {

@@ -14,10 +14,10 @@ use conclave_core::api::acl_input;
 use conclave_core::api::encode_acl::{auth_method_json, binding_rule_json, token_json};
 use conclave_core::state::WatchKey;
 
-use super::{new_id, propose, propose_as, read_back, require_enabled, require_read};
+use super::{delete_answer, new_id, propose, propose_as, read_back, read_one, require_enabled};
 use crate::env::Env;
 use crate::http::authz::Caller;
-use crate::http::{await_read, json_response, set_query_meta, HttpError, QueryParams};
+use crate::http::{json_response, HttpError, QueryParams};
 use crate::node::Node;
 
 fn method_from(body: &[u8]) -> Result<AuthMethod, HttpError> {
@@ -80,11 +80,10 @@ pub async fn read_method<E: Env>(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    require_read(&node, &caller)?;
-    let params = QueryParams::parse(query.as_deref())?;
-    await_read(&node, &params, &WatchKey::AclAuthMethods).await?;
-    let state = node.state.read();
-    Ok(json_response(&read_back(&state, |s| s.acl().auth_method(&name).map(auth_method_json))?, &params))
+    read_one(&node, &caller, query.as_deref(), WatchKey::AclAuthMethods, |s, _| {
+        s.acl().auth_method(&name).map(auth_method_json)
+    })
+    .await
 }
 
 pub async fn delete_method<E: Env>(
@@ -93,9 +92,7 @@ pub async fn delete_method<E: Env>(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let params = QueryParams::parse(query.as_deref())?;
-    propose_as(&node, &caller, AclCommand::DeleteAuthMethod { name }).await?;
-    Ok(json_response(&true, &params))
+    delete_answer(&node, &caller, query.as_deref(), AclCommand::DeleteAuthMethod { name }).await
 }
 
 pub async fn list_methods<E: Env>(
@@ -103,14 +100,10 @@ pub async fn list_methods<E: Env>(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    require_read(&node, &caller)?;
-    let params = QueryParams::parse(query.as_deref())?;
-    await_read(&node, &params, &WatchKey::AclAuthMethods).await?;
-    let state = node.state.read();
-    let methods: Vec<_> = state.acl().auth_methods().map(auth_method_json).collect();
-    let mut response = json_response(&methods, &params);
-    set_query_meta(&mut response, &node, &params, state.index_of(&WatchKey::AclAuthMethods));
-    Ok(response)
+    read_one(&node, &caller, query.as_deref(), WatchKey::AclAuthMethods, |s, _| {
+        Some(s.acl().auth_methods().map(auth_method_json).collect::<Vec<_>>())
+    })
+    .await
 }
 
 /// A binding rule from its body, its selector and bind name checked against the method's claims.
@@ -180,11 +173,10 @@ pub async fn read_rule<E: Env>(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    require_read(&node, &caller)?;
-    let params = QueryParams::parse(query.as_deref())?;
-    await_read(&node, &params, &WatchKey::AclBindingRules).await?;
-    let state = node.state.read();
-    Ok(json_response(&read_back(&state, |s| s.acl().binding_rule(&id).map(binding_rule_json))?, &params))
+    read_one(&node, &caller, query.as_deref(), WatchKey::AclBindingRules, |s, _| {
+        s.acl().binding_rule(&id).map(binding_rule_json)
+    })
+    .await
 }
 
 pub async fn delete_rule<E: Env>(
@@ -193,9 +185,7 @@ pub async fn delete_rule<E: Env>(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let params = QueryParams::parse(query.as_deref())?;
-    propose_as(&node, &caller, AclCommand::DeleteBindingRule { id }).await?;
-    Ok(json_response(&true, &params))
+    delete_answer(&node, &caller, query.as_deref(), AclCommand::DeleteBindingRule { id }).await
 }
 
 pub async fn list_rules<E: Env>(
@@ -203,20 +193,12 @@ pub async fn list_rules<E: Env>(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    require_read(&node, &caller)?;
-    let params = QueryParams::parse(query.as_deref())?;
-    await_read(&node, &params, &WatchKey::AclBindingRules).await?;
-    let method = params.value("authmethod").map(str::to_string);
-    let state = node.state.read();
-    let rules: Vec<_> = state
-        .acl()
-        .binding_rules()
-        .filter(|r| method.as_ref().is_none_or(|m| &r.auth_method == m))
-        .map(binding_rule_json)
-        .collect();
-    let mut response = json_response(&rules, &params);
-    set_query_meta(&mut response, &node, &params, state.index_of(&WatchKey::AclBindingRules));
-    Ok(response)
+    read_one(&node, &caller, query.as_deref(), WatchKey::AclBindingRules, |s, params| {
+        let method = params.value("authmethod");
+        let rules = s.acl().binding_rules().filter(|r| method.is_none_or(|m| r.auth_method == m));
+        Some(rules.map(binding_rule_json).collect::<Vec<_>>())
+    })
+    .await
 }
 
 fn permission_denied() -> HttpError {

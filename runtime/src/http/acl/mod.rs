@@ -10,14 +10,15 @@ mod tokens;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use conclave_core::acl::{AclCommand, Need, Resource};
-use conclave_core::state::{Command, Response as Applied, State as ReplicatedState};
+use conclave_core::state::{Command, Response as Applied, State as ReplicatedState, WatchKey};
 use rand::RngCore;
 
 use super::authz::Caller;
-use super::HttpError;
+use super::{await_read, json_response, set_query_meta, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::Node;
 
@@ -113,6 +114,37 @@ async fn propose_as<E: Env>(node: &Node<E>, caller: &Caller, command: AclCommand
     require_enabled(node)?;
     caller.require(Resource::Acl, "", Need::Write)?;
     propose(node, caller.authority(), command).await
+}
+
+/// A read after the consistency wait the client asked for (`acl:read` needed), answered with the query
+/// meta of `key`; `read` sees the parsed parameters (list filters) and None is a 404.
+async fn read_one<E: Env, T: serde::Serialize>(
+    node: &Node<E>,
+    caller: &Caller,
+    query: Option<&str>,
+    key: WatchKey,
+    read: impl Fn(&ReplicatedState, &QueryParams) -> Option<T>,
+) -> Result<Response, HttpError> {
+    require_read(node, caller)?;
+    let params = QueryParams::parse(query)?;
+    await_read(node, &params, &key).await?;
+    let state = node.state.read();
+    let value = read_back(&state, |s| read(s, &params))?;
+    let mut response = json_response(&value, &params);
+    set_query_meta(&mut response, node, &params, state.index_of(&key));
+    Ok(response)
+}
+
+/// A delete on behalf of `caller`, answered `true` as Consul does.
+async fn delete_answer<E: Env>(
+    node: &Node<E>,
+    caller: &Caller,
+    query: Option<&str>,
+    command: AclCommand,
+) -> Result<Response, HttpError> {
+    let params = QueryParams::parse(query)?;
+    propose_as(node, caller, command).await?;
+    Ok(json_response(&true, &params))
 }
 
 /// Reads a record back from the state, 404 when it is gone.

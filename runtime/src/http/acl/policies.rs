@@ -8,12 +8,12 @@ use axum::response::Response;
 use conclave_core::acl::{AclCommand, CompiledRules, Policy, Role};
 use conclave_core::api::acl_input::{self, LinkKind, PolicyInput, RoleInput};
 use conclave_core::api::encode_acl::{policy_json, policy_stub_json, role_json};
-use conclave_core::state::{State as ReplicatedState, WatchKey};
+use conclave_core::state::WatchKey;
 
-use super::{new_id, propose_as, read_back, require_read};
+use super::{delete_answer, new_id, propose_as, read_back, read_one};
 use crate::env::Env;
 use crate::http::authz::Caller;
-use crate::http::{await_read, json_response, set_query_meta, HttpError, QueryParams};
+use crate::http::{json_response, HttpError, QueryParams};
 use crate::node::Node;
 
 fn policy_from(input: PolicyInput, id: String) -> Policy {
@@ -27,24 +27,6 @@ fn policy_from(input: PolicyInput, id: String) -> Policy {
         create_index: 0,
         modify_index: 0,
     }
-}
-
-/// A read of one record after the consistency wait the client asked for.
-async fn read_one<E: Env, T: serde::Serialize>(
-    node: &Node<E>,
-    caller: &Caller,
-    query: Option<&str>,
-    key: WatchKey,
-    read: impl Fn(&ReplicatedState) -> Option<T>,
-) -> Result<Response, HttpError> {
-    require_read(node, caller)?;
-    let params = QueryParams::parse(query)?;
-    await_read(node, &params, &key).await?;
-    let state = node.state.read();
-    let value = read_back(&state, read)?;
-    let mut response = json_response(&value, &params);
-    set_query_meta(&mut response, node, &params, state.index_of(&key));
-    Ok(response)
 }
 
 pub async fn create_policy<E: Env>(
@@ -84,7 +66,7 @@ pub async fn read_policy<E: Env>(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    read_one(&node, &caller, query.as_deref(), WatchKey::AclPolicies, |s| s.acl().policy(&id).map(policy_json)).await
+    read_one(&node, &caller, query.as_deref(), WatchKey::AclPolicies, |s, _| s.acl().policy(&id).map(policy_json)).await
 }
 
 pub async fn read_policy_by_name<E: Env>(
@@ -93,7 +75,7 @@ pub async fn read_policy_by_name<E: Env>(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    read_one(&node, &caller, query.as_deref(), WatchKey::AclPolicies, |s| {
+    read_one(&node, &caller, query.as_deref(), WatchKey::AclPolicies, |s, _| {
         s.acl().policy_by_name(&name).map(policy_json)
     })
     .await
@@ -105,9 +87,7 @@ pub async fn delete_policy<E: Env>(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let params = QueryParams::parse(query.as_deref())?;
-    propose_as(&node, &caller, AclCommand::DeletePolicy { id }).await?;
-    Ok(json_response(&true, &params))
+    delete_answer(&node, &caller, query.as_deref(), AclCommand::DeletePolicy { id }).await
 }
 
 pub async fn list_policies<E: Env>(
@@ -115,7 +95,7 @@ pub async fn list_policies<E: Env>(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    read_one(&node, &caller, query.as_deref(), WatchKey::AclPolicies, |s| {
+    read_one(&node, &caller, query.as_deref(), WatchKey::AclPolicies, |s, _| {
         Some(s.acl().policies().map(policy_stub_json).collect::<Vec<_>>())
     })
     .await
@@ -174,8 +154,10 @@ pub async fn read_role<E: Env>(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    read_one(&node, &caller, query.as_deref(), WatchKey::AclRoles, |s| s.acl().role(&id).map(|r| role_json(r, s.acl())))
-        .await
+    read_one(&node, &caller, query.as_deref(), WatchKey::AclRoles, |s, _| {
+        s.acl().role(&id).map(|r| role_json(r, s.acl()))
+    })
+    .await
 }
 
 pub async fn read_role_by_name<E: Env>(
@@ -184,7 +166,7 @@ pub async fn read_role_by_name<E: Env>(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    read_one(&node, &caller, query.as_deref(), WatchKey::AclRoles, |s| {
+    read_one(&node, &caller, query.as_deref(), WatchKey::AclRoles, |s, _| {
         s.acl().role_by_name(&name).map(|r| role_json(r, s.acl()))
     })
     .await
@@ -196,9 +178,7 @@ pub async fn delete_role<E: Env>(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let params = QueryParams::parse(query.as_deref())?;
-    propose_as(&node, &caller, AclCommand::DeleteRole { id }).await?;
-    Ok(json_response(&true, &params))
+    delete_answer(&node, &caller, query.as_deref(), AclCommand::DeleteRole { id }).await
 }
 
 pub async fn list_roles<E: Env>(
@@ -206,7 +186,7 @@ pub async fn list_roles<E: Env>(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    read_one(&node, &caller, query.as_deref(), WatchKey::AclRoles, |s| {
+    read_one(&node, &caller, query.as_deref(), WatchKey::AclRoles, |s, _| {
         Some(s.acl().roles().map(|r| role_json(r, s.acl())).collect::<Vec<_>>())
     })
     .await

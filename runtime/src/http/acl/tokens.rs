@@ -12,7 +12,7 @@ use conclave_core::api::acl_input::{self, LinkKind, TokenInput};
 use conclave_core::api::encode_acl::{token_json, token_stub_json};
 use conclave_core::state::{State as ReplicatedState, WatchKey};
 
-use super::{new_id, propose, propose_as, read_back, require_enabled, require_read};
+use super::{delete_answer, new_id, propose, propose_as, read_back, read_one, require_enabled, require_read};
 use crate::env::Env;
 use crate::http::authz::Caller;
 use crate::http::{await_read, empty_ok, json_response, set_query_meta, HttpError, QueryParams};
@@ -185,9 +185,7 @@ pub async fn delete<E: Env>(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let params = QueryParams::parse(query.as_deref())?;
-    propose_as(&node, &caller, AclCommand::DeleteToken { accessor_id: id }).await?;
-    Ok(json_response(&true, &params))
+    delete_answer(&node, &caller, query.as_deref(), AclCommand::DeleteToken { accessor_id: id }).await
 }
 
 pub async fn list<E: Env>(
@@ -195,25 +193,18 @@ pub async fn list<E: Env>(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    require_read(&node, &caller)?;
-    let params = QueryParams::parse(query.as_deref())?;
-    await_read(&node, &params, &WatchKey::AclTokens).await?;
-    let policy = params.value("policy").map(str::to_string);
-    let role = params.value("role").map(str::to_string);
-    let method = params.value("authmethod").map(str::to_string);
     let show_secret = caller.allows(Resource::Acl, "", Need::Write);
-    let state = node.state.read();
-    let tokens: Vec<_> = state
-        .acl()
-        .tokens()
-        .filter(|t| policy.as_ref().is_none_or(|p| t.policies.iter().any(|l| &l.id == p)))
-        .filter(|t| role.as_ref().is_none_or(|r| t.roles.iter().any(|l| &l.id == r)))
-        .filter(|t| method.as_ref().is_none_or(|m| &t.auth_method == m))
-        .map(|t| token_stub_json(t, state.acl(), show_secret))
-        .collect();
-    let mut response = json_response(&tokens, &params);
-    set_query_meta(&mut response, &node, &params, state.index_of(&WatchKey::AclTokens));
-    Ok(response)
+    read_one(&node, &caller, query.as_deref(), WatchKey::AclTokens, |s, params| {
+        let (policy, role, method) = (params.value("policy"), params.value("role"), params.value("authmethod"));
+        let tokens = s
+            .acl()
+            .tokens()
+            .filter(|t| policy.is_none_or(|p| t.policies.iter().any(|l| l.id == p)))
+            .filter(|t| role.is_none_or(|r| t.roles.iter().any(|l| l.id == r)))
+            .filter(|t| method.is_none_or(|m| t.auth_method == m));
+        Some(tokens.map(|t| token_stub_json(t, s.acl(), show_secret)).collect::<Vec<_>>())
+    })
+    .await
 }
 
 /// `PUT /v1/agent/token/:kind` with `{"Token": "..."}`: replaces one of this agent's tokens.
