@@ -17,6 +17,9 @@
 //! 5. Snapshot with [`codec::encode_snapshot`] and restore with [`codec::decode_snapshot`].
 //! 6. Run one [`gossip::Membership`] per gossip pool (LAN, WAN): feed it datagrams and due timers, carry out
 //!    the [`gossip::GossipAction`]s it returns, read the member list from it.
+//! 7. With gossip encryption on, pass every outgoing datagram and LAN TCP frame through [`keyring::wrap`] and
+//!    every incoming one through [`keyring::unwrap`] (with a fresh nonce per wrap); keep the
+//!    [`keyring::Keyring`] in the keyring file ([`keyring::Keyring::to_file_bytes`]).
 
 pub mod acl;
 pub mod agent;
@@ -25,5 +28,6 @@ pub mod catalog;
 pub mod codec;
 pub mod dns;
 pub mod gossip;
+pub mod keyring;
 pub mod kv;
 pub mod state;

@@ -16,6 +16,8 @@ struct Layers {
     visible: Spaces,
     /// Writes since the last sync, in order.
     pending: Vec<WriteOp>,
+    /// The data dir's files (written durably at once, as `write_file` syncs).
+    files: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -73,6 +75,15 @@ impl Store for SimDisk {
     fn last(&self, space: Space) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
         let layers = self.layers.lock().expect("disk lock");
         Ok(layers.visible.get(&space).and_then(|m| m.iter().next_back()).map(|(k, v)| (k.clone(), v.clone())))
+    }
+
+    fn read_file(&self, relative_path: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.layers.lock().expect("disk lock").files.get(relative_path).cloned())
+    }
+
+    fn write_file(&self, relative_path: &str, bytes: &[u8]) -> io::Result<()> {
+        self.layers.lock().expect("disk lock").files.insert(relative_path.to_string(), bytes.to_vec());
+        Ok(())
     }
 }
 

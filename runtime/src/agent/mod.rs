@@ -21,7 +21,17 @@ pub async fn start<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Arc<Nod
 /// node's tasks and its faces until the HTTP server fails or the agent leaves.
 pub async fn run<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     let sockets = node::bind_sockets(&node).await?;
-    let http_listener = node::bind(&node.env, node.config.http_addr(), "HTTP").await?;
+    let http_listener = match node.config.http_addr() {
+        Some(addr) => Some(node::bind(&node.env, addr, "HTTP").await?),
+        None => None,
+    };
+    let https = match node.config.https_addr() {
+        Some(addr) => {
+            let acceptor = crate::security::tls::https_acceptor(&node.config.security.https).map_err(|e| anyhow::anyhow!(e))?;
+            Some((node::bind(&node.env, addr, "HTTPS").await?, acceptor))
+        }
+        None => None,
+    };
     let dns_addr = SocketAddr::new(node.config.client_addr, node.config.ports.dns);
     let dns_udp =
         node.env.bind_udp(dns_addr).await.with_context(|| format!("cannot listen for DNS on {dns_addr}/udp"))?;
@@ -30,7 +40,8 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
         target: "conclave::event",
         node = %node.config.node_name,
         rpc = %node.config.rpc_addr(),
-        http = %node.config.http_addr(),
+        http = ?node.config.http_addr(),
+        https = ?node.config.https_addr(),
         "listening"
     );
 
@@ -38,8 +49,15 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     tokio::spawn(crate::dns::serve(node.clone(), dns_udp, dns_tcp));
     let router = crate::http::router(node.clone(), crate::dns::upstream::routes());
     node.install_forwarded_request_handler(Arc::new(crate::http::forward::RouterHandler(router.clone())));
+    let mut servers = tokio::task::JoinSet::new();
+    if let Some(listener) = http_listener {
+        servers.spawn(crate::http::serve::serve(listener, router.clone(), None));
+    }
+    if let Some((listener, acceptor)) = https {
+        servers.spawn(crate::http::serve::serve(listener, router, Some(acceptor)));
+    }
     tokio::select! {
-        _ = crate::http::serve::serve(http_listener, router) => anyhow::bail!("HTTP server stopped"),
+        _ = servers.join_next() => anyhow::bail!("HTTP server stopped"),
         _ = node.shutdown.notified() => tracing::info!(target: "conclave::event", node = %node.config.node_name, "left"),
     }
     Ok(())

@@ -53,6 +53,12 @@ pub struct AgentArgs {
     pub datacenter: Option<String>,
     #[arg(long = "http-port")]
     pub http_port: Option<u16>,
+    /// Port of the HTTPS API (off unless set; needs a certificate).
+    #[arg(long = "https-port")]
+    pub https_port: Option<u16>,
+    /// Gossip encryption key: base64 of 16, 24 or 32 bytes (`conclave keygen`).
+    #[arg(long)]
+    pub encrypt: Option<String>,
     #[arg(long = "server-port")]
     pub server_port: Option<u16>,
     #[arg(long = "serf-lan-port")]
@@ -135,7 +141,8 @@ impl AgentArgs {
         }
         let defaults = Ports::default();
         config.ports = Ports {
-            http: self.http_port.or(file.ports.http).unwrap_or(defaults.http),
+            http: self.http_port.map(Some).or(file.ports.http).unwrap_or(defaults.http),
+            https: self.https_port.map(Some).or(file.ports.https).unwrap_or(defaults.https),
             server: self.server_port.or(file.ports.server).unwrap_or(defaults.server),
             serf_lan: self.serf_lan_port.or(file.ports.serf_lan).unwrap_or(defaults.serf_lan),
             serf_wan: self.serf_wan_port.or(file.ports.serf_wan).unwrap_or(defaults.serf_wan),
@@ -185,6 +192,18 @@ impl AgentArgs {
         }
         config.dns = crate::config::dns::settings(&file.dns, &self.recursor).map_err(|e| anyhow::anyhow!(e))?;
         config.acl = file.acl.clone();
+        let mut security = file.security.clone();
+        if let Some(key) = &self.encrypt {
+            security.encrypt = Some(key.clone()).filter(|k| !k.is_empty());
+        }
+        config.security =
+            crate::config::tls::resolve(&security, config.server).map_err(|e| anyhow::anyhow!(e))?;
+        if config.ports.https.is_some() && !config.security.https.has_certificate() {
+            bail!("ports.https is set but no cert_file and key_file are configured for HTTPS");
+        }
+        if config.ports.http.is_none() && config.ports.https.is_none() {
+            bail!("ports.http is -1 and ports.https is not set: the agent would serve no HTTP API");
+        }
         config.data_dir = if self.dev { None } else { self.data_dir()? };
         for (key, value) in &file.node_meta {
             config.node_meta.insert(key.clone(), value.clone());
@@ -223,7 +242,7 @@ impl AgentArgs {
         }
         let dir = self.data_dir()?.expect("checked in node_config");
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
-        Ok(Arc::new(FjallStore::open(&dir.join("store"))?))
+        Ok(Arc::new(FjallStore::open(&dir)?))
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod dns;
 pub mod settings;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ use serde_json::{Map, Value};
 pub use acl::{AclSettings, AgentTokens, DownPolicy};
 pub use dns::DnsSettings;
 pub use settings::{FaultSwitches, NodeConfig, Ports, RaftTimings};
+pub use tls::{EncryptSettings, SecuritySettings, TlsInterface};
 
 /// Settings read from files; `None` where no file set them.
 #[derive(Clone, Debug, Default)]
@@ -43,11 +45,15 @@ pub struct FileConfig {
     pub dns: dns::DnsFileConfig,
     /// The `acl` block.
     pub acl: AclSettings,
+    /// TLS, `auto_encrypt` and gossip encryption.
+    pub security: tls::SecurityFileConfig,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct FilePorts {
-    pub http: Option<u16>,
+    /// `Some(None)`: `-1`, plaintext HTTP off.
+    pub http: Option<Option<u16>>,
+    pub https: Option<Option<u16>>,
     pub server: Option<u16>,
     pub serf_lan: Option<u16>,
     pub serf_wan: Option<u16>,
@@ -207,18 +213,8 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
                     config.checks.push((check, service_id, source.clone()));
                 }
             }
-            // Security settings Conclave does not enforce yet: a value that turns one on is refused, so that
-            // no operator believes a cluster locked or encrypted while it is open. Values that say "off"
-            // (Consul's defaults) are accepted.
-            "encrypt"
-            | "tls"
-            | "verify_incoming"
-            | "verify_outgoing"
-            | "verify_server_hostname"
-            | "verify_incoming_rpc"
-            | "verify_incoming_https"
-            | "auto_encrypt"
-            | "connect" => refuse_unless_off(file, &key, &value)?,
+            // The service mesh Conclave does not have: refused unless off, so no one believes it on.
+            "connect" => refuse_unless_off(file, &key, &value)?,
             // Accepted for compatibility with Consul configs; none of them changes what a client observes
             // of a single datacenter today (see docs/limits.md).
             "leave_on_terminate"
@@ -232,7 +228,11 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
             | "limits"
             | "raft_protocol"
             | "node_id" => {}
-            other => return Err(problem(file, other, "unknown configuration key")),
+            other => {
+                if !tls::apply_top_level(&mut config.security, file, other, &value)? {
+                    return Err(problem(file, other, "unknown configuration key"));
+                }
+            }
         }
     }
     Ok(())
@@ -245,10 +245,10 @@ fn refuse_unless_off(file: &Path, key: &str, value: &Value) -> Result<(), String
     if is_off(value) {
         return Ok(());
     }
-    Err(problem(file, key, "is not supported by Conclave yet (TLS and gossip encryption are not enforced), so it is refused rather than ignored"))
+    Err(problem(file, key, "is not supported by Conclave (there is no service mesh), so it is refused rather than ignored"))
 }
 
-fn is_off(value: &Value) -> bool {
+pub(crate) fn is_off(value: &Value) -> bool {
     match value {
         Value::Null => true,
         Value::Bool(on) => !on,
@@ -265,15 +265,27 @@ fn is_off(value: &Value) -> bool {
 fn apply_ports(ports: &mut FilePorts, file: &Path, value: &Value) -> Result<(), String> {
     let map: &Map<String, Value> = value.as_object().ok_or_else(|| problem(file, "ports", "expected an object"))?;
     for (key, value) in map {
-        let port = Some(number::<u16>(file, &format!("ports.{key}"), value)?);
-        match key.as_str() {
-            "http" => ports.http = port,
-            "server" => ports.server = port,
-            "serf_lan" => ports.serf_lan = port,
-            "serf_wan" => ports.serf_wan = port,
-            "dns" => ports.dns = port,
-            "https" | "grpc" | "grpc_tls" => {}
-            other => return Err(problem(file, &format!("ports.{other}"), "unknown port")),
+        let name = format!("ports.{key}");
+        // -1 turns an interface off, as in Consul.
+        let port = match value.as_i64() {
+            Some(-1) => None,
+            _ => Some(number::<u16>(file, &name, value)?),
+        };
+        match (key.as_str(), port) {
+            ("http", port) => ports.http = Some(port),
+            ("https", port) => ports.https = Some(port),
+            ("server", Some(port)) => ports.server = Some(port),
+            ("serf_lan", Some(port)) => ports.serf_lan = Some(port),
+            ("serf_wan", Some(port)) => ports.serf_wan = Some(port),
+            ("dns", Some(port)) => ports.dns = Some(port),
+            ("grpc" | "grpc_tls", None) => {}
+            ("grpc" | "grpc_tls", Some(_)) => {
+                return Err(problem(file, &name, "Conclave serves no gRPC port; set it to -1 or leave it out"))
+            }
+            ("server" | "serf_lan" | "serf_wan" | "dns", None) => {
+                return Err(problem(file, &name, "this port cannot be turned off"))
+            }
+            (other, _) => return Err(problem(file, &format!("ports.{other}"), "unknown port")),
         }
     }
     Ok(())
@@ -284,29 +296,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn security_settings_that_turn_something_on_are_refused_naming_the_key() {
-        let refused = [
-            ("a.json", r#"{"encrypt":"pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="}"#, "encrypt"),
-            ("a.json", r#"{"verify_incoming":true}"#, "verify_incoming"),
-            ("a.hcl", "tls {\n  defaults {\n    verify_outgoing = true\n  }\n}\n", "tls"),
-            ("a.json", r#"{"connect":{"enabled":true}}"#, "connect"),
-        ];
-        for (name, text, key) in refused {
-            let error = parse_config_text(Path::new(name), text).expect_err(text);
-            assert!(error.contains(&format!("key {key:?}")) && error.contains("refused"), "{error}");
-        }
+    fn the_service_mesh_is_refused_unless_off() {
+        let error = parse_config_text(Path::new("a.json"), r#"{"connect":{"enabled":true}}"#).unwrap_err();
+        assert!(error.contains("key \"connect\"") && error.contains("refused"), "{error}");
+        parse_config_text(Path::new("a.json"), r#"{"connect":{"enabled":false}}"#).unwrap();
     }
 
     #[test]
-    fn security_settings_left_off_are_accepted() {
-        let accepted = [
-            ("a.hcl", "acl {\n  enabled = false\n  default_policy = \"deny\"\n}\n"),
-            ("a.json", r#"{"encrypt":"","verify_incoming":false,"verify_outgoing":false}"#),
-            ("a.json", r#"{"tls":{"defaults":{"verify_incoming":false}},"connect":{"enabled":false}}"#),
-        ];
-        for (name, text) in accepted {
-            parse_config_text(Path::new(name), text).unwrap_or_else(|e| panic!("{text}: {e}"));
-        }
+    fn security_keys_are_read_into_the_security_settings() {
+        let text = r#"{"encrypt":"k","verify_incoming":true,"tls":{"defaults":{"ca_file":"ca.pem"}},"ports":{"https":8501,"http":-1}}"#;
+        let config = parse_config_text(Path::new("a.json"), text).unwrap();
+        assert_eq!(config.security.encrypt.as_deref(), Some("k"));
+        assert_eq!(config.security.legacy.verify_incoming, Some(true));
+        assert_eq!(config.ports.https, Some(Some(8501)));
+        assert_eq!(config.ports.http, Some(None));
+        let grpc = parse_config_text(Path::new("a.json"), r#"{"ports":{"grpc":8502}}"#).unwrap_err();
+        assert!(grpc.contains("ports.grpc"), "{grpc}");
     }
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -329,7 +334,7 @@ mod tests {
         assert_eq!(files.len(), 2);
         let config = load(&files).unwrap();
         assert_eq!(config.datacenter.as_deref(), Some("west"));
-        assert_eq!(config.ports.http, Some(18500));
+        assert_eq!(config.ports.http, Some(Some(18500)));
         let names: Vec<_> = config.services.iter().map(|(s, _)| s.name.as_str()).collect();
         assert_eq!(names, ["web", "db"]);
         assert_eq!(config.services[1].0.checks[0].definition.tcp, "localhost:5432");

@@ -7,7 +7,10 @@ use std::time::Duration;
 /// Consul's default ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ports {
-    pub http: u16,
+    /// Plaintext HTTP; `None` when turned off (`ports.http = -1`).
+    pub http: Option<u16>,
+    /// HTTPS (`ports.https`, off unless set; 8501 by convention).
+    pub https: Option<u16>,
     pub server: u16,
     pub serf_lan: u16,
     pub serf_wan: u16,
@@ -16,7 +19,7 @@ pub struct Ports {
 
 impl Default for Ports {
     fn default() -> Self {
-        Ports { http: 8500, server: 8300, serf_lan: 8301, serf_wan: 8302, dns: 8600 }
+        Ports { http: Some(8500), https: None, server: 8300, serf_lan: 8301, serf_wan: 8302, dns: 8600 }
     }
 }
 
@@ -97,6 +100,8 @@ pub struct NodeConfig {
     pub dns: crate::config::dns::DnsSettings,
     /// The `acl` block (off by default).
     pub acl: crate::config::acl::AclSettings,
+    /// TLS on server RPC and HTTPS, `auto_encrypt`, gossip encryption.
+    pub security: crate::config::tls::SecuritySettings,
     /// The data dir, where an operator may leave Consul's `acl-bootstrap-reset` file (None: `-dev`, or
     /// the simulator, whose disks hold only the store).
     pub data_dir: Option<std::path::PathBuf>,
@@ -132,6 +137,7 @@ impl NodeConfig {
             ),
             dns: crate::config::dns::DnsSettings::default(),
             acl: crate::config::acl::AclSettings::default(),
+            security: crate::config::tls::SecuritySettings::default(),
             data_dir: None,
         }
     }
@@ -140,8 +146,18 @@ impl NodeConfig {
         SocketAddr::new(self.advertise_addr, self.ports.server)
     }
 
-    pub fn http_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.client_addr, self.ports.http)
+    /// Where plaintext HTTP is served, unless it is turned off.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.ports.http.map(|port| SocketAddr::new(self.client_addr, port))
+    }
+
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.ports.https.map(|port| SocketAddr::new(self.client_addr, port))
+    }
+
+    /// The name a server's certificate must hold under `verify_server_hostname`: `server.<dc>.<domain>`.
+    pub fn server_tls_name(&self) -> String {
+        format!("server.{}.{}", self.datacenter, self.domain.trim_end_matches('.'))
     }
 
     pub fn lan_addr(&self) -> SocketAddr {

@@ -1,14 +1,17 @@
-//! The production `Store`: a fjall keyspace in the data dir, one partition per `Space`, fsync on `sync`.
+//! The production `Store`: a fjall keyspace in `<data_dir>/store`, one partition per `Space`, fsync on
+//! `sync`; the data dir's own files (`serf/local.keyring`) beside it, replaced by write, fsync and rename.
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
 
 use super::{Space, Store, WriteOp};
 
 pub struct FjallStore {
+    /// The data dir: the keyspace is its `store` directory.
+    data_dir: PathBuf,
     keyspace: Keyspace,
     partitions: BTreeMap<Space, PartitionHandle>,
 }
@@ -18,8 +21,10 @@ fn to_io(err: fjall::Error) -> io::Error {
 }
 
 impl FjallStore {
-    /// Opens (or creates) the store under `dir`. A damaged store is an error naming the directory.
-    pub fn open(dir: &Path) -> io::Result<FjallStore> {
+    /// Opens (or creates) the store of the data dir `data_dir`. A damaged store is an error naming it.
+    pub fn open(data_dir: &Path) -> io::Result<FjallStore> {
+        let dir = data_dir.join("store");
+        let dir = dir.as_path();
         let keyspace = Config::new(dir)
             .open()
             .map_err(|e| io::Error::other(format!("cannot open data store {}: {e}", dir.display())))?;
@@ -30,7 +35,7 @@ impl FjallStore {
                 .map_err(|e| io::Error::other(format!("cannot open {} in {}: {e}", space.name(), dir.display())))?;
             partitions.insert(space, handle);
         }
-        Ok(FjallStore { keyspace, partitions })
+        Ok(FjallStore { data_dir: data_dir.to_path_buf(), keyspace, partitions })
     }
 
     fn partition(&self, space: Space) -> &PartitionHandle {
@@ -88,5 +93,29 @@ impl Store for FjallStore {
     fn last(&self, space: Space) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
         let last = self.partition(space).last_key_value().map_err(to_io)?;
         Ok(last.map(|(k, v)| (k.to_vec(), v.to_vec())))
+    }
+
+    fn read_file(&self, relative_path: &str) -> io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.data_dir.join(relative_path)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io::Error::new(e.kind(), format!("cannot read {relative_path} in the data dir: {e}"))),
+        }
+    }
+
+    fn write_file(&self, relative_path: &str, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.data_dir.join(relative_path);
+        let dir = path.parent().expect("a file of the data dir has a parent");
+        std::fs::create_dir_all(dir)?;
+        let temporary = path.with_extension("tmp");
+        // Keys live in these files: readable by the agent's user only, as Consul writes them.
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &path)?;
+        std::fs::File::open(dir)?.sync_all()
     }
 }

@@ -14,6 +14,7 @@ pub type Spaces = BTreeMap<Space, BTreeMap<Vec<u8>, Vec<u8>>>;
 #[derive(Default)]
 pub struct MemStore {
     spaces: Mutex<Spaces>,
+    files: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl MemStore {
@@ -88,5 +89,14 @@ impl Store for MemStore {
     fn last(&self, space: Space) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
         let spaces = self.spaces.lock().expect("store lock");
         Ok(spaces.get(&space).and_then(|m| m.iter().next_back()).map(|(k, v)| (k.clone(), v.clone())))
+    }
+
+    fn read_file(&self, relative_path: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.files.lock().expect("files lock").get(relative_path).cloned())
+    }
+
+    fn write_file(&self, relative_path: &str, bytes: &[u8]) -> io::Result<()> {
+        self.files.lock().expect("files lock").insert(relative_path.to_string(), bytes.to_vec());
+        Ok(())
     }
 }

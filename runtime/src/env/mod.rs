@@ -101,4 +101,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// The entry with the greatest key in `space`.
     fn last(&self, space: Space) -> io::Result<Option<(Vec<u8>, Vec<u8>)>>;
+    /// A small file of the data dir that operators read or place by hand (`serf/local.keyring`), by its
+    /// path relative to the data dir; `None` if it does not exist.
+    fn read_file(&self, relative_path: &str) -> io::Result<Option<Vec<u8>>>;
+    /// Replaces such a file atomically and durably (it is synced before this returns).
+    fn write_file(&self, relative_path: &str, bytes: &[u8]) -> io::Result<()>;
 }

@@ -60,11 +60,12 @@ impl Drop for Slot {
     }
 }
 
-/// Accepts connections forever and serves each on its own task.
-pub async fn serve<L>(mut listener: L, router: Router)
+/// Accepts connections forever and serves each on its own task; with `tls` (the HTTPS port) each
+/// connection first completes a TLS handshake, within `HEADER_READ_TIMEOUT`.
+pub async fn serve<L>(mut listener: L, router: Router, tls: Option<tokio_rustls::TlsAcceptor>)
 where
     L: axum::serve::Listener<Addr = SocketAddr>,
-    L::Io: tokio::io::AsyncWrite + Unpin,
+    L::Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let counts = ConnectionCounts::default();
     loop {
@@ -88,19 +89,45 @@ where
                 }
             })
         };
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-            tokio::select! {
-                served = connection => if let Err(e) = served {
-                    tracing::debug!(%remote, error = %e, "HTTP connection ended with an error");
-                },
-                () = activity.idle_for(HEADER_READ_TIMEOUT) => {
-                    tracing::debug!(%remote, "closing a connection idle or without complete headers");
+            match tls {
+                None => serve_connection(stream, remote, service, activity).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, remote, service, activity).await,
+                        Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
                 }
             }
         });
+    }
+}
+
+/// Serves HTTP/1 on one connection until it ends or stays idle for `HEADER_READ_TIMEOUT`.
+async fn serve_connection<S, F>(stream: S, remote: SocketAddr, service: F, activity: Arc<Activity>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: tower::Service<
+            axum::http::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    F::Future: Send + 'static,
+{
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    tokio::select! {
+        served = connection => if let Err(e) = served {
+            tracing::debug!(%remote, error = %e, "HTTP connection ended with an error");
+        },
+        () = activity.idle_for(HEADER_READ_TIMEOUT) => {
+            tracing::debug!(%remote, "closing a connection idle or without complete headers");
+        }
     }
 }
 

@@ -20,12 +20,34 @@ use crate::raft::messages::{Reply, Request, ServerInfo};
 const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Answers a `Hello`: remember the sender, tell it whom we know, and let the leader add a newcomer.
-pub fn handle_hello<E: Env>(node: &Arc<Node<E>>, info: ServerInfo) -> Reply {
+/// `vouched`: the greeting came over TLS from a certificate naming a server. With TLS on outgoing RPC, a
+/// server greeting that is not vouched for is believed only once dialling its RPC address over TLS
+/// found that server there (so holding the gossip key alone does not make anyone a Raft voter).
+pub fn handle_hello<E: Env>(node: &Arc<Node<E>>, info: ServerInfo, vouched: bool) -> Reply {
     if info.server && info.datacenter == node.config.datacenter && node.config.server {
-        node.known_servers.lock().expect("known servers lock").insert(info.raft_id, info.clone());
+        match trusted(node, &info, vouched) {
+            true => learn_server(node, info),
+            false => {
+                let node = node.clone();
+                tokio::spawn(async move {
+                    if verify_server(&node, &info).await {
+                        learn_server(&node, info);
+                    }
+                });
+            }
+        }
     }
-    let cluster_formed = node.cluster_formed();
-    if cluster_formed && node.config.server && info.server && info.datacenter == node.config.datacenter {
+    let mut known: Vec<ServerInfo> = node.known_servers.lock().expect("known servers lock").values().cloned().collect();
+    if node.config.server {
+        known.push(node.self_info());
+    }
+    Reply::Hello { known, cluster_formed: node.cluster_formed() }
+}
+
+/// Remembers a server of our datacenter and, on a formed cluster, has the leader add it.
+fn learn_server<E: Env>(node: &Arc<Node<E>>, info: ServerInfo) {
+    node.known_servers.lock().expect("known servers lock").insert(info.raft_id, info.clone());
+    if node.cluster_formed() {
         let is_member = node.raft.as_ref().is_some_and(|raft| {
             raft.metrics().borrow().membership_config.membership().get_node(&info.raft_id).is_some()
         });
@@ -33,11 +55,37 @@ pub fn handle_hello<E: Env>(node: &Arc<Node<E>>, info: ServerInfo) -> Reply {
             tokio::spawn(admit_server(node.clone(), info));
         }
     }
-    let mut known: Vec<ServerInfo> = node.known_servers.lock().expect("known servers lock").values().cloned().collect();
-    if node.config.server {
-        known.push(node.self_info());
+}
+
+/// Whether a server's own word is enough: no TLS on outgoing RPC (as open as Consul without TLS), a
+/// server certificate presented, or an earlier check of the same server.
+fn trusted<E: Env>(node: &Node<E>, info: &ServerInfo, vouched: bool) -> bool {
+    !node.security.rpc.outgoing
+        || vouched
+        || node.verified_servers.lock().expect("verified lock").contains(&(info.raft_id, info.rpc_addr.clone()))
+}
+
+/// Dials the server's RPC address over TLS (which verifies its certificate as outgoing RPC does) and
+/// checks that the server there is the one described.
+async fn verify_server<E: Env>(node: &Arc<Node<E>>, info: &ServerInfo) -> bool {
+    let Ok(addr) = info.rpc_addr.parse::<SocketAddr>() else { return false };
+    let confirmed = match node.pool.call(addr, &Request::Hello(node.self_info()), HELLO_TIMEOUT).await {
+        Ok(Reply::Hello { known, .. }) => {
+            known.iter().any(|k| k.server && k.raft_id == info.raft_id && k.rpc_addr == info.rpc_addr)
+        }
+        Ok(other) => {
+            tracing::debug!(target: "conclave::rpc", server = %info.node_name, reply = ?other, "server check refused");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(target: "conclave::rpc", server = %info.node_name, %addr, error = %e, "not trusting a server that fails the TLS check");
+            false
+        }
+    };
+    if confirmed {
+        node.verified_servers.lock().expect("verified lock").insert((info.raft_id, info.rpc_addr.clone()));
     }
-    Reply::Hello { known, cluster_formed }
+    confirmed
 }
 
 /// On the leader: add a server that is not yet in the configuration. Elsewhere: pass the news to the leader.
@@ -92,13 +140,14 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) {
 
 /// Exchanges Hellos with one LAN address and learns the servers it knows; returns whether it belongs
 /// to a formed cluster.
-pub async fn hello<E: Env>(node: &Node<E>, addr: SocketAddr) -> Result<bool, String> {
-    match node.pool.call(addr, &Request::Hello(node.self_info()), HELLO_TIMEOUT).await {
+pub async fn hello<E: Env>(node: &Arc<Node<E>>, addr: SocketAddr) -> Result<bool, String> {
+    match node.lan_pool.call(addr, &Request::Hello(node.self_info()), HELLO_TIMEOUT).await {
         Ok(Reply::Hello { known, cluster_formed }) => {
-            let mut servers = node.known_servers.lock().expect("known servers lock");
             for info in known {
                 if info.server && info.raft_id != node.raft_id && info.datacenter == node.config.datacenter {
-                    servers.insert(info.raft_id, info);
+                    if trusted(node, &info, false) || verify_server(node, &info).await {
+                        node.known_servers.lock().expect("known servers lock").insert(info.raft_id, info);
+                    }
                 }
             }
             Ok(cluster_formed)

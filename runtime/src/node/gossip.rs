@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use super::self_register::SERF_HEALTH_CHECK_ID;
 use super::Node;
 use crate::env::{Datagram, Env, Space, WriteOp};
+use crate::security::keyring::{Channel, KeyPool};
 use conclave_core::catalog::CatalogCommand;
 
 /// Largest datagram read from the gossip socket.
@@ -47,6 +48,16 @@ const KEY_LAN_MEMBERS: &[u8] = b"gossip_lan_members";
 pub enum Pool {
     Lan,
     Wan,
+}
+
+impl Pool {
+    /// The keyring the pool's traffic is sealed under.
+    pub fn keys(self) -> KeyPool {
+        match self {
+            Pool::Lan => KeyPool::Lan,
+            Pool::Wan => KeyPool::Wan,
+        }
+    }
 }
 
 /// Commands from the API to a gossip task.
@@ -215,7 +226,11 @@ pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram, pool: Pool) {
         let wake = [next_timer, retry_join].into_iter().flatten().min().unwrap_or(idle);
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
-                Ok((len, from)) => actions.extend(membership.handle_packet(from, &buf[..len], now_ms())),
+                Ok((len, from)) => {
+                    if let Some(packet) = node.security.gossip.unwrap(pool.keys(), Channel::Datagram, &buf[..len], from) {
+                        actions.extend(membership.handle_packet(from, &packet, now_ms()));
+                    }
+                }
                 Err(e) => tracing::debug!(error = %e, "gossip receive failed"),
             },
             _ = tokio::time::sleep_until(wake) => {
@@ -236,7 +251,7 @@ pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram, pool: Pool) {
                 }
                 Some(GossipCommand::Leave(reply)) => {
                     actions.extend(membership.leave(now_ms()).unwrap_or_default());
-                    perform(&node, &socket, actions, &mut timers, &mut timer_seq).await;
+                    perform(&node, &socket, pool, actions, &mut timers, &mut timer_seq).await;
                     publish(&node, &membership, pool);
                     tokio::time::sleep(LEAVE_PROPAGATION).await;
                     let _ = reply.send(());
@@ -245,7 +260,7 @@ pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram, pool: Pool) {
                 None => return,
             },
         }
-        perform(&node, &socket, actions, &mut timers, &mut timer_seq).await;
+        perform(&node, &socket, pool, actions, &mut timers, &mut timer_seq).await;
         publish(&node, &membership, pool);
         if pool == Pool::Lan {
             let alive: BTreeSet<SocketAddr> = membership
@@ -264,6 +279,7 @@ pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram, pool: Pool) {
 async fn perform<E: Env>(
     node: &Arc<Node<E>>,
     socket: &E::Datagram,
+    pool: Pool,
     actions: Vec<GossipAction>,
     timers: &mut BTreeMap<(u64, u64), GossipTimer>,
     timer_seq: &mut u64,
@@ -271,7 +287,8 @@ async fn perform<E: Env>(
     for action in actions {
         match action {
             GossipAction::Send { to, bytes } => {
-                if let Err(e) = socket.send_to(&bytes, to).await {
+                let packet = node.security.gossip.wrap(pool.keys(), Channel::Datagram, &bytes);
+                if let Err(e) = socket.send_to(&packet, to).await {
                     tracing::debug!(%to, error = %e, "gossip send failed");
                 }
             }

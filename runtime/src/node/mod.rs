@@ -6,11 +6,13 @@
 
 pub mod acl;
 pub mod agent_state;
+pub mod auto_encrypt;
 pub mod bootstrap;
 pub mod checks;
 pub mod forward;
 pub mod gossip;
 pub mod identity;
+pub mod keyring_ops;
 pub mod requests;
 pub mod rpc_server;
 pub mod self_register;
@@ -33,6 +35,7 @@ use crate::raft::network::Network;
 use crate::raft::seeded_runtime::seed_election_rng;
 use crate::raft::state_machine::{SharedState, StateMachine};
 use crate::raft::{NodeId, Raft};
+use crate::rpc::link::Link;
 use crate::rpc::pool::RpcPool;
 
 /// A running node: what every task of the driver and every HTTP handler shares.
@@ -50,9 +53,16 @@ pub struct Node<E: Env> {
     /// Rotates the server a client agent forwards to.
     pub next_server: std::sync::atomic::AtomicUsize,
     pub state: Arc<SharedState>,
+    /// Connections to servers' RPC port (TLS when configured).
     pub pool: Arc<RpcPool<E>>,
+    /// Connections to agents' LAN port (discovery, keyring operations; sealed under the gossip key).
+    pub lan_pool: Arc<RpcPool<E>>,
+    /// TLS contexts and gossip keyrings.
+    pub security: crate::security::Security,
     /// Servers met through discovery, by Raft ID.
     pub known_servers: Mutex<BTreeMap<NodeId, ServerInfo>>,
+    /// Servers (Raft ID, RPC address) whose TLS identity this node checked by dialling them.
+    pub verified_servers: Mutex<std::collections::BTreeSet<(NodeId, String)>>,
     /// The node's own rng for jitter (blocking-query waits, retry intervals).
     pub rng: Mutex<ChaCha8Rng>,
     /// When this follower last heard from its leader (for `X-Consul-LastContact`).
@@ -157,7 +167,9 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     let acl = acl::AclAgent::new(&config.acl.tokens, persisted_tokens);
     let state = SharedState::new();
     let state_machine = StateMachine::open(store.clone(), state.clone(), &config.node_name)?;
-    let pool = Arc::new(RpcPool::new(env.clone()));
+    let security = crate::security::Security::load(&config, store.clone(), env.rng_seed()).map_err(|e| anyhow::anyhow!(e))?;
+    let pool = Arc::new(RpcPool::new(env.clone(), Link::Rpc(security.rpc.clone())));
+    let lan_pool = Arc::new(RpcPool::new(env.clone(), Link::Lan(security.gossip.clone())));
     let raft = if config.server {
         let raft = Raft::new(
             raft_id,
@@ -185,7 +197,10 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         next_server: std::sync::atomic::AtomicUsize::new(0),
         state,
         pool,
+        lan_pool,
+        security,
         known_servers: Mutex::new(BTreeMap::new()),
+        verified_servers: Mutex::new(std::collections::BTreeSet::new()),
         rng,
         last_leader_contact: Mutex::new(None),
         local: Mutex::new(local),
@@ -240,9 +255,9 @@ pub async fn bind_sockets<E: Env>(node: &Node<E>) -> anyhow::Result<NodeSockets<
 /// Spawns the driver's tasks on the bound sockets; they run until the runtime stops.
 pub fn spawn_tasks<E: Env>(node: &Arc<Node<E>>, sockets: NodeSockets<E>) {
     if let Some(listener) = sockets.rpc {
-        tokio::spawn(rpc_server::serve(node.clone(), listener));
+        tokio::spawn(rpc_server::serve(node.clone(), listener, rpc_server::Port::Rpc));
     }
-    tokio::spawn(rpc_server::serve(node.clone(), sockets.lan));
+    tokio::spawn(rpc_server::serve(node.clone(), sockets.lan, rpc_server::Port::Lan));
     tokio::spawn(gossip::run(node.clone(), sockets.gossip_lan, gossip::Pool::Lan));
     if let Some(socket) = sockets.gossip_wan {
         tokio::spawn(gossip::run(node.clone(), socket, gossip::Pool::Wan));

@@ -1,4 +1,9 @@
-//! Serves incoming RPC connections: one task per connection, requests answered in order.
+//! Serves incoming connections of the node's own protocols: one task per connection, requests answered
+//! in order. Each port admits only what belongs on it: the LAN port discovery greetings and (sealed under
+//! the gossip key) keyring operations; the RPC port everything else, and with TLS what the peer's
+//! certificate allows — nothing at all without a verified certificate under `verify_incoming` (except
+//! asking for one through auto_encrypt), and Raft, server greetings and WAN keyring operations only from a
+//! certificate naming `server.<dc>.<domain>` under `verify_server_hostname`.
 
 use std::sync::Arc;
 
@@ -7,19 +12,47 @@ use axum::serve::Listener;
 use super::Node;
 use crate::env::Env;
 use crate::raft::messages::{Reply, Request};
-use crate::rpc::frame::{read_frame, write_frame};
+use crate::rpc::link::Link;
+use crate::security::conn::PeerAuth;
+use crate::security::keyring::KeyPool;
 
-pub async fn serve<E: Env>(node: Arc<Node<E>>, mut listener: E::Listener) {
+/// Which listener a connection arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Port {
+    /// Server RPC (8300).
+    Rpc,
+    /// The LAN port's TCP side (8301).
+    Lan,
+}
+
+pub async fn serve<E: Env>(node: Arc<Node<E>>, mut listener: E::Listener, port: Port) {
+    let link = match port {
+        Port::Rpc => Link::Rpc(node.security.rpc.clone()),
+        Port::Lan => Link::Lan(node.security.gossip.clone()),
+    };
     loop {
         let (stream, peer) = listener.accept().await;
-        tokio::spawn(serve_connection(node.clone(), stream, peer));
+        tokio::spawn(serve_connection(node.clone(), link.clone(), port, stream, peer));
     }
 }
 
-async fn serve_connection<E: Env>(node: Arc<Node<E>>, mut stream: E::Stream, peer: std::net::SocketAddr) {
+async fn serve_connection<E: Env>(
+    node: Arc<Node<E>>,
+    link: Link,
+    port: Port,
+    stream: E::Stream,
+    peer: std::net::SocketAddr,
+) {
+    let (mut conn, auth) = match link.accept(stream).await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            tracing::debug!(target: "conclave::rpc", %peer, error = %e, "refusing RPC connection");
+            return;
+        }
+    };
     loop {
-        let request = match read_frame::<_, Request>(&mut stream).await {
-            Ok(Some(request)) => request,
+        let received = match link.receive::<_, Request>(&mut conn, peer).await {
+            Ok(Some(received)) => received,
             Ok(None) => return,
             Err(e) => {
                 // A peer speaking garbage or a dropped link: drop the connection, never the node.
@@ -27,15 +60,56 @@ async fn serve_connection<E: Env>(node: Arc<Node<E>>, mut stream: E::Stream, pee
                 return;
             }
         };
-        let reply = handle(&node, request).await;
-        if let Err(e) = write_frame(&mut stream, &reply).await {
+        let reply = match admission(&node, port, auth, received.sealed, &received.message) {
+            Ok(()) => handle(&node, received.message, auth).await,
+            Err(why) => {
+                tracing::debug!(target: "conclave::rpc", %peer, ?port, why, "refused an RPC request");
+                Reply::Refused(why.to_string())
+            }
+        };
+        if let Err(e) = link.send(&mut conn, &reply).await {
             tracing::debug!(target: "conclave::rpc", %peer, error = %e, "cannot send RPC reply");
             return;
         }
     }
 }
 
-async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request) -> Reply {
+/// Whether a request may be served from this peer on this port.
+fn admission<E: Env>(node: &Node<E>, port: Port, auth: PeerAuth, sealed: bool, request: &Request) -> Result<(), &'static str> {
+    let tls = &node.security.rpc;
+    match port {
+        Port::Lan => match request {
+            Request::Hello(_) => Ok(()),
+            Request::Keyring { pool: KeyPool::Lan, .. } if sealed => Ok(()),
+            Request::Keyring { .. } => Err("LAN keyring operations must be sealed under an installed gossip key"),
+            _ => Err("only discovery and keyring operations are served on the LAN port"),
+        },
+        Port::Rpc => {
+            if tls.verify_incoming && !auth.verified {
+                return match request {
+                    Request::SignClientCertificate { .. } if auth.tls => Ok(()),
+                    _ => Err("verify_incoming: a certificate signed by the CA is required"),
+                };
+            }
+            let server_only = matches!(
+                request,
+                Request::AppendEntries(_)
+                    | Request::Vote(_)
+                    | Request::InstallSnapshot(_)
+                    | Request::Keyring { pool: KeyPool::Wan, .. }
+            ) || matches!(request, Request::Hello(info) if info.server);
+            if server_only && tls.verify_server_hostname && !auth.server {
+                return Err("verify_server_hostname: this request needs a server certificate");
+            }
+            match request {
+                Request::Keyring { pool: KeyPool::Lan, .. } => Err("LAN keyring operations go to the LAN port"),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request, auth: PeerAuth) -> Reply {
     let raft = node.raft.as_ref();
     match (request, raft) {
         (Request::AppendEntries(rpc), Some(raft)) => {
@@ -56,10 +130,14 @@ async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request) -> Reply {
         }
         (Request::ReadIndex, _) => Reply::ReadIndex(node.read_index_local().await),
         (Request::RenewSession { id }, _) => Reply::RenewSession(node.renew_session_local(&id).await),
-        (Request::Hello(info), _) => super::bootstrap::handle_hello(node, info),
+        (Request::Hello(info), _) => super::bootstrap::handle_hello(node, info, auth.server),
         (Request::Http { method, path_and_query, body, token }, _) => {
             let request = super::forward::ForwardedRequest { method, path_and_query, body, token };
             super::forward::serve_forwarded(node, request).await
+        }
+        (Request::Keyring { pool, op }, _) => Reply::Keyring(node.security.gossip.apply(pool, &op)),
+        (Request::SignClientCertificate { csr_pem }, _) => {
+            Reply::ClientCertificate(super::auto_encrypt::sign(node, &csr_pem))
         }
     }
 }

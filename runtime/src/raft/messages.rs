@@ -56,6 +56,17 @@ pub enum Request {
         /// The request's ACL token (the client agent's default token when it carried none).
         token: String,
     },
+    /// A keyring operation on the receiver's keyring of one gossip pool (the LAN pool's arrives on the
+    /// LAN port sealed under the gossip key; the WAN pool's on a server's RPC port).
+    Keyring {
+        pool: crate::security::keyring::KeyPool,
+        op: crate::security::keyring::KeyringOp,
+    },
+    /// auto_encrypt: a client agent that holds only the CA asks a server to sign its certificate.
+    SignClientCertificate {
+        /// PEM of a certificate signing request.
+        csr_pem: String,
+    },
 }
 
 impl RpcRequest for Request {
@@ -103,6 +114,10 @@ pub enum Reply {
     },
     /// What a token may do, or why it resolves to nothing.
     Resolved(Result<conclave_core::acl::ResolvedIdentity, conclave_core::acl::AclError>),
+    /// The receiver's keys after a keyring operation, or why it failed.
+    Keyring(Result<crate::security::keyring::KeyringAnswer, String>),
+    /// auto_encrypt: the signed certificate and the CA roots to trust, in PEM.
+    ClientCertificate(Result<(String, Vec<String>), String>),
     /// The receiver cannot serve this request at all.
     Refused(String),
 }

@@ -13,7 +13,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const RPC_FRAME_BYTES_MAX: usize = 64 << 20;
 
 pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(stream: &mut S, message: &T) -> io::Result<()> {
-    let bytes = codec::encode(message);
+    write_frame_bytes(stream, &codec::encode(message)).await
+}
+
+/// Writes one frame holding `bytes`.
+pub async fn write_frame_bytes<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> io::Result<()> {
     if bytes.len() > RPC_FRAME_BYTES_MAX {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -23,13 +27,26 @@ pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(stream: &mut S, me
     // One write for header and body: two small writes would meet Nagle's algorithm and delayed ACKs.
     let mut frame = Vec::with_capacity(4 + bytes.len());
     frame.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&bytes);
+    frame.extend_from_slice(bytes);
     stream.write_all(&frame).await?;
     stream.flush().await
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of stream before a frame starts.
 pub async fn read_frame<S: AsyncRead + Unpin, T: DeserializeOwned>(stream: &mut S) -> io::Result<Option<T>> {
+    match read_frame_bytes(stream).await? {
+        Some(bytes) => decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Decodes a frame's bytes.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    codec::decode(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// Reads one frame's bytes; `Ok(None)` on a clean end of stream before a frame starts.
+pub async fn read_frame_bytes<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Option<Vec<u8>>> {
     let length = match stream.read_u32().await {
         Ok(length) => length as usize,
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -51,5 +68,5 @@ pub async fn read_frame<S: AsyncRead + Unpin, T: DeserializeOwned>(stream: &mut 
             format!("frame cut at {} of {length} bytes", bytes.len()),
         ));
     }
-    codec::decode(&bytes).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+    Ok(Some(bytes))
 }

@@ -4,6 +4,7 @@
 //! carries Raft, forwarded writes and read-index requests; the LAN port (8301) carries server discovery.
 
 pub mod frame;
+pub mod link;
 pub mod pool;
 
 use serde::de::DeserializeOwned;

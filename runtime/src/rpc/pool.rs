@@ -8,21 +8,23 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::frame::{read_frame, write_frame};
+use super::link::Link;
 use super::RpcRequest;
 use crate::env::Env;
+use crate::security::conn::Conn;
 
 /// Idle connections kept per peer; more concurrent calls dial extra connections that are closed after use.
 const IDLE_CONNECTIONS_PER_PEER_MAX: usize = 8;
 
 pub struct RpcPool<E: Env> {
     env: E,
-    idle: Mutex<BTreeMap<SocketAddr, Vec<E::Stream>>>,
+    link: Link,
+    idle: Mutex<BTreeMap<SocketAddr, Vec<Conn<E::Stream>>>>,
 }
 
 impl<E: Env> RpcPool<E> {
-    pub fn new(env: E) -> RpcPool<E> {
-        RpcPool { env, idle: Mutex::new(BTreeMap::new()) }
+    pub fn new(env: E, link: Link) -> RpcPool<E> {
+        RpcPool { env, link, idle: Mutex::new(BTreeMap::new()) }
     }
 
     /// Sends `request` to `addr` and waits at most `timeout` for the reply. For an idempotent request, a
@@ -56,18 +58,18 @@ impl<E: Env> RpcPool<E> {
     async fn exchange<Q: RpcRequest>(
         &self,
         addr: SocketAddr,
-        pooled: Option<E::Stream>,
+        pooled: Option<Conn<E::Stream>>,
         request: &Q,
         deadline: tokio::time::Instant,
-    ) -> io::Result<(E::Stream, Q::Reply)> {
+    ) -> io::Result<(Conn<E::Stream>, Q::Reply)> {
         let exchange = async {
             let mut stream = match pooled {
                 Some(stream) => stream,
-                None => self.env.connect_tcp(addr).await?,
+                None => self.link.dial(&self.env, addr).await?,
             };
-            write_frame(&mut stream, request).await?;
-            match read_frame::<_, Q::Reply>(&mut stream).await? {
-                Some(reply) => Ok((stream, reply)),
+            self.link.send(&mut stream, request).await?;
+            match self.link.receive::<_, Q::Reply>(&mut stream, addr).await? {
+                Some(reply) => Ok((stream, reply.message)),
                 None => Err(io::Error::new(io::ErrorKind::ConnectionReset, "peer closed the connection")),
             }
         };

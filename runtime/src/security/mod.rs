@@ -1,0 +1,29 @@
+//! Transport security of the node's own protocols and of HTTPS: TLS contexts (`tls`), the RPC
+//! connection handshake (`conn`), and the gossip keyrings (`keyring`). Without certificates and keys
+//! everything here lets plain traffic through, which is Consul's behaviour without them too.
+
+pub mod conn;
+pub mod keyring;
+pub mod tls;
+
+use std::sync::Arc;
+
+use crate::config::NodeConfig;
+use crate::env::Store;
+
+/// What a node uses to secure its transports, built once at start.
+pub struct Security {
+    pub rpc: Arc<tls::RpcTls>,
+    pub gossip: Arc<keyring::GossipKeys>,
+}
+
+impl Security {
+    /// Loads certificates and keyrings named by `config` (an unreadable file is an error naming it).
+    pub fn load(config: &NodeConfig, store: Arc<dyn Store>, rng_seed: u64) -> Result<Security, String> {
+        let settings = &config.security;
+        let outgoing = settings.internal_rpc.verify_outgoing || settings.auto_encrypt_tls;
+        let rpc = tls::RpcTls::new(&settings.internal_rpc, outgoing, config.server_tls_name())?;
+        let gossip = keyring::GossipKeys::load(&settings.encrypt, store, rng_seed, config.server)?;
+        Ok(Security { rpc: Arc::new(rpc), gossip: Arc::new(gossip) })
+    }
+}
