@@ -6,8 +6,17 @@ use std::path::{Path, PathBuf};
 
 /// The layers of `runtime/src`, lowest first. Modules in one entry share a rank and must not import
 /// each other.
-const LAYERS: &[&[&str]] =
-    &[&["env", "config"], &["security"], &["rpc"], &["raft"], &["node"], &["http", "dns"], &["agent"], &["cli"], &["main"]];
+const LAYERS: &[&[&str]] = &[
+    &["env", "config"],
+    &["security"],
+    &["rpc"],
+    &["raft"],
+    &["node"],
+    &["http", "dns"],
+    &["agent"],
+    &["cli"],
+    &["main"],
+];
 
 /// The rank of a top-level module, or None for a name that is not a layer.
 fn rank_of(module: &str) -> Option<usize> {

@@ -196,8 +196,7 @@ impl AgentArgs {
         if let Some(key) = &self.encrypt {
             security.encrypt = Some(key.clone()).filter(|k| !k.is_empty());
         }
-        config.security =
-            crate::config::tls::resolve(&security, config.server).map_err(|e| anyhow::anyhow!(e))?;
+        config.security = crate::config::tls::resolve(&security, config.server).map_err(|e| anyhow::anyhow!(e))?;
         if config.ports.https.is_some() && !config.security.https.has_certificate() {
             bail!("ports.https is set but no cert_file and key_file are configured for HTTPS");
         }

@@ -245,7 +245,11 @@ fn refuse_unless_off(file: &Path, key: &str, value: &Value) -> Result<(), String
     if is_off(value) {
         return Ok(());
     }
-    Err(problem(file, key, "is not supported by Conclave (there is no service mesh), so it is refused rather than ignored"))
+    Err(problem(
+        file,
+        key,
+        "is not supported by Conclave (there is no service mesh), so it is refused rather than ignored",
+    ))
 }
 
 pub(crate) fn is_off(value: &Value) -> bool {

@@ -192,12 +192,17 @@ fn apply_tls_block(config: &mut SecurityFileConfig, file: &Path, value: &Value) 
                     if super::is_off(body) {
                         continue;
                     }
-                    return Err(problem(file, "tls.grpc", "Conclave serves no gRPC port, so its TLS settings are refused rather than ignored"));
+                    return Err(problem(
+                        file,
+                        "tls.grpc",
+                        "Conclave serves no gRPC port, so its TLS settings are refused rather than ignored",
+                    ));
                 }
                 other => return Err(problem(file, &format!("tls.{other}"), "unknown TLS section")),
             };
             for inner in super::objects(body) {
-                let options = inner.as_object().ok_or_else(|| problem(file, &format!("tls.{interface}"), "expected a block"))?;
+                let options =
+                    inner.as_object().ok_or_else(|| problem(file, &format!("tls.{interface}"), "expected a block"))?;
                 for (key, value) in options {
                     let name = format!("tls.{interface}.{key}");
                     if key == "verify_server_hostname" && interface == "internal_rpc" {
@@ -233,9 +238,10 @@ fn min_version(name: &str, text: Option<&str>) -> Result<TlsMinVersion, String> 
     match text.unwrap_or("TLSv1_2") {
         "" | "TLSv1_2" | "tls12" => Ok(TlsMinVersion::Tls12),
         "TLSv1_3" | "tls13" => Ok(TlsMinVersion::Tls13),
-        "TLSv1_0" | "TLSv1_1" | "tls10" | "tls11" => {
-            Err(format!("{name}.tls_min_version {text:?}: Conclave speaks TLS 1.2 and 1.3 only (rustls); use TLSv1_2 or TLSv1_3", text = text.unwrap_or_default()))
-        }
+        "TLSv1_0" | "TLSv1_1" | "tls10" | "tls11" => Err(format!(
+            "{name}.tls_min_version {text:?}: Conclave speaks TLS 1.2 and 1.3 only (rustls); use TLSv1_2 or TLSv1_3",
+            text = text.unwrap_or_default()
+        )),
         other => Err(format!("{name}.tls_min_version: {other:?} is not one of TLSv1_0, TLSv1_1, TLSv1_2, TLSv1_3")),
     }
 }
@@ -273,10 +279,14 @@ fn interface(name: &str, section: &TlsSection) -> Result<TlsInterface, String> {
         return Err(format!("{name}.verify_outgoing is set but no CA (ca_file or ca_path) is configured"));
     }
     if resolved.verify_server_hostname && !resolved.verify_outgoing {
-        return Err(format!("{name}.verify_server_hostname needs verify_outgoing (it checks the servers this agent dials)"));
+        return Err(format!(
+            "{name}.verify_server_hostname needs verify_outgoing (it checks the servers this agent dials)"
+        ));
     }
     if !resolved.cipher_suites.is_empty() && resolved.min_version == TlsMinVersion::Tls13 {
-        return Err(format!("{name}.tls_cipher_suites cannot be set with TLSv1_3 (TLS 1.3 suites are not configurable)"));
+        return Err(format!(
+            "{name}.tls_cipher_suites cannot be set with TLSv1_3 (TLS 1.3 suites are not configurable)"
+        ));
     }
     Ok(resolved)
 }

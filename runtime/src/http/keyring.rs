@@ -25,7 +25,8 @@ use crate::security::keyring::KeyringOp;
 const RELAY_FACTOR_MAX: u8 = 5;
 
 fn key_of(body: &[u8]) -> Result<String, HttpError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| HttpError::bad_request(format!("Request decode failed: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| HttpError::bad_request(format!("Request decode failed: {e}")))?;
     let key = value
         .as_object()
         .and_then(|map| map.iter().find(|(k, _)| k.eq_ignore_ascii_case("Key")))

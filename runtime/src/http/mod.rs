@@ -76,7 +76,10 @@ pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> 
         .route("/v1/operator/raft/peer", axum::routing::delete(operator::remove_peer::<E>))
         .route(
             "/v1/operator/keyring",
-            get(keyring::keyring::<E>).post(keyring::keyring::<E>).put(keyring::keyring::<E>).delete(keyring::keyring::<E>),
+            get(keyring::keyring::<E>)
+                .post(keyring::keyring::<E>)
+                .put(keyring::keyring::<E>)
+                .delete(keyring::keyring::<E>),
         )
         .route("/v1/catalog/node-services/{node}", get(catalog::node_services::<E>))
         .route("/v1/health/node/{node}", get(health::node::<E>))

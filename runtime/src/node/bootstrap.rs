@@ -144,10 +144,9 @@ pub async fn hello<E: Env>(node: &Arc<Node<E>>, addr: SocketAddr) -> Result<bool
     match node.lan_pool.call(addr, &Request::Hello(node.self_info()), HELLO_TIMEOUT).await {
         Ok(Reply::Hello { known, cluster_formed }) => {
             for info in known {
-                if info.server && info.raft_id != node.raft_id && info.datacenter == node.config.datacenter {
-                    if trusted(node, &info, false) || verify_server(node, &info).await {
-                        node.known_servers.lock().expect("known servers lock").insert(info.raft_id, info);
-                    }
+                let ours = info.server && info.raft_id != node.raft_id && info.datacenter == node.config.datacenter;
+                if ours && (trusted(node, &info, false) || verify_server(node, &info).await) {
+                    node.known_servers.lock().expect("known servers lock").insert(info.raft_id, info);
                 }
             }
             Ok(cluster_formed)

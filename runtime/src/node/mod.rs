@@ -167,7 +167,8 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     let acl = acl::AclAgent::new(&config.acl.tokens, persisted_tokens);
     let state = SharedState::new();
     let state_machine = StateMachine::open(store.clone(), state.clone(), &config.node_name)?;
-    let security = crate::security::Security::load(&config, store.clone(), env.rng_seed()).map_err(|e| anyhow::anyhow!(e))?;
+    let security =
+        crate::security::Security::load(&config, store.clone(), env.rng_seed()).map_err(|e| anyhow::anyhow!(e))?;
     let pool = Arc::new(RpcPool::new(env.clone(), Link::Rpc(security.rpc.clone())));
     let lan_pool = Arc::new(RpcPool::new(env.clone(), Link::Lan(security.gossip.clone())));
     let raft = if config.server {

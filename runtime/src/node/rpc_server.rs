@@ -75,7 +75,13 @@ async fn serve_connection<E: Env>(
 }
 
 /// Whether a request may be served from this peer on this port.
-fn admission<E: Env>(node: &Node<E>, port: Port, auth: PeerAuth, sealed: bool, request: &Request) -> Result<(), &'static str> {
+fn admission<E: Env>(
+    node: &Node<E>,
+    port: Port,
+    auth: PeerAuth,
+    sealed: bool,
+    request: &Request,
+) -> Result<(), &'static str> {
     let tls = &node.security.rpc;
     match port {
         Port::Lan => match request {

@@ -69,9 +69,9 @@ impl Link {
             Link::Rpc(_) => Ok(Some(Received { message: decode(&bytes)?, sealed: false })),
             Link::Lan(keys) => {
                 let sealed = bytes.first() == Some(&ENVELOPE_SEALED);
-                let payload = keys
-                    .unwrap(KeyPool::Lan, Channel::Stream, &bytes, peer)
-                    .ok_or_else(|| io::Error::new(io::ErrorKind::PermissionDenied, "frame refused by the gossip keyring"))?;
+                let payload = keys.unwrap(KeyPool::Lan, Channel::Stream, &bytes, peer).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::PermissionDenied, "frame refused by the gossip keyring")
+                })?;
                 Ok(Some(Received { message: decode(&payload)?, sealed }))
             }
         }

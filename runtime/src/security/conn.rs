@@ -85,7 +85,10 @@ pub async fn open_rpc<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, tls: &Rp
 
 /// Accepts server RPC on an accepted stream: reads the mode, runs the TLS handshake, and refuses plain
 /// connections when `verify_incoming` is on (they may not send anything at all).
-pub async fn accept_rpc<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, tls: &RpcTls) -> io::Result<(Conn<S>, PeerAuth)> {
+pub async fn accept_rpc<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    tls: &RpcTls,
+) -> io::Result<(Conn<S>, PeerAuth)> {
     let accepted = async {
         match stream.read_u8().await? {
             MODE_PLAIN if tls.verify_incoming => Err(io::Error::new(
@@ -95,7 +98,10 @@ pub async fn accept_rpc<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, tls: &
             MODE_PLAIN => Ok((Conn::Plain(stream), PeerAuth::default())),
             MODE_TLS => {
                 let Some(acceptor) = tls.acceptor() else {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS requested but this agent has no certificate"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "TLS requested but this agent has no certificate",
+                    ));
                 };
                 let stream = acceptor.accept(stream).await?;
                 let certificate = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first().cloned());

@@ -95,7 +95,12 @@ pub struct GossipKeys {
 impl GossipKeys {
     /// Loads the keyrings from the data dir, or creates them from `encrypt` (writing the files). A
     /// keyring file wins over `encrypt`, as in Consul; an `encrypt` key missing from the file is added.
-    pub fn load(settings: &EncryptSettings, store: Arc<dyn Store>, rng_seed: u64, server: bool) -> Result<GossipKeys, String> {
+    pub fn load(
+        settings: &EncryptSettings,
+        store: Arc<dyn Store>,
+        rng_seed: u64,
+        server: bool,
+    ) -> Result<GossipKeys, String> {
         let initial = settings
             .key
             .as_deref()
@@ -117,7 +122,10 @@ impl GossipKeys {
             let ring = match (from_file, &initial) {
                 (Some(mut ring), Some(key)) => {
                     if !ring.contains(key) {
-                        tracing::warn!(file = pool.file(), "the encrypt key is not in the keyring file: installing it beside the file's keys");
+                        tracing::warn!(
+                            file = pool.file(),
+                            "the encrypt key is not in the keyring file: installing it beside the file's keys"
+                        );
                         ring.install(key.clone()).map_err(|e| format!("{}: {e}", pool.file()))?;
                     }
                     Some(ring)
@@ -127,7 +135,9 @@ impl GossipKeys {
                 (None, None) => None,
             };
             if let (Some(ring), Some(store)) = (&ring, &persist) {
-                store.write_file(pool.file(), &ring.to_file_bytes()).map_err(|e| format!("cannot write {}: {e}", pool.file()))?;
+                store
+                    .write_file(pool.file(), &ring.to_file_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", pool.file()))?;
             }
             rings[pool.index()] = ring;
         }
@@ -137,7 +147,7 @@ impl GossipKeys {
             verify_incoming: settings.verify_incoming,
             verify_outgoing: settings.verify_outgoing,
             store: persist,
-            rng: Mutex::new(ChaCha20Rng::seed_from_u64(rng_seed ^ 0x6b65_7972_696e_67)), // "keyring"
+            rng: Mutex::new(ChaCha20Rng::seed_from_u64(rng_seed ^ 0x006b_6579_7269_6e67)), // "keyring"
             refusals: Default::default(),
         })
     }

@@ -47,7 +47,8 @@ impl Identity {
     }
 
     fn from_files(cert_file: &Path, key_file: &Path) -> Result<Identity, String> {
-        let cert = std::fs::read(cert_file).map_err(|e| format!("cannot read cert_file {}: {e}", cert_file.display()))?;
+        let cert =
+            std::fs::read(cert_file).map_err(|e| format!("cannot read cert_file {}: {e}", cert_file.display()))?;
         let key = std::fs::read(key_file).map_err(|e| format!("cannot read key_file {}: {e}", key_file.display()))?;
         Identity::from_pem(&cert, &key).map_err(|e| format!("{} / {}: {e}", cert_file.display(), key_file.display()))
     }
@@ -88,7 +89,9 @@ fn root_store(roots: &[CertificateDer<'static>]) -> Result<Arc<RootCertStore>, S
 
 /// The crypto provider with the interface's TLS 1.2 suites (all TLS 1.3 suites stay: they are not
 /// configurable, as in Consul), and the protocol versions it allows.
-fn provider(interface: &TlsInterface) -> Result<(Arc<CryptoProvider>, &'static [&'static SupportedProtocolVersion]), String> {
+fn provider(
+    interface: &TlsInterface,
+) -> Result<(Arc<CryptoProvider>, &'static [&'static SupportedProtocolVersion]), String> {
     let mut provider = rustls::crypto::ring::default_provider();
     if !interface.cipher_suites.is_empty() {
         let known: Vec<String> = provider.cipher_suites.iter().map(|s| format!("{:?}", s.suite())).collect();
@@ -177,10 +180,11 @@ impl Material {
         let builder = match self.roots.is_empty() {
             true => builder.with_no_client_auth(),
             false => {
-                let verifier = WebPkiClientVerifier::builder_with_provider(root_store(&self.roots)?, self.provider.clone())
-                    .allow_unauthenticated()
-                    .build()
-                    .map_err(|e| format!("cannot build the client certificate verifier: {e}"))?;
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(root_store(&self.roots)?, self.provider.clone())
+                        .allow_unauthenticated()
+                        .build()
+                        .map_err(|e| format!("cannot build the client certificate verifier: {e}"))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
@@ -238,7 +242,8 @@ impl RpcTls {
             (Some(cert), Some(key)) => Some(Identity::from_files(cert, key)?),
             _ => None,
         };
-        let material = Material { interface: interface.clone(), provider, versions, roots: load_roots(interface)?, identity };
+        let material =
+            Material { interface: interface.clone(), provider, versions, roots: load_roots(interface)?, identity };
         let server = material.server_config()?;
         let client = material.client_config(interface.verify_server_hostname)?;
         ServerName::try_from(server_name.clone()).map_err(|e| format!("invalid server name {server_name:?}: {e}"))?;
@@ -318,8 +323,9 @@ pub fn https_acceptor(interface: &TlsInterface) -> Result<TlsAcceptor, String> {
         return Err("HTTPS needs cert_file and key_file".into());
     };
     let identity = Identity::from_files(cert, key)?;
-    let builder =
-        ServerConfig::builder_with_provider(provider.clone()).with_protocol_versions(versions).map_err(|e| e.to_string())?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| e.to_string())?;
     let builder = match interface.verify_incoming {
         true => {
             let roots = root_store(&load_roots(interface)?)?;
