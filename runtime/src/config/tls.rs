@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::{boolean, problem, string};
+
 /// One section of the `tls` block, or the legacy top-level keys: every option unset until a file sets it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsSection {
@@ -128,18 +130,6 @@ pub struct SecuritySettings {
     pub auto_encrypt_dns_san: Vec<String>,
     pub auto_encrypt_ip_san: Vec<IpAddr>,
     pub encrypt: EncryptSettings,
-}
-
-fn problem(file: &Path, key: &str, what: impl std::fmt::Display) -> String {
-    format!("Error in {}: key {key:?}: {what}", file.display())
-}
-
-fn string(file: &Path, key: &str, value: &Value) -> Result<String, String> {
-    value.as_str().map(str::to_string).ok_or_else(|| problem(file, key, "expected a string"))
-}
-
-fn boolean(file: &Path, key: &str, value: &Value) -> Result<bool, String> {
-    value.as_bool().ok_or_else(|| problem(file, key, "expected true or false"))
 }
 
 fn strings(file: &Path, key: &str, value: &Value) -> Result<Vec<String>, String> {

@@ -294,16 +294,6 @@ impl RpcTls {
         })
     }
 
-    /// Whether the agent holds a certificate to present.
-    pub fn has_identity(&self) -> bool {
-        self.material.read().expect("tls lock").identity.is_some()
-    }
-
-    /// The CA roots in PEM, as auto_encrypt hands them to client agents.
-    pub fn roots(&self) -> Vec<CertificateDer<'static>> {
-        self.material.read().expect("tls lock").roots.clone()
-    }
-
     fn rebuild(&self, change: impl FnOnce(&mut Material)) -> Result<(), String> {
         let mut material = self.material.write().expect("tls lock");
         change(&mut material);
@@ -341,14 +331,4 @@ pub fn https_acceptor(interface: &TlsInterface) -> Result<TlsAcceptor, String> {
         .map_err(|e| format!("unusable HTTPS certificate or key: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// The roots HTTPS checks verify against when the agent has a CA (Consul's checks use the agent's TLS
-/// configuration): `None` without one (the web PKI roots apply).
-pub fn check_roots(interface: &TlsInterface) -> Result<Option<Arc<RootCertStore>>, String> {
-    let roots = load_roots(interface)?;
-    match roots.is_empty() {
-        true => Ok(None),
-        false => root_store(&roots).map(Some),
-    }
 }
