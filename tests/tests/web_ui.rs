@@ -3,7 +3,9 @@
 
 use std::process::Command;
 
-use conclave_tests::harness::Cluster;
+use std::time::Duration;
+
+use conclave_tests::harness::{eventually, Cluster};
 use conclave_tests::http;
 
 fn chromium() -> Option<String> {
@@ -21,10 +23,16 @@ fn web_ui_shows_services_nodes_and_leader_in_chromium() {
     let agent = &cluster.agents[0];
     let payload = r#"{"ID":"node-exporter-1","Name":"node-exporter","Tags":["prometheus"],"Address":"10.0.0.5","Port":9100,"Check":{"TTL":"30s","Status":"passing"}}"#;
     assert_eq!(http::put(&agent.url("/v1/agent/service/register"), payload).unwrap().status, 200);
-    let profile = cluster.dir.path().join("chromium-profile");
+    // The page shows what the API holds: wait until the catalog has the instance, so a slow machine
+    // measures the page and not the anti-entropy push.
+    eventually(Duration::from_secs(30), "the instance in /v1/health/service", || {
+        let reply = http::get(&agent.url("/v1/health/service/node-exporter")).ok()?;
+        reply.body.contains("node-exporter-1").then_some(())
+    });
     let mut dom = String::new();
-    // The page renders asynchronously; give the virtual clock time, and retry while the cluster settles.
-    for _ in 0..5 {
+    // The page renders asynchronously; give the virtual clock time, and retry with a fresh profile.
+    for attempt in 0..5 {
+        let profile = cluster.dir.path().join(format!("chromium-profile-{attempt}"));
         let output = Command::new(&browser)
             .args([
                 "--headless",
