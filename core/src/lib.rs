@@ -24,6 +24,7 @@
 pub mod acl;
 pub mod agent;
 pub mod api;
+pub mod ca;
 pub mod catalog;
 pub mod codec;
 pub mod dns;

@@ -32,6 +32,9 @@ fn main() {
         Command::Acl(command) => conclave::cli::acl::acl(command),
         Command::Login(args) => conclave::cli::login::login(args),
         Command::Logout(args) => conclave::cli::login::logout(args),
+        Command::Tls(command) => conclave::cli::tls::tls(command),
+        Command::Keygen => conclave::cli::keygen::keygen(),
+        Command::Keyring(args) => conclave::cli::keyring::keyring(args),
         Command::Version => {
             println!("Conclave v{}", env!("CARGO_PKG_VERSION"));
             println!("Revision (Consul-compatible API v1)");

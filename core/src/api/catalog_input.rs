@@ -191,6 +191,7 @@ pub(super) fn check_spec(input: HealthCheckInput, node: &str) -> Result<CheckSpe
         header: def.header.unwrap_or_default(),
         body: def.body.unwrap_or_default(),
         tls_skip_verify: def.tls_skip_verify.unwrap_or(false),
+        tls_server_name: def.tls_server_name.unwrap_or_default(),
         tcp: def.tcp.unwrap_or_default(),
         interval_ms: millis(def.interval.or(def.interval_duration)),
         timeout_ms: millis(def.timeout.or(def.timeout_duration)),

@@ -161,6 +161,7 @@ impl CheckInput {
             header: self.header.unwrap_or_default(),
             body: self.body.unwrap_or_default(),
             tls_skip_verify: self.tls_skip_verify.unwrap_or(false),
+            tls_server_name: self.tls_server_name.unwrap_or_default(),
             tcp: self.tcp.unwrap_or_default(),
             interval_ms: interval.as_millis(),
             timeout_ms: self.timeout.unwrap_or_default().as_millis(),

@@ -116,6 +116,9 @@ fn definition_json(def: &CheckDefinition) -> Value {
     if !def.body.is_empty() {
         put("Body", json!(def.body));
     }
+    if !def.tls_server_name.is_empty() {
+        put("TLSServerName", json!(def.tls_server_name));
+    }
     if def.tls_skip_verify {
         put("TLSSkipVerify", json!(true));
     }

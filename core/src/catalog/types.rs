@@ -125,6 +125,8 @@ pub struct CheckDefinition {
     pub header: BTreeMap<String, Vec<String>>,
     pub body: String,
     pub tls_skip_verify: bool,
+    /// The name an HTTPS check verifies the target's certificate against (SNI too); empty: the URL's host.
+    pub tls_server_name: String,
     pub tcp: String,
     pub interval_ms: u64,
     pub timeout_ms: u64,

@@ -50,6 +50,7 @@ impl State {
             Command::Session(command) => self.apply_session(index, command),
             Command::Txn(ops) => self.apply_txn(index, ops),
             Command::Acl(command) => Response::of(self.acl.apply(index, self.clock_ms, command)),
+            Command::Ca(command) => Response::of(self.ca.apply(index, command)),
             Command::Noop => Response::Applied,
         }
     }

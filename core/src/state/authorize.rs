@@ -68,6 +68,7 @@ impl State {
                     out.push(permission(Resource::Acl, "", Need::Write));
                 }
             }
+            Command::Ca(_) => out.push(permission(Resource::Operator, "", Need::Write)),
             Command::Noop => {}
         }
         out

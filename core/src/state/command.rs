@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::acl::{AclCommand, Authority};
+use crate::ca::CaCommand;
 use crate::catalog::CatalogCommand;
 use crate::kv::{KvCommand, SessionCommand, TxnOp, TxnOutcome};
 
@@ -25,6 +26,8 @@ pub enum Command {
     Txn(Vec<TxnOp>),
     /// A change to the ACL table (tokens, policies, roles, auth methods, binding rules).
     Acl(AclCommand),
+    /// A change to the cluster CA table (auto-encrypt).
+    Ca(CaCommand),
     /// An entry that changes nothing (used by a new leader and by tests); it still advances the index.
     Noop,
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::watch::WatchKey;
 use crate::acl::AclTable;
+use crate::ca::CaTable;
 use crate::catalog::CatalogTable;
 use crate::kv::{KvStore, Sessions};
 
@@ -16,6 +17,7 @@ pub struct State {
     pub(super) kv: KvStore,
     pub(super) sessions: Sessions,
     pub(super) acl: AclTable,
+    pub(super) ca: CaTable,
     /// Index of the last applied command (0 before the first).
     pub(super) last_index: u64,
     /// The replicated clock: the latest proposal time (ms) applied, never going back. Lock delays are
@@ -51,6 +53,11 @@ impl State {
     /// The sessions table.
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
+    }
+
+    /// The cluster CA table (auto-encrypt).
+    pub fn ca(&self) -> &CaTable {
+        &self.ca
     }
 
     /// The ACL table.

@@ -6,9 +6,12 @@ pub mod acl;
 pub mod agent;
 pub mod client;
 pub mod commands;
+pub mod keygen;
+pub mod keyring;
 pub mod kv;
 pub mod lock;
 pub mod login;
+pub mod tls;
 
 use clap::{Parser, Subcommand};
 
@@ -63,6 +66,13 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Destroys a token created with `login`.
     Logout(login::LogoutArgs),
+    /// Creates and manages the agent TLS CA and certificates.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
+    /// Generates a new gossip encryption key.
+    Keygen,
+    /// Manages gossip encryption keys across the cluster.
+    Keyring(keyring::KeyringArgs),
     /// Prints the Conclave version.
     Version,
 }

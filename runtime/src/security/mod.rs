@@ -1,9 +1,12 @@
 //! Transport security of the node's own protocols and of HTTPS: TLS contexts (`tls`), the RPC
-//! connection handshake (`conn`), and the gossip keyrings (`keyring`). Without certificates and keys
+//! connection handshake (`conn`), the gossip keyrings (`keyring`), and certificate issuing for
+//! `conclave tls` and auto_encrypt (`issue`). Without certificates and keys
 //! everything here lets plain traffic through, which is Consul's behaviour without them too.
 
 pub mod conn;
+pub mod issue;
 pub mod keyring;
+mod key_der;
 pub mod tls;
 
 use std::sync::Arc;
