@@ -1,17 +1,24 @@
 //! How client subcommands reach an agent: `-http-addr`, else `CONSUL_HTTP_ADDR` / `CONCLAVE_HTTP_ADDR`,
-//! else 127.0.0.1:8500; the ACL token goes in `X-Consul-Token`, taken as Consul takes it: `-token`, else
-//! `-token-file`, else `CONSUL_HTTP_TOKEN`, else `CONSUL_HTTP_TOKEN_FILE` (files are read and trimmed).
+//! else 127.0.0.1:8500, over HTTPS when the address says `https://` or `CONSUL_HTTP_SSL` is true (with
+//! `-ca-file`, `-ca-path`, `-client-cert`, `-client-key`, `-tls-server-name` or their `CONSUL_CACERT`,
+//! `CONSUL_CAPATH`, `CONSUL_CLIENT_CERT`, `CONSUL_CLIENT_KEY`, `CONSUL_TLS_SERVER_NAME` variables, and
+//! `CONSUL_HTTP_SSL_VERIFY=false` to skip verification); the ACL token goes in `X-Consul-Token`, taken as
+//! Consul takes it: `-token`, else `-token-file`, else `CONSUL_HTTP_TOKEN`, else `CONSUL_HTTP_TOKEN_FILE`
+//! (files are read and trimmed).
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use rustls::pki_types::ServerName;
 
 use crate::env::http_client::{self, HttpResponse};
+use crate::security::https_client::HttpsClientTls;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct HttpFlags {
-    /// Address of the agent's HTTP API (also CONSUL_HTTP_ADDR or CONCLAVE_HTTP_ADDR).
+    /// Address of the agent's HTTP API (also CONSUL_HTTP_ADDR or CONCLAVE_HTTP_ADDR); `https://` for HTTPS.
     #[arg(long = "http-addr")]
     pub http_addr: Option<String>,
     /// ACL token sent with requests (also CONSUL_HTTP_TOKEN).
@@ -23,27 +30,92 @@ pub struct HttpFlags {
     /// Datacenter to query (default: the agent's).
     #[arg(long)]
     pub datacenter: Option<String>,
+    /// CA file verifying the agent's HTTPS certificate (also CONSUL_CACERT).
+    #[arg(long = "ca-file")]
+    pub ca_file: Option<PathBuf>,
+    /// Directory of CA files verifying the agent's HTTPS certificate (also CONSUL_CAPATH).
+    #[arg(long = "ca-path")]
+    pub ca_path: Option<PathBuf>,
+    /// Client certificate presented to the agent (also CONSUL_CLIENT_CERT).
+    #[arg(long = "client-cert")]
+    pub client_cert: Option<PathBuf>,
+    /// Key of the client certificate (also CONSUL_CLIENT_KEY).
+    #[arg(long = "client-key")]
+    pub client_key: Option<PathBuf>,
+    /// Name the agent's certificate is verified against and sent as SNI (also CONSUL_TLS_SERVER_NAME).
+    #[arg(long = "tls-server-name")]
+    pub tls_server_name: Option<String>,
+}
+
+/// Where the agent is and how to talk to it.
+struct Target {
+    addr: SocketAddr,
+    /// `host:port`, the Host header.
+    host: String,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Go's strconv.ParseBool, which Consul reads its boolean variables with.
+fn env_bool(name: &str) -> anyhow::Result<Option<bool>> {
+    let Some(value) = env_var(name) else { return Ok(None) };
+    match value.as_str() {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Some(true)),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Some(false)),
+        _ => bail!("Could not parse {name}: {value:?} is not a boolean"),
+    }
 }
 
 impl HttpFlags {
-    fn address(&self) -> anyhow::Result<(SocketAddr, String)> {
+    fn target(&self) -> anyhow::Result<Target> {
         let raw = self
             .http_addr
             .clone()
-            .or_else(|| std::env::var("CONCLAVE_HTTP_ADDR").ok())
-            .or_else(|| std::env::var("CONSUL_HTTP_ADDR").ok())
+            .or_else(|| env_var("CONCLAVE_HTTP_ADDR"))
+            .or_else(|| env_var("CONSUL_HTTP_ADDR"))
             .unwrap_or_else(|| "127.0.0.1:8500".to_string());
-        let trimmed = raw.trim_start_matches("http://").trim_end_matches('/').to_string();
-        if raw.starts_with("https://") {
-            bail!("HTTPS is not supported: {raw}");
-        }
-        let with_port = if trimmed.contains(':') { trimmed.clone() } else { format!("{trimmed}:8500") };
-        let addr = with_port
+        let (https, rest) = if let Some(rest) = raw.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = raw.strip_prefix("http://") {
+            (env_bool("CONSUL_HTTP_SSL")?.unwrap_or(false), rest)
+        } else if raw.starts_with("unix://") {
+            bail!("unix socket addresses are not supported: {raw}");
+        } else {
+            (env_bool("CONSUL_HTTP_SSL")?.unwrap_or(false), raw.as_str())
+        };
+        let trimmed = rest.trim_end_matches('/');
+        let host = if trimmed.contains(':') { trimmed.to_string() } else { format!("{trimmed}:8500") };
+        let addr = host
             .to_socket_addrs()
             .with_context(|| format!("invalid HTTP address {raw:?}"))?
             .next()
             .context("no address")?;
-        Ok((addr, with_port))
+        let tls = match https {
+            true => Some(self.tls(&host)?),
+            false => None,
+        };
+        Ok(Target { addr, host, tls })
+    }
+
+    fn tls(&self, host: &str) -> anyhow::Result<(tokio_rustls::TlsConnector, ServerName<'static>)> {
+        let path = |flag: &Option<PathBuf>, var: &str| flag.clone().or_else(|| env_var(var).map(PathBuf::from));
+        let settings = HttpsClientTls {
+            ca_file: path(&self.ca_file, "CONSUL_CACERT"),
+            ca_path: path(&self.ca_path, "CONSUL_CAPATH"),
+            client_cert: path(&self.client_cert, "CONSUL_CLIENT_CERT"),
+            client_key: path(&self.client_key, "CONSUL_CLIENT_KEY"),
+            skip_verify: !env_bool("CONSUL_HTTP_SSL_VERIFY")?.unwrap_or(true),
+        };
+        let config = settings.client_config().map_err(|e| anyhow::anyhow!("Error setting up TLS: {e}"))?;
+        let name = self.tls_server_name.clone().or_else(|| env_var("CONSUL_TLS_SERVER_NAME")).unwrap_or_else(|| {
+            let host_only = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            host_only.trim_start_matches('[').trim_end_matches(']').to_string()
+        });
+        let name = ServerName::try_from(name.clone()).with_context(|| format!("invalid TLS server name {name:?}"))?;
+        Ok((tokio_rustls::TlsConnector::from(config), name))
     }
 
     /// The token to send, in Consul's order of precedence (api.Config: an explicit token beats a token
@@ -63,7 +135,7 @@ impl HttpFlags {
 
     /// Sends one request and returns the response, whatever its status.
     pub fn call(&self, method: &str, path: &str, body: Vec<u8>) -> anyhow::Result<HttpResponse> {
-        let (addr, host) = self.address()?;
+        let target = self.target()?;
         let mut path = path.to_string();
         if let Some(dc) = &self.datacenter {
             path.push(if path.contains('?') { '&' } else { '?' });
@@ -72,19 +144,22 @@ impl HttpFlags {
         let token = self.token()?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         runtime.block_on(async move {
+            let Target { addr, host, tls } = target;
             let stream = tokio::net::TcpStream::connect(addr)
                 .await
                 .with_context(|| format!("Error connecting to agent at {host}: is an agent running there?"))?;
-            http_client::request_with_headers(
-                stream,
-                method,
-                &host,
-                &path,
-                body,
-                token.iter().map(|t| ("x-consul-token", t.as_str())).collect(),
-            )
-            .await
-            .context("HTTP request failed")
+            let headers: Vec<(&str, &str)> = token.iter().map(|t| ("x-consul-token", t.as_str())).collect();
+            let response = match tls {
+                None => http_client::request_with_headers(stream, method, &host, &path, body, headers).await,
+                Some((connector, name)) => {
+                    let stream = connector
+                        .connect(name, stream)
+                        .await
+                        .with_context(|| format!("Error connecting to agent at {host}: TLS handshake failed"))?;
+                    http_client::request_with_headers(stream, method, &host, &path, body, headers).await
+                }
+            };
+            response.context("HTTP request failed")
         })
     }
 

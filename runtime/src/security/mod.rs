@@ -4,6 +4,7 @@
 //! everything here lets plain traffic through, which is Consul's behaviour without them too.
 
 pub mod conn;
+pub mod https_client;
 pub mod issue;
 pub mod keyring;
 mod key_der;

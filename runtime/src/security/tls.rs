@@ -46,7 +46,7 @@ impl Identity {
         Ok(Identity { chain, key })
     }
 
-    fn from_files(cert_file: &Path, key_file: &Path) -> Result<Identity, String> {
+    pub fn from_files(cert_file: &Path, key_file: &Path) -> Result<Identity, String> {
         let cert =
             std::fs::read(cert_file).map_err(|e| format!("cannot read cert_file {}: {e}", cert_file.display()))?;
         let key = std::fs::read(key_file).map_err(|e| format!("cannot read key_file {}: {e}", key_file.display()))?;
