@@ -7,4 +7,5 @@
 pub mod harness;
 pub mod http;
 pub mod matrix;
+pub mod pki;
 pub mod raw_http;

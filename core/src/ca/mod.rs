@@ -44,7 +44,8 @@ impl CaTable {
                 if cert_pem.is_empty() || key_pem.is_empty() {
                     return Err("cluster CA needs a certificate and a key".to_string());
                 }
-                self.ca = Some(ClusterCa { cert_pem: cert_pem.clone(), key_pem: key_pem.clone(), created_index: index });
+                self.ca =
+                    Some(ClusterCa { cert_pem: cert_pem.clone(), key_pem: key_pem.clone(), created_index: index });
                 Ok(())
             }
         }

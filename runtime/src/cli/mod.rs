@@ -114,9 +114,22 @@ pub fn normalize_go_flags(args: impl IntoIterator<Item = String>) -> Vec<String>
 
 /// Where the child command of `lock` starts: after the flags and the prefix.
 fn lock_child_start(args: &[String]) -> Option<usize> {
-    const TAKES_VALUE: &[&str] =
-        &["name", "try", "n", "http-addr", "token", "token-file", "datacenter", "monitor-retry", "timeout", "ca-file",
-          "ca-path", "client-cert", "client-key", "tls-server-name"];
+    const TAKES_VALUE: &[&str] = &[
+        "name",
+        "try",
+        "n",
+        "http-addr",
+        "token",
+        "token-file",
+        "datacenter",
+        "monitor-retry",
+        "timeout",
+        "ca-file",
+        "ca-path",
+        "client-cert",
+        "client-key",
+        "tls-server-name",
+    ];
     let mut position = 2;
     while position < args.len() {
         let arg = &args[position];

@@ -121,9 +121,17 @@ impl<E: Env> Node<E> {
 
     /// The authority of the agent's own writes (anti-entropy): its agent token, else its default token.
     pub fn agent_authority(&self) -> Option<Authority> {
-        let tokens = self.acl.tokens.lock().expect("acl tokens lock").clone();
-        let secret = if tokens.agent.is_empty() { self.request_secret(None) } else { tokens.agent };
-        self.authority(&secret)
+        self.authority(&self.agent_secret())
+    }
+
+    /// The secret of the agent's own requests: its agent token, else its default token, else anonymous.
+    pub fn agent_secret(&self) -> String {
+        let agent = self.acl.tokens.lock().expect("acl tokens lock").agent.clone();
+        if agent.is_empty() {
+            self.request_secret(None)
+        } else {
+            agent
+        }
     }
 
     /// Replaces one of the agent's tokens (`agent`, `agent_recovery`, `default`, `replication`) and,

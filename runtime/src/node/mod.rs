@@ -266,6 +266,7 @@ pub fn spawn_tasks<E: Env>(node: &Arc<Node<E>>, sockets: NodeSockets<E>) {
     tokio::spawn(log_leadership_changes(node.clone()));
     tokio::spawn(bootstrap::run(node.clone()));
     tokio::spawn(self_register::run(node.clone()));
+    tokio::spawn(auto_encrypt::run(node.clone()));
     tokio::spawn(agent_state::anti_entropy(node.clone()));
     tokio::spawn(checks::run(node.clone()));
     if node.config.server {

@@ -93,7 +93,7 @@ fn admission<E: Env>(
         Port::Rpc => {
             if tls.verify_incoming && !auth.verified {
                 return match request {
-                    Request::SignClientCertificate { .. } if auth.tls => Ok(()),
+                    Request::SignClientCertificate(_) if auth.tls => Ok(()),
                     _ => Err("verify_incoming: a certificate signed by the CA is required"),
                 };
             }
@@ -142,8 +142,8 @@ async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request, auth: PeerAuth) -
             super::forward::serve_forwarded(node, request).await
         }
         (Request::Keyring { pool, op }, _) => Reply::Keyring(node.security.gossip.apply(pool, &op)),
-        (Request::SignClientCertificate { csr_pem }, _) => {
-            Reply::ClientCertificate(super::auto_encrypt::sign(node, &csr_pem))
+        (Request::SignClientCertificate(request), _) => {
+            Reply::ClientCertificate(super::auto_encrypt::sign(node, &request))
         }
     }
 }

@@ -63,10 +63,20 @@ pub enum Request {
         op: crate::security::keyring::KeyringOp,
     },
     /// auto_encrypt: a client agent that holds only the CA asks a server to sign its certificate.
-    SignClientCertificate {
-        /// PEM of a certificate signing request.
-        csr_pem: String,
-    },
+    SignClientCertificate(SignRequest),
+}
+
+/// What a client agent asks a server to sign through auto_encrypt.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignRequest {
+    /// PEM of a certificate signing request; only its key is used.
+    pub csr_pem: String,
+    pub node: String,
+    /// The agent's token (with ACLs on, it needs `node:write` on `node`).
+    pub token: String,
+    /// `auto_encrypt.dns_san` / `ip_san`: extra names the client wants in its certificate.
+    pub dns_sans: Vec<String>,
+    pub ip_sans: Vec<std::net::IpAddr>,
 }
 
 impl RpcRequest for Request {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -20,11 +21,14 @@ pub struct RpcPool<E: Env> {
     env: E,
     link: Link,
     idle: Mutex<BTreeMap<SocketAddr, Vec<Conn<E::Stream>>>>,
+    /// Moves on at `forget_all`: a connection taken or dialled before is not pooled again when its call
+    /// ends (it was made with the old TLS identity).
+    generation: AtomicU64,
 }
 
 impl<E: Env> RpcPool<E> {
     pub fn new(env: E, link: Link) -> RpcPool<E> {
-        RpcPool { env, link, idle: Mutex::new(BTreeMap::new()) }
+        RpcPool { env, link, idle: Mutex::new(BTreeMap::new()), generation: AtomicU64::new(0) }
     }
 
     /// Sends `request` to `addr` and waits at most `timeout` for the reply. For an idempotent request, a
@@ -35,6 +39,7 @@ impl<E: Env> RpcPool<E> {
     /// that happened).
     pub async fn call<Q: RpcRequest>(&self, addr: SocketAddr, request: &Q, timeout: Duration) -> io::Result<Q::Reply> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let generation = self.generation.load(Ordering::SeqCst);
         let pooled = match request.is_idempotent() {
             true => self.idle.lock().expect("rpc pool lock").get_mut(&addr).and_then(|v| v.pop()),
             false => None,
@@ -48,6 +53,9 @@ impl<E: Env> RpcPool<E> {
             None => self.exchange(addr, None, request, deadline).await?,
         };
         let mut idle = self.idle.lock().expect("rpc pool lock");
+        if generation != self.generation.load(Ordering::SeqCst) {
+            return Ok(reply);
+        }
         let conns = idle.entry(addr).or_default();
         if conns.len() < IDLE_CONNECTIONS_PER_PEER_MAX {
             conns.push(stream);
@@ -77,6 +85,13 @@ impl<E: Env> RpcPool<E> {
             Ok(result) => result,
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("rpc to {addr} timed out"))),
         }
+    }
+
+    /// Drops every idle connection (after the agent's TLS identity changed).
+    pub fn forget_all(&self) {
+        let mut idle = self.idle.lock().expect("rpc pool lock");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        idle.clear();
     }
 
     /// Drops the idle connections to `addr` (after a peer restarted, say).

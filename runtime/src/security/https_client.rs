@@ -50,7 +50,8 @@ impl HttpsClientTls {
     }
 
     fn roots(&self) -> Result<RootCertStore, String> {
-        let interface = TlsInterface { ca_file: self.ca_file.clone(), ca_path: self.ca_path.clone(), ..Default::default() };
+        let interface =
+            TlsInterface { ca_file: self.ca_file.clone(), ca_path: self.ca_path.clone(), ..Default::default() };
         if !interface.has_ca() {
             return Ok(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() });
         }

@@ -43,7 +43,9 @@ impl Role {
     /// certificate no extended key usage at all (any usage); ClientAuth says what it is for and is all it needs.
     fn extended_key_usages(self) -> Vec<ExtendedKeyUsagePurpose> {
         match self {
-            Role::Server | Role::Client => vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+            Role::Server | Role::Client => {
+                vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
+            }
             Role::Cli => vec![ExtendedKeyUsagePurpose::ClientAuth],
         }
     }
@@ -117,18 +119,14 @@ impl LeafRequest {
 pub fn generate_ca(request: &CaRequest) -> Result<(String, String), TlsError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let serial = random_serial();
-    let common_name = if request.common_name.is_empty() {
-        format!("Consul Agent CA {serial}")
-    } else {
-        request.common_name.clone()
-    };
+    let common_name =
+        if request.common_name.is_empty() { format!("Consul Agent CA {serial}") } else { request.common_name.clone() };
     let mut params = CertificateParams::default();
     params.serial_number = Some(serial_number(serial));
     params.distinguished_name = distinguished_name(&common_name);
     set_validity(&mut params, request.now, request.days)?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages =
-        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
     if !request.permitted_dns_domains.is_empty() {
         params.name_constraints = Some(NameConstraints {
@@ -144,9 +142,47 @@ pub fn generate_ca(request: &CaRequest) -> Result<(String, String), TlsError> {
 /// Consul writes them); returns (certificate PEM, PKCS#8 private key PEM). The new certificate is checked to
 /// verify against the CA for `request.common_name` before it is returned.
 pub fn issue(ca_cert_pem: &str, ca_key_pem: &str, request: &LeafRequest) -> Result<(String, String), TlsError> {
-    let ca_key = key_der::key_pair_from_pem(ca_key_pem).map_err(TlsError::CaKey)?;
-    let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key).map_err(|e| TlsError::CaCertificate(e.to_string()))?;
+    let issuer = ca_issuer(ca_cert_pem, ca_key_pem)?;
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let certificate = leaf_params(request)?.signed_by(&key, &issuer)?;
+    verify_leaf(ca_cert_pem, certificate.der(), request)?;
+    Ok((certificate.pem(), key.serialize_pem()))
+}
+
+/// Signs the public key of a certificate signing request (auto_encrypt: the key never leaves the client
+/// agent). Only the key and the request's signature are taken from the CSR; every name, usage and date
+/// comes from `request`, so a client cannot ask for a name it may not have. Returns the certificate PEM.
+pub fn sign_request(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    csr_pem: &str,
+    request: &LeafRequest,
+) -> Result<String, TlsError> {
+    let issuer = ca_issuer(ca_cert_pem, ca_key_pem)?;
+    let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+        .map_err(|e| TlsError::InvalidRequest(format!("invalid certificate signing request: {e}")))?;
+    csr.params = leaf_params(request)?;
+    let certificate = csr.signed_by(&issuer)?;
+    verify_leaf(ca_cert_pem, certificate.der(), request)?;
+    Ok(certificate.pem())
+}
+
+/// A new ECDSA P-256 key and a certificate signing request for it, both PEM (the client agent's half of
+/// auto_encrypt; the names in it are advisory, the server decides them).
+pub fn signing_request(common_name: &str) -> Result<(String, String), TlsError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(common_name);
+    let csr = params.serialize_request(&key)?;
+    Ok((csr.pem()?, key.serialize_pem()))
+}
+
+fn ca_issuer(ca_cert_pem: &str, ca_key_pem: &str) -> Result<Issuer<'static, KeyPair>, TlsError> {
+    let ca_key = key_der::key_pair_from_pem(ca_key_pem).map_err(TlsError::CaKey)?;
+    Issuer::from_ca_cert_pem(ca_cert_pem, ca_key).map_err(|e| TlsError::CaCertificate(e.to_string()))
+}
+
+fn leaf_params(request: &LeafRequest) -> Result<CertificateParams, TlsError> {
     let mut params = CertificateParams::default();
     params.serial_number = Some(serial_number(random_serial()));
     params.distinguished_name = distinguished_name(&request.common_name);
@@ -156,15 +192,14 @@ pub fn issue(ca_cert_pem: &str, ca_key_pem: &str, request: &LeafRequest) -> Resu
     params.extended_key_usages = request.role.extended_key_usages();
     params.use_authority_key_identifier_extension = true;
     params.subject_alt_names = subject_alt_names(request)?;
-    let certificate = params.signed_by(&key, &issuer)?;
-    verify_leaf(ca_cert_pem, certificate.der(), request)?;
-    Ok((certificate.pem(), key.serialize_pem()))
+    Ok(params)
 }
 
 fn subject_alt_names(request: &LeafRequest) -> Result<Vec<SanType>, TlsError> {
     let mut names = Vec::with_capacity(request.dns_names.len() + request.ip_addresses.len());
     for name in &request.dns_names {
-        let ia5 = name.as_str().try_into().map_err(|_| TlsError::InvalidRequest(format!("invalid DNS name {name:?}")))?;
+        let ia5 =
+            name.as_str().try_into().map_err(|_| TlsError::InvalidRequest(format!("invalid DNS name {name:?}")))?;
         names.push(SanType::DnsName(ia5));
     }
     names.extend(request.ip_addresses.iter().copied().map(SanType::IpAddress));

@@ -120,13 +120,13 @@ impl GossipKeys {
                 None => None,
             };
             let ring = match (from_file, &initial) {
-                (Some(mut ring), Some(key)) => {
+                // Consul's rule: the file holds the rotated keys; `encrypt` only seeds a new keyring.
+                (Some(ring), Some(key)) => {
                     if !ring.contains(key) {
                         tracing::warn!(
                             file = pool.file(),
-                            "the encrypt key is not in the keyring file: installing it beside the file's keys"
+                            "keyring file exists but encrypt is given: using the keyring file, which does not hold the encrypt key"
                         );
-                        ring.install(key.clone()).map_err(|e| format!("{}: {e}", pool.file()))?;
                     }
                     Some(ring)
                 }

@@ -6,8 +6,8 @@
 pub mod conn;
 pub mod https_client;
 pub mod issue;
-pub mod keyring;
 mod key_der;
+pub mod keyring;
 pub mod tls;
 
 use std::sync::Arc;

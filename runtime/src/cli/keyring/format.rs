@@ -100,7 +100,8 @@ mod tests {
 
     #[test]
     fn primary_keys_list_shows_only_the_primary_key_map() {
-        let expected = format!("\nWAN:\n  {KEY_A} [3/3]\n\ndc1 (LAN):\n  ===> c2: key not installed\n  {KEY_A} [5/5]\n");
+        let expected =
+            format!("\nWAN:\n  {KEY_A} [3/3]\n\ndc1 (LAN):\n  ===> c2: key not installed\n  {KEY_A} [5/5]\n");
         assert_eq!(format_responses(&answer(), KeySet::Primary), expected);
     }
 

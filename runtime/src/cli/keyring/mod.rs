@@ -7,7 +7,7 @@ pub mod format;
 use anyhow::Context;
 use clap::Args;
 
-use self::format::{format_responses, KeyringResponse, KeySet};
+use self::format::{format_responses, KeySet, KeyringResponse};
 use super::acl::fail;
 use super::client::HttpFlags;
 

@@ -8,8 +8,8 @@ use std::time::SystemTime;
 use clap::Args;
 
 use super::files::{write_new, Secrecy};
-use crate::security::issue::{generate_ca, CaRequest};
 use crate::cli::acl::fail;
+use crate::security::issue::{generate_ca, CaRequest};
 
 #[derive(Args, Debug, Clone)]
 pub struct CaCreateArgs {

@@ -10,8 +10,8 @@ use std::time::SystemTime;
 use clap::Args;
 
 use super::files::{write_new, Secrecy};
-use crate::security::issue::{issue, LeafRequest, Role};
 use crate::cli::acl::fail;
+use crate::security::issue::{issue, LeafRequest, Role};
 
 /// Highest file index tried before giving up, as Consul.
 pub const FILE_INDEX_MAX: u32 = 10_000;
@@ -66,9 +66,9 @@ pub fn cert_create(args: CertCreateArgs) -> anyhow::Result<()> {
 /// The files a certificate is written to: the first `<prefix>-<n>.pem` / `<prefix>-<n>-key.pem` pair of
 /// which neither exists in `dir`.
 pub fn free_file_names(dir: &Path, prefix: &str) -> Option<(String, String)> {
-    (0..=FILE_INDEX_MAX).map(|n| (format!("{prefix}-{n}.pem"), format!("{prefix}-{n}-key.pem"))).find(
-        |(cert, key)| !dir.join(cert).exists() && !dir.join(key).exists(),
-    )
+    (0..=FILE_INDEX_MAX)
+        .map(|n| (format!("{prefix}-{n}.pem"), format!("{prefix}-{n}-key.pem")))
+        .find(|(cert, key)| !dir.join(cert).exists() && !dir.join(key).exists())
 }
 
 /// `tls cert create` with `dir` as the current directory; progress lines go to `out`.

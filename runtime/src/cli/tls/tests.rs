@@ -47,7 +47,12 @@ fn der(path: &Path) -> CertificateDer<'static> {
 }
 
 /// Verifies `leaf` against `ca` as a trust anchor for `usage`, and then for `name` when given.
-fn verify(ca: &CertificateDer<'_>, leaf: &CertificateDer<'_>, usage: webpki::KeyUsage, name: Option<&str>) -> Result<(), webpki::Error> {
+fn verify(
+    ca: &CertificateDer<'_>,
+    leaf: &CertificateDer<'_>,
+    usage: webpki::KeyUsage,
+    name: Option<&str>,
+) -> Result<(), webpki::Error> {
     let anchor = webpki::anchor_from_trusted_cert(ca)?;
     let end_entity = webpki::EndEntityCert::try_from(leaf)?;
     end_entity.verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &[anchor], &[], UnixTime::now(), usage, None, None)?;
@@ -164,7 +169,8 @@ fn name_constrained_ca_refuses_a_name_outside_its_domains() {
 
 #[test]
 fn ca_is_named_as_consul_names_it_unless_told() {
-    let request = CaRequest { common_name: String::new(), days: 30, permitted_dns_domains: Vec::new(), now: SystemTime::now() };
+    let request =
+        CaRequest { common_name: String::new(), days: 30, permitted_dns_domains: Vec::new(), now: SystemTime::now() };
     let (ca_pem, _) = generate_ca(&request).unwrap();
     let ca = CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap();
     let params = rcgen::CertificateParams::from_ca_cert_der(&ca).unwrap();
