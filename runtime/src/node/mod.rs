@@ -5,6 +5,7 @@
 //! `conclave` binary runs it on tokio + fjall, the simulator on turmoil, with no other difference.
 
 pub mod acl;
+pub mod admission;
 pub mod agent_state;
 pub mod auto_encrypt;
 pub mod bootstrap;

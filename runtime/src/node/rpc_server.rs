@@ -14,16 +14,8 @@ use crate::env::Env;
 use crate::raft::messages::{Reply, Request};
 use crate::rpc::link::Link;
 use crate::security::conn::PeerAuth;
-use crate::security::keyring::KeyPool;
 
-/// Which listener a connection arrived on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Port {
-    /// Server RPC (8300).
-    Rpc,
-    /// The LAN port's TCP side (8301).
-    Lan,
-}
+pub use super::admission::Port;
 
 pub async fn serve<E: Env>(node: Arc<Node<E>>, mut listener: E::Listener, port: Port) {
     let link = match port {
@@ -60,57 +52,17 @@ async fn serve_connection<E: Env>(
                 return;
             }
         };
-        let reply = match admission(&node, port, auth, received.sealed, &received.message) {
-            Ok(()) => handle(&node, received.message, auth).await,
-            Err(why) => {
-                tracing::debug!(target: "conclave::rpc", %peer, ?port, why, "refused an RPC request");
-                Reply::Refused(why.to_string())
-            }
-        };
+        let reply =
+            match super::admission::admission(&node.security.rpc, port, auth, received.sealed, &received.message) {
+                Ok(()) => handle(&node, received.message, auth).await,
+                Err(why) => {
+                    tracing::debug!(target: "conclave::rpc", %peer, ?port, why, "refused an RPC request");
+                    Reply::Refused(why.to_string())
+                }
+            };
         if let Err(e) = link.send(&mut conn, &reply).await {
             tracing::debug!(target: "conclave::rpc", %peer, error = %e, "cannot send RPC reply");
             return;
-        }
-    }
-}
-
-/// Whether a request may be served from this peer on this port.
-fn admission<E: Env>(
-    node: &Node<E>,
-    port: Port,
-    auth: PeerAuth,
-    sealed: bool,
-    request: &Request,
-) -> Result<(), &'static str> {
-    let tls = &node.security.rpc;
-    match port {
-        Port::Lan => match request {
-            Request::Hello(_) => Ok(()),
-            Request::Keyring { pool: KeyPool::Lan, .. } if sealed => Ok(()),
-            Request::Keyring { .. } => Err("LAN keyring operations must be sealed under an installed gossip key"),
-            _ => Err("only discovery and keyring operations are served on the LAN port"),
-        },
-        Port::Rpc => {
-            if tls.verify_incoming && !auth.verified {
-                return match request {
-                    Request::SignClientCertificate(_) if auth.tls => Ok(()),
-                    _ => Err("verify_incoming: a certificate signed by the CA is required"),
-                };
-            }
-            let server_only = matches!(
-                request,
-                Request::AppendEntries(_)
-                    | Request::Vote(_)
-                    | Request::InstallSnapshot(_)
-                    | Request::Keyring { pool: KeyPool::Wan, .. }
-            ) || matches!(request, Request::Hello(info) if info.server);
-            if server_only && tls.verify_server_hostname && !auth.server {
-                return Err("verify_server_hostname: this request needs a server certificate");
-            }
-            match request {
-                Request::Keyring { pool: KeyPool::Lan, .. } => Err("LAN keyring operations go to the LAN port"),
-                _ => Ok(()),
-            }
         }
     }
 }
