@@ -2,7 +2,8 @@
 //! `https`), the older top-level keys (`ca_file`, `cert_file`, `key_file`, `verify_incoming`,
 //! `verify_incoming_rpc`, `verify_incoming_https`, `verify_outgoing`, `verify_server_hostname`,
 //! `tls_min_version`, `tls_cipher_suites`), `auto_encrypt`, and gossip encryption (`encrypt`,
-//! `encrypt_verify_incoming`, `encrypt_verify_outgoing`, `disable_keyring_file`). Files set options;
+//! `encrypt_verify_incoming`, `encrypt_verify_outgoing`, `disable_keyring_file`), and
+//! `enable_agent_tls_for_checks`. Files set options;
 //! `resolve` turns them into what each interface uses and refuses combinations Consul refuses (verifying
 //! without a CA, a certificate without its key) and what Conclave cannot do (TLS 1.0/1.1, a gRPC port).
 
@@ -57,6 +58,7 @@ pub struct SecurityFileConfig {
     pub legacy_https: TlsSection,
     pub auto_encrypt_tls: Option<bool>,
     pub auto_encrypt_allow_tls: Option<bool>,
+    pub enable_agent_tls_for_checks: Option<bool>,
     pub auto_encrypt_dns_san: Vec<String>,
     pub auto_encrypt_ip_san: Vec<String>,
     pub encrypt: Option<String>,
@@ -130,6 +132,8 @@ pub struct SecuritySettings {
     pub auto_encrypt_dns_san: Vec<String>,
     pub auto_encrypt_ip_san: Vec<IpAddr>,
     pub encrypt: EncryptSettings,
+    /// HTTPS checks verify targets against the `internal_rpc` CA and present the agent's certificate.
+    pub enable_agent_tls_for_checks: bool,
 }
 
 fn strings(file: &Path, key: &str, value: &Value) -> Result<Vec<String>, String> {
@@ -165,6 +169,7 @@ pub fn apply_top_level(config: &mut SecurityFileConfig, file: &Path, key: &str, 
         "encrypt_verify_incoming" => config.encrypt_verify_incoming = Some(boolean(file, key, value)?),
         "encrypt_verify_outgoing" => config.encrypt_verify_outgoing = Some(boolean(file, key, value)?),
         "disable_keyring_file" => config.disable_keyring_file = Some(boolean(file, key, value)?),
+        "enable_agent_tls_for_checks" => config.enable_agent_tls_for_checks = Some(boolean(file, key, value)?),
         _ => return set_option(&mut config.legacy, file, key, key, value),
     }
     Ok(true)
@@ -321,6 +326,7 @@ pub fn resolve(file: &SecurityFileConfig, server: bool) -> Result<SecuritySettin
         auto_encrypt_dns_san: file.auto_encrypt_dns_san.clone(),
         auto_encrypt_ip_san,
         encrypt,
+        enable_agent_tls_for_checks: file.enable_agent_tls_for_checks.unwrap_or(false),
     })
 }
 
@@ -400,5 +406,13 @@ mod tests {
         let settings = resolve(&file, false).unwrap();
         assert_eq!(settings.encrypt.key.as_deref(), Some("k"));
         assert!(!settings.encrypt.verify_incoming && settings.encrypt.verify_outgoing);
+    }
+
+    #[test]
+    fn agent_tls_for_checks_is_off_unless_set() {
+        assert!(!resolve(&parse("ca_file = \"ca.pem\"").unwrap(), false).unwrap().enable_agent_tls_for_checks);
+        let on = parse("enable_agent_tls_for_checks = true").unwrap();
+        assert!(resolve(&on, false).unwrap().enable_agent_tls_for_checks);
+        assert!(parse("enable_agent_tls_for_checks = \"yes\"").unwrap_err().contains("enable_agent_tls_for_checks"));
     }
 }

@@ -1,8 +1,9 @@
-//! Transport security of the node's own protocols and of HTTPS: TLS contexts (`tls`), the RPC
-//! connection handshake (`conn`), the gossip keyrings (`keyring`), and certificate issuing for
-//! `conclave tls` and auto_encrypt (`issue`). Without certificates and keys
+//! Transport security of the node's own protocols and of HTTPS: TLS contexts (`tls`), the client side
+//! of HTTPS checks (`check_tls`), the RPC connection handshake (`conn`), the gossip keyrings (`keyring`),
+//! and certificate issuing for `conclave tls` and auto_encrypt (`issue`). Without certificates and keys
 //! everything here lets plain traffic through, which is Consul's behaviour without them too.
 
+pub mod check_tls;
 pub mod conn;
 pub mod https_client;
 pub mod issue;
@@ -19,6 +20,8 @@ use crate::env::Store;
 pub struct Security {
     pub rpc: Arc<tls::RpcTls>,
     pub gossip: Arc<keyring::GossipKeys>,
+    /// The TLS client of HTTPS checks (Consul's `OutgoingTLSConfigForCheck`).
+    pub checks: check_tls::CheckTls,
 }
 
 impl Security {
@@ -28,6 +31,8 @@ impl Security {
         let outgoing = settings.internal_rpc.verify_outgoing || settings.auto_encrypt_tls;
         let rpc = tls::RpcTls::new(&settings.internal_rpc, outgoing, config.server_tls_name())?;
         let gossip = keyring::GossipKeys::load(&settings.encrypt, store, rng_seed, config.server)?;
-        Ok(Security { rpc: Arc::new(rpc), gossip: Arc::new(gossip) })
+        // Consul's checks use the internal RPC settings (tlsutil's internalRPCTLSConfig).
+        let checks = check_tls::CheckTls::new(&settings.internal_rpc, settings.enable_agent_tls_for_checks)?;
+        Ok(Security { rpc: Arc::new(rpc), gossip: Arc::new(gossip), checks })
     }
 }

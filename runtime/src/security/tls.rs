@@ -79,7 +79,7 @@ pub fn load_roots(interface: &TlsInterface) -> Result<Vec<CertificateDer<'static
     Ok(roots)
 }
 
-fn root_store(roots: &[CertificateDer<'static>]) -> Result<Arc<RootCertStore>, String> {
+pub(super) fn root_store(roots: &[CertificateDer<'static>]) -> Result<Arc<RootCertStore>, String> {
     let mut store = RootCertStore::empty();
     for root in roots {
         store.add(root.clone()).map_err(|e| format!("unusable CA certificate: {e}"))?;
@@ -89,7 +89,7 @@ fn root_store(roots: &[CertificateDer<'static>]) -> Result<Arc<RootCertStore>, S
 
 /// The crypto provider with the interface's TLS 1.2 suites (all TLS 1.3 suites stay: they are not
 /// configurable, as in Consul), and the protocol versions it allows.
-fn provider(
+pub(super) fn provider(
     interface: &TlsInterface,
 ) -> Result<(Arc<CryptoProvider>, &'static [&'static SupportedProtocolVersion]), String> {
     let mut provider = rustls::crypto::ring::default_provider();

@@ -5,8 +5,8 @@
 //! reports. Results change the agent's in-memory state at once; the catalog learns of them through the
 //! anti-entropy task, which `mark_dirty` wakes.
 
+mod http_probe;
 pub mod probes;
-mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -164,7 +164,7 @@ async fn run_check<E: Env>(node: Arc<Node<E>>, id: String, what: RunWhat, touche
     tokio::time::sleep(Duration::from_millis(first_probe_delay_ms(interval.as_millis() as u64, random))).await;
     loop {
         let probe = match what.check_type.as_str() {
-            "http" => probes::http(&node.env, &what.definition, &what.run).await,
+            "http" => probes::http(&node.env, &node.security.checks, &what.definition, &what.run).await,
             "tcp" => probes::tcp(&node.env, &what.definition).await,
             "script" => probes::script(&node.env, &what.definition, &what.run).await,
             other => unreachable!("runnable() does not start {other:?} checks"),
