@@ -6,7 +6,10 @@
 //! default). Both are driven by the same ureq HTTP/1.1 keep-alive clients, spread over the three
 //! servers/members, and a side-by-side table is printed at the end. Without etcd only Conclave's
 //! figures are printed. A third cluster runs the same workloads with ACLs on (`default_policy = "deny"`,
-//! a token holding 10 policies) and its figures are set beside ACLs off.
+//! a token holding 10 policies) and its figures are set beside ACLs off. A fourth runs them with TLS on
+//! RPC and HTTPS (certificates from `conclave tls`, `verify_incoming`, `verify_outgoing`,
+//! `verify_server_hostname`, gossip encryption), the clients over HTTPS with the CLI certificate, set
+//! beside plaintext.
 //!
 //! `cargo run --release -p conclave-tests --bin kvbench [-- SECONDS_PER_PHASE]` (`$ETCD_BIN` overrides
 //! `/usr/bin/etcd`).
@@ -19,6 +22,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use conclave_tests::harness::{eventually, Cluster};
+use conclave_tests::pki::{keygen, write, Pki};
 
 /// Bytes in every value written.
 const VALUE_BYTES: usize = 100;
@@ -58,6 +62,18 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 type Op = fn(&ureq::Agent, &str, u64) -> bool;
 
+/// The TLS phase's client configuration (its CA and the CLI certificate), once set.
+static CLIENT_TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+
+/// A keep-alive HTTP client; over HTTPS with the TLS phase's configuration once it is set.
+fn new_agent() -> ureq::Agent {
+    let builder = ureq::AgentBuilder::new().timeout(Duration::from_secs(30));
+    match CLIENT_TLS.get() {
+        Some(config) => builder.tls_config(config.clone()).build(),
+        None => builder.build(),
+    }
+}
+
 /// `clients` threads, client `i` talking to `urls[i % urls.len()]`, each looping `op` until `duration`
 /// has passed. Only successful operations count (and have their latency recorded).
 fn run_phase(urls: &[String], clients: usize, duration: Duration, op: Op) -> Phase {
@@ -68,7 +84,7 @@ fn run_phase(urls: &[String], clients: usize, duration: Duration, op: Op) -> Pha
         .map(|client| {
             let (stop, errors, url) = (stop.clone(), errors.clone(), urls[client % urls.len()].clone());
             std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+                let agent = new_agent();
                 let mut latencies = Vec::new();
                 let mut sequence = 0u64;
                 while !stop.load(Ordering::Relaxed) {
@@ -175,7 +191,7 @@ fn preload(urls: &[String], put: fn(&ureq::Agent, &str, u64) -> bool) {
         .map(|worker| {
             let url = urls[worker as usize % urls.len()].clone();
             std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+                let agent = new_agent();
                 for key in (worker..PRELOADED).step_by(8) {
                     assert!(put(&agent, &url, key), "preloading bench/{key} through {url} failed");
                 }
@@ -312,6 +328,7 @@ fn main() {
         phases
     };
 
+    let with_tls = tls_phases(duration);
     let with_acl = acl_phases(duration);
 
     let etcd_binary = PathBuf::from(std::env::var("ETCD_BIN").unwrap_or_else(|_| "/usr/bin/etcd".into()));
@@ -376,6 +393,47 @@ fn main() {
         let (off, on) = (conclave[i].ops_per_sec(), with_acl[i].ops_per_sec());
         println!("{workload:<10} {clients:>7} | {off:>9.0} {on:>9.0} | {:>7.2}x", on / off.max(1.0));
     }
+    println!();
+    println!("TLS on RPC and HTTPS (verify_incoming, client certificates, gossip encryption) against plaintext:");
+    println!("{:<10} {:>7} | {:>9} {:>9} | {:>8}", "workload", "clients", "plain", "tls", "tls/plain");
+    for (i, (workload, clients)) in WORKLOADS.iter().enumerate() {
+        let (plain, tls) = (conclave[i].ops_per_sec(), with_tls[i].ops_per_sec());
+        println!("{workload:<10} {clients:>7} | {plain:>9.0} {tls:>9.0} | {:>7.2}x", tls / plain.max(1.0));
+    }
+}
+
+/// The same workloads on a 3-server cluster secured as `tests/tests/tls_cluster.rs` secures one, the
+/// clients on the HTTPS port (8501) presenting the CLI certificate.
+fn tls_phases(duration: Duration) -> Vec<Phase> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ips: Vec<String> = (1..=3).map(|i| format!("127.0.63.{i}")).collect();
+    let pki = Pki::create(dir.path(), &ips);
+    let key = keygen(dir.path());
+    let (cert, cert_key) = pki.pair("server");
+    let config = write(dir.path(), "server.hcl", &pki.server_config((&cert, &cert_key), &key));
+    let mut cluster = Cluster::servers_with(63, 3, &["-config-file", &config]);
+    let leader = cluster.wait_leader();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(pki.ca()).expect("CA PEM")).expect("CA root");
+    let (cli_cert, cli_key) = pki.pair("cli");
+    let chain = CertificateDer::pem_file_iter(&cli_cert).expect("cli cert").collect::<Result<Vec<_>, _>>().unwrap();
+    let client_key = PrivateKeyDer::from_pem_file(&cli_key).expect("cli key");
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, client_key)
+        .expect("client certificate");
+    CLIENT_TLS.set(Arc::new(client)).expect("set once");
+    let urls: Vec<String> = ips.iter().map(|ip| format!("https://{ip}:8501")).collect();
+    println!("Conclave with TLS: 3 servers on https://127.0.63.1-3:8501, leader s{}", leader + 1);
+    let phases = run_all("tls", &urls, duration, conclave_put, conclave_get, conclave_put_key);
+    for agent in &mut cluster.agents {
+        agent.stop();
+    }
+    phases
 }
 
 /// Policies on the ACL phase's token: one grants `bench/`, the others speak about other prefixes.
