@@ -91,7 +91,8 @@ async fn serve_cluster_ca<E: Env>(node: Arc<Node<E>>) {
         match ca {
             Some(ca) => {
                 match CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()) {
-                    Ok(root) => match node.security.rpc.add_root(root) {
+                    Ok(root) => match node.security.rpc.add_root(root.clone()).and(node.security.checks.add_root(root))
+                    {
                         Ok(()) => tracing::debug!(target: "conclave::event", "trusting the cluster's auto_encrypt CA"),
                         Err(e) => tracing::error!(target: "conclave::event", error = %e, "cannot trust the cluster CA"),
                     },
@@ -178,9 +179,12 @@ async fn request_certificate<E: Env>(node: &Node<E>, attempt: usize) -> Result<(
         other => return Err(format!("{server} answered {other:?}")),
     };
     let identity = Identity::from_pem(certificate.as_bytes(), key_pem.as_bytes())?;
+    // Checks follow the agent's certificate and CAs too (Consul's combined pool and auto-TLS certificate).
+    node.security.checks.set_identity(identity.clone())?;
     node.security.rpc.set_identity(identity)?;
     for root in roots {
         let root = CertificateDer::from_pem_slice(root.as_bytes()).map_err(|e| format!("bad CA root: {e}"))?;
+        node.security.checks.add_root(root.clone())?;
         node.security.rpc.add_root(root)?;
     }
     // Pooled connections were made without a certificate; new ones present it.

@@ -177,6 +177,21 @@ async fn the_agent_certificate_is_presented_when_the_target_asks() {
     assert!(client.is_err() && seen.is_err(), "without enable_agent_tls_for_checks no certificate is sent");
 }
 
+#[tokio::test]
+async fn auto_encrypt_certificate_and_ca_are_used_only_with_enable_agent_tls_for_checks() {
+    let pki = Pki::new();
+    let server = target(&pki.leaf(Role::Server, "web.internal", &[]), Some(&pki.ca_pem));
+    let (cert_pem, key_pem) = pki.leaf(Role::Client, "client.dc1.consul", &[]);
+    let ca = CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap();
+    for agent_tls in [true, false] {
+        let checks = agent(None, None, agent_tls);
+        checks.set_identity(Identity::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap()).unwrap();
+        checks.add_root(ca.clone()).unwrap();
+        let (client, seen) = probe(&checks, false, "web.internal", "h", server.clone()).await;
+        assert_eq!(client.is_ok() && seen.is_ok(), agent_tls, "agent_tls {agent_tls}: {client:?} {seen:?}");
+    }
+}
+
 #[test]
 fn server_names_come_from_tls_server_name_else_the_url_host() {
     let dns = |name: &str| ServerName::try_from(name.to_string()).unwrap();
