@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use clap::Args;
 
-use super::files::{write_new, Secrecy};
+use super::files::save_pair;
 use crate::cli::acl::fail;
 use crate::security::issue::{generate_ca, CaRequest};
 
@@ -60,13 +60,7 @@ pub fn create_ca_in(dir: &Path, args: &CaCreateArgs, now: SystemTime, out: &mut 
         Ok(pair) => pair,
         Err(e) => return fail(e.to_string()),
     };
-    for (name, pem, secrecy) in [(&cert_name, &cert_pem, Secrecy::Public), (&key_name, &key_pem, Secrecy::Private)] {
-        if let Err(e) = write_new(&dir.join(name), pem, secrecy) {
-            return fail(format!("Error writing {name}: {e}"));
-        }
-        writeln!(out, "==> Saved {name}")?;
-    }
-    Ok(())
+    save_pair(dir, (&cert_name, &cert_pem), (&key_name, &key_pem), out)
 }
 
 #[cfg(test)]

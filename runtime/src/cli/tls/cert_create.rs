@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use clap::Args;
 
-use super::files::{write_new, Secrecy};
+use super::files::save_pair;
 use crate::cli::acl::fail;
 use crate::security::issue::{issue, LeafRequest, Role};
 
@@ -111,13 +111,7 @@ pub fn create_cert_in(dir: &Path, args: &CertCreateArgs, now: SystemTime, out: &
         Ok(pair) => pair,
         Err(e) => return fail(e.to_string()),
     };
-    for (name, pem, secrecy) in [(&cert_name, &cert_pem, Secrecy::Public), (&key_name, &key_pem, Secrecy::Private)] {
-        if let Err(e) = write_new(&dir.join(name), pem, secrecy) {
-            return fail(format!("Error writing {name}: {e}"));
-        }
-        writeln!(out, "==> Saved {name}")?;
-    }
-    Ok(())
+    save_pair(dir, (&cert_name, &cert_pem), (&key_name, &key_pem), out)
 }
 
 /// The names of the certificate: the flags' additional ones first, then Consul's for the role.

@@ -31,6 +31,18 @@ pub fn write_new(path: &Path, contents: &str, secrecy: Secrecy) -> std::io::Resu
     file.sync_all()
 }
 
+/// Writes a certificate (`(name, pem)`) and its key into `dir` with `write_new`, saying `==> Saved NAME`
+/// for each, as Consul's `tls` commands do; the first failure is the command's error.
+pub fn save_pair(dir: &Path, cert: (&str, &str), key: (&str, &str), out: &mut dyn Write) -> anyhow::Result<()> {
+    for ((name, pem), secrecy) in [(cert, Secrecy::Public), (key, Secrecy::Private)] {
+        if let Err(e) = write_new(&dir.join(name), pem, secrecy) {
+            return crate::cli::acl::fail(format!("Error writing {name}: {e}"));
+        }
+        writeln!(out, "==> Saved {name}")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
