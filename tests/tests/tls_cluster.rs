@@ -105,6 +105,9 @@ fn tls_cluster_serves_the_seed_flows_over_https_and_rotates_gossip_keys() {
     assert!(listed.contains(&format!("{new_key} [4/4]")), "LAN keyring after rotation: {listed}");
     assert!(listed.contains(&format!("{new_key} [3/3]")), "WAN keyring after rotation: {listed}");
     assert!(!listed.contains(&old_key), "the old key is still installed: {listed}");
+    // A local-only list skips the WAN pool but still asks every member of the LAN pool.
+    let local = keyring(&pki, &ips[1], &["-list", "-local-only"]);
+    assert!(local.contains(&format!("{new_key} [4/4]")) && !local.contains("WAN:"), "local-only list: {local}");
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(alive_members(&pki, &ips[0]), 4);
 

@@ -16,7 +16,7 @@ use super::authz::Caller;
 use super::{empty_ok, json_response, HttpError, QueryParams};
 use crate::env::Env;
 use crate::node::gossip::Pool;
-use crate::node::keyring_ops::{apply_locally, apply_to_pool, PoolAnswers};
+use crate::node::keyring_ops::{apply_to_pool, PoolAnswers};
 use crate::node::Node;
 use crate::security::keyring::KeyringOp;
 
@@ -63,18 +63,17 @@ pub async fn keyring<E: Env>(
     if local_only && op != KeyringOp::List {
         return Err(HttpError::bad_request("local-only can only be used with a list operation"));
     }
+    // The WAN pool is the servers'; a local-only list stays in this datacenter (Consul: no WAN traffic)
+    // but still asks every member of the LAN pool. Both pools are asked at once.
+    let with_wan = node.config.server && !local_only;
+    let lan = apply_to_pool(&node, Pool::Lan, &op);
     let mut pools = Vec::new();
-    let server = node.config.server;
-    for pool in [Pool::Wan, Pool::Lan] {
-        // The WAN pool is the servers'; a local-only list is this agent's LAN keyring.
-        if pool == Pool::Wan && (!server || local_only) {
-            continue;
-        }
-        let answers = match local_only {
-            true => apply_locally(&node, pool, &op),
-            false => apply_to_pool(&node, pool, &op).await,
-        };
-        pools.push((pool, answers));
+    if with_wan {
+        let (wan, lan) = futures::future::join(apply_to_pool(&node, Pool::Wan, &op), lan).await;
+        pools.push((Pool::Wan, wan));
+        pools.push((Pool::Lan, lan));
+    } else {
+        pools.push((Pool::Lan, lan.await));
     }
     if op == KeyringOp::List {
         let listed: Vec<Value> = pools.iter().map(|(pool, answers)| list_entry(&node, *pool, answers)).collect();

@@ -46,7 +46,7 @@ impl PoolAnswers {
 }
 
 /// Runs `op` on this agent only.
-pub fn apply_locally<E: Env>(node: &Node<E>, pool: Pool, op: &KeyringOp) -> PoolAnswers {
+fn apply_locally<E: Env>(node: &Node<E>, pool: Pool, op: &KeyringOp) -> PoolAnswers {
     let mut answers = PoolAnswers::default();
     let name = member_name(node, pool);
     answers.record(name, node.security.gossip.apply(pool.keys(), op));
