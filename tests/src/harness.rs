@@ -62,6 +62,41 @@ impl Agent {
         self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
+    /// Starts `conclave` with exactly `args` (a test's own command line), logging to `dir/<name>.log`.
+    pub fn launch(name: &str, ip: &str, args: Vec<String>, dir: &std::path::Path) -> Agent {
+        let mut agent = Agent {
+            name: name.to_string(),
+            ip: ip.to_string(),
+            args,
+            data_dir: dir.join(name),
+            log_path: dir.join(format!("{name}.log")),
+            child: None,
+            restarts: 0,
+        };
+        agent.spawn();
+        agent
+    }
+
+    /// Sends `signal` (a `kill -s` name such as `HUP`) to the running agent.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("the agent is running").to_string();
+        let status = Command::new("kill").args(["-s", signal, &pid]).status().expect("kill");
+        assert!(status.success(), "kill -s {signal} {pid} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit; true if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if !self.is_running() {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     fn spawn(&mut self) {
         let log = File::options().create(true).append(true).open(&self.log_path).expect("log file");
         let child = Command::new(binary())

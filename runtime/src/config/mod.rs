@@ -6,6 +6,7 @@
 
 pub mod acl;
 pub mod dns;
+pub mod process;
 pub mod settings;
 pub mod tls;
 
@@ -47,6 +48,8 @@ pub struct FileConfig {
     pub acl: AclSettings,
     /// TLS, `auto_encrypt` and gossip encryption.
     pub security: tls::SecurityFileConfig,
+    /// Pid file, logging, leave behaviour, node ID.
+    pub process: process::ProcessFileConfig,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -217,19 +220,11 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
             "connect" => refuse_unless_off(file, &key, &value)?,
             // Accepted for compatibility with Consul configs; none of them changes what a client observes
             // of a single datacenter today (see docs/limits.md).
-            "leave_on_terminate"
-            | "skip_leave_on_interrupt"
-            | "rejoin_after_leave"
-            | "disable_update_check"
-            | "telemetry"
-            | "performance"
-            | "addresses"
-            | "primary_datacenter"
-            | "limits"
-            | "raft_protocol"
-            | "node_id" => {}
+            "telemetry" | "performance" | "addresses" | "primary_datacenter" | "limits" | "raft_protocol" => {}
             other => {
-                if !tls::apply_top_level(&mut config.security, file, other, &value)? {
+                if !tls::apply_top_level(&mut config.security, file, other, &value)?
+                    && !process::apply_key(&mut config.process, file, other, &value)?
+                {
                     return Err(problem(file, other, "unknown configuration key"));
                 }
             }

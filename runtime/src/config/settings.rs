@@ -105,6 +105,9 @@ pub struct NodeConfig {
     /// The data dir, where an operator may leave Consul's `acl-bootstrap-reset` file (None: `-dev`, or
     /// the simulator, whose disks hold only the store).
     pub data_dir: Option<std::path::PathBuf>,
+    /// `node_id` / `-node-id` (or the host-based ID): the node ID to use, which must match the one the data
+    /// dir holds; `None` keeps the data dir's or makes a random one.
+    pub node_id: Option<String>,
 }
 
 impl NodeConfig {
@@ -139,6 +142,7 @@ impl NodeConfig {
             acl: crate::config::acl::AclSettings::default(),
             security: crate::config::tls::SecuritySettings::default(),
             data_dir: None,
+            node_id: None,
         }
     }
 

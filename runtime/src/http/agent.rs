@@ -405,13 +405,7 @@ pub async fn join<E: Env>(
 
 pub async fn leave<E: Env>(State(node): State<Arc<Node<E>>>, caller: Caller) -> Result<Response, HttpError> {
     caller.require(Resource::Agent, &node.config.node_name, Need::Write)?;
-    tracing::info!(target: "conclave::event", node = %node.config.node_name, "leaving on request");
-    for pool in [Pool::Wan, Pool::Lan] {
-        let (reply, left) = tokio::sync::oneshot::channel();
-        if node.gossip.send_to(pool, crate::node::gossip::GossipCommand::Leave(reply)).await {
-            let _ = left.await;
-        }
-    }
+    crate::node::leave::leave_cluster(&node).await;
     node.shutdown.notify_one();
     Ok(empty_ok())
 }

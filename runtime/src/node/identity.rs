@@ -10,16 +10,28 @@ use crate::raft::NodeId;
 
 const KEY_NODE_ID: &[u8] = b"node_id";
 
-/// Reads the node ID, or creates one from the node's rng and syncs it before it is used anywhere.
-pub fn load_or_create_node_id(store: &dyn Store, rng_seed: u64) -> anyhow::Result<String> {
+/// Reads the node ID, or creates one (`configured`, else from the node's rng) and syncs it before it is
+/// used anywhere. A configured ID that differs from the data dir's is refused: the Raft ID derives from it.
+pub fn load_or_create_node_id(store: &dyn Store, rng_seed: u64, configured: Option<&str>) -> anyhow::Result<String> {
     if let Some(bytes) = store.get(Space::Agent, KEY_NODE_ID).context("reading node ID")? {
         let text = String::from_utf8(bytes).context("node ID in the data dir is not UTF-8 (agent/node_id)")?;
         uuid::Uuid::parse_str(&text).with_context(|| format!("node ID in the data dir is not a UUID: {text:?}"))?;
+        if let Some(configured) = configured.filter(|id| *id != text) {
+            anyhow::bail!(
+                "node_id {configured} differs from the node ID {text} this data dir was created with; \
+                 remove node_id (or -node-id) or use a new data dir"
+            );
+        }
         return Ok(text);
     }
-    let mut bytes = [0u8; 16];
-    ChaCha8Rng::seed_from_u64(rng_seed ^ 0x6e6f_6465_6964).fill_bytes(&mut bytes); // "nodeid"
-    let id = uuid::Builder::from_random_bytes(bytes).into_uuid().to_string();
+    let id = match configured {
+        Some(id) => id.to_string(),
+        None => {
+            let mut bytes = [0u8; 16];
+            ChaCha8Rng::seed_from_u64(rng_seed ^ 0x6e6f_6465_6964).fill_bytes(&mut bytes); // "nodeid"
+            uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+        }
+    };
     store.write(vec![WriteOp::Put(Space::Agent, KEY_NODE_ID.to_vec(), id.clone().into_bytes())])?;
     store.sync().context("syncing node ID")?;
     Ok(id)

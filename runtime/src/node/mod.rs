@@ -14,6 +14,7 @@ pub mod forward;
 pub mod gossip;
 pub mod identity;
 pub mod keyring_ops;
+pub mod leave;
 pub mod requests;
 pub mod rpc_server;
 pub mod self_register;
@@ -161,7 +162,7 @@ fn raft_config(config: &NodeConfig) -> anyhow::Result<openraft::Config> {
 pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Arc<Node<E>>> {
     seed_election_rng(env.rng_seed());
     let store = env.store();
-    let node_id = identity::load_or_create_node_id(&*store, env.rng_seed())?;
+    let node_id = identity::load_or_create_node_id(&*store, env.rng_seed(), config.node_id.as_deref())?;
     let raft_id = identity::raft_id_of(&node_id);
     let local = agent_state::load_local_state(&*store)?;
     let persisted_tokens = acl::load_persisted_tokens(&*store, config.acl.enable_token_persistence)?;

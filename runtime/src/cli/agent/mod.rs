@@ -1,5 +1,11 @@
-//! `conclave agent`: flags, their translation into a `NodeConfig`, and running the node on the production
-//! Env until a signal stops it.
+//! `conclave agent`: flags and their translation into a `NodeConfig` and the process settings; `process`
+//! runs the node on the production Env until it leaves or a signal stops it.
+
+mod log_file;
+mod logging;
+mod process;
+
+pub use process::{run, ProcessSettings};
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -11,7 +17,7 @@ use clap::Args;
 
 use crate::config::{NodeConfig, Ports};
 use crate::env::join_address::resolve_join;
-use crate::env::{FjallStore, MemStore, Store, TokioEnv};
+use crate::env::{FjallStore, MemStore, Store};
 
 #[derive(Args, Debug, Default)]
 pub struct AgentArgs {
@@ -21,6 +27,33 @@ pub struct AgentArgs {
     /// Servers to wait for before bootstrapping the cluster.
     #[arg(long = "bootstrap-expect")]
     pub bootstrap_expect: Option<u32>,
+    /// Bootstrap a single-server cluster (Consul's `-bootstrap`: `-bootstrap-expect 1`).
+    #[arg(long)]
+    pub bootstrap: bool,
+    /// Write the agent's process ID to this file once it has started; removed at exit.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Also log to this file (a directory: `consul.log` in it), rotated as Consul rotates it.
+    #[arg(long = "log-file")]
+    pub log_file: Option<PathBuf>,
+    /// Log as JSON lines.
+    #[arg(long = "log-json")]
+    pub log_json: bool,
+    /// Rotate the log file at this size (0: no size limit).
+    #[arg(long = "log-rotate-bytes")]
+    pub log_rotate_bytes: Option<u64>,
+    /// Rotate the log file at this age (Go duration, default 24h).
+    #[arg(long = "log-rotate-duration")]
+    pub log_rotate_duration: Option<String>,
+    /// Old log files to keep (0: all, -1: none).
+    #[arg(long = "log-rotate-max-files", allow_hyphen_values = true)]
+    pub log_rotate_max_files: Option<i64>,
+    /// The node's ID (a UUID); must match the data dir's once it has one.
+    #[arg(long = "node-id")]
+    pub node_id: Option<String>,
+    /// `false`: derive the node ID from the host's machine ID (Consul's default is true: a random ID).
+    #[arg(long = "disable-host-node-id", num_args = 0..=1, default_missing_value = "true")]
+    pub disable_host_node_id: Option<bool>,
     /// Directory for the agent's durable state.
     #[arg(long = "data-dir")]
     pub data_dir: Option<PathBuf>,
@@ -127,7 +160,10 @@ impl AgentArgs {
         config.config_files = self.config_file.clone();
         config.dev = self.dev;
         config.server = self.server || self.dev || file.server.unwrap_or(false);
-        let expect = self.bootstrap_expect.or(file.bootstrap_expect);
+        let expect = self.bootstrap_expect.or(self.bootstrap.then_some(1)).or(file.bootstrap_expect);
+        if self.bootstrap && self.bootstrap_expect.is_some() {
+            bail!("'bootstrap_expect' is not allowed with 'bootstrap' (Consul: bootstrap mode and bootstrap_expect are exclusive)");
+        }
         if self.dev {
             config.bootstrap_expect = 1;
         } else if let Some(expect) = expect {
@@ -180,7 +216,8 @@ impl AgentArgs {
             config.join.push(resolve_join(addr, config.ports.serf_lan)?);
         }
         config.ui = self.ui || file.ui.unwrap_or(false);
-        config.rejoin = self.rejoin;
+        config.rejoin = self.rejoin || file.process.rejoin_after_leave.unwrap_or(false);
+        config.node_id = self.node_id(&file.process)?;
         config.enable_script_checks =
             self.enable_script_checks || self.enable_local_script_checks || file.enable_script_checks.unwrap_or(false);
         if let Some(interval) = &file.check_update_interval {
@@ -219,6 +256,51 @@ impl AgentArgs {
         Ok(config)
     }
 
+    /// `-node-id` over `node_id`; else, with `disable_host_node_id = false`, the machine ID as a UUID.
+    fn node_id(&self, file: &crate::config::process::ProcessFileConfig) -> anyhow::Result<Option<String>> {
+        use crate::config::process::{host_node_id, validate_node_id};
+        if let Some(id) = self.node_id.as_ref().or(file.node_id.as_ref()) {
+            return validate_node_id(id).map(Some).map_err(|e| anyhow::anyhow!(e));
+        }
+        if self.disable_host_node_id.or(file.disable_host_node_id).unwrap_or(true) {
+            return Ok(None);
+        }
+        let machine_id = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
+        match host_node_id(&machine_id) {
+            Some(id) => Ok(Some(id)),
+            None => {
+                bail!("disable_host_node_id is false but this host has no /etc/machine-id to derive a node ID from")
+            }
+        }
+    }
+
+    /// Logging, the pid file and the leave behaviour, flags over files over Consul's defaults (which depend
+    /// on whether the agent is a server).
+    pub fn process_settings(&self) -> anyhow::Result<ProcessSettings> {
+        let file = crate::config::load(&self.config_files()?).map_err(|e| anyhow::anyhow!(e))?;
+        let server = self.server || self.dev || file.server.unwrap_or(false);
+        let process = &file.process;
+        let mut rotation = log_file::Rotation::default();
+        if let Some(text) = self.log_rotate_duration.as_ref().or(process.log_rotate_duration.as_ref()) {
+            rotation.max_age = conclave_core::api::parse_go_duration(text)
+                .map_err(|e| anyhow::anyhow!("invalid log_rotate_duration {text:?}: {e}"))?;
+        }
+        rotation.max_bytes = self.log_rotate_bytes.or(process.log_rotate_bytes).unwrap_or(0);
+        rotation.max_files = self.log_rotate_max_files.or(process.log_rotate_max_files).unwrap_or(0);
+        Ok(ProcessSettings {
+            log: logging::LogSettings {
+                level: self.log_level()?,
+                json: self.log_json || process.log_json.unwrap_or(false),
+                file: self.log_file.clone().or(process.log_file.clone()),
+                rotation,
+            },
+            pid_file: self.pid_file.clone().or(process.pid_file.clone()),
+            leave_on_terminate: process.leave_on_terminate.unwrap_or(!server),
+            skip_leave_on_interrupt: process.skip_leave_on_interrupt.unwrap_or(server),
+            ignored: process.ignored.clone(),
+        })
+    }
+
     fn data_dir(&self) -> anyhow::Result<Option<PathBuf>> {
         if self.data_dir.is_some() {
             return Ok(self.data_dir.clone());
@@ -227,7 +309,7 @@ impl AgentArgs {
         Ok(file.data_dir)
     }
 
-    fn log_level(&self) -> anyhow::Result<String> {
+    pub(crate) fn log_level(&self) -> anyhow::Result<String> {
         if let Some(level) = &self.log_level {
             return Ok(level.clone());
         }
@@ -243,51 +325,4 @@ impl AgentArgs {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
         Ok(Arc::new(FjallStore::open(&dir)?))
     }
-}
-
-fn init_logging(level: &str) -> anyhow::Result<()> {
-    let level = match level.to_ascii_lowercase().as_str() {
-        "trace" => "trace",
-        "debug" => "debug",
-        "info" => "info",
-        "warn" => "warn",
-        "err" | "error" => "error",
-        other => bail!("invalid -log-level {other:?} (trace, debug, info, warn, err)"),
-    };
-    // openraft reports every election at info and every unreachable peer as an error on each retry; keep
-    // it to real errors unless debugging, and leave peer reachability to our own logs.
-    let filter = if matches!(level, "trace" | "debug") {
-        tracing_subscriber::EnvFilter::new(level)
-    } else {
-        tracing_subscriber::EnvFilter::new(format!(
-            "{level},openraft=error,openraft::replication=off,openraft::core::raft_core=off"
-        ))
-    };
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    Ok(())
-}
-
-/// Runs the agent until SIGINT/SIGTERM. Returns an error (and the process exits 1) if it cannot start.
-pub fn run(args: AgentArgs) -> anyhow::Result<()> {
-    init_logging(&args.log_level()?)?;
-    let config = args.node_config()?;
-    let store = args.open_store()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
-        let env = TokioEnv::new(store.clone());
-        let started = crate::agent::start(env, config).await?;
-        tracing::info!("Conclave agent running: node {} ({})", started.config.node_name, started.node_id);
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let result = tokio::select! {
-            result = crate::agent::run(started.clone()) => result,
-            _ = tokio::signal::ctrl_c() => Ok(()),
-            _ = terminate.recv() => Ok(()),
-        };
-        tracing::info!("shutting down");
-        if let Some(raft) = &started.raft {
-            let _ = raft.shutdown().await;
-        }
-        store.sync()?;
-        result
-    })
 }
