@@ -8,6 +8,7 @@ pub mod acl;
 pub mod dns;
 pub mod settings;
 pub mod tls;
+pub mod watches;
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +48,8 @@ pub struct FileConfig {
     pub acl: AclSettings,
     /// TLS, `auto_encrypt` and gossip encryption.
     pub security: tls::SecurityFileConfig,
+    /// The `watches` the agent runs.
+    pub watches: Vec<watches::WatchSpec>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -211,6 +214,13 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
                     let (check, service_id) =
                         decode_check_definition(check.to_string().as_bytes()).map_err(|e| problem(file, &key, e))?;
                     config.checks.push((check, service_id, source.clone()));
+                }
+            }
+            "watches" => {
+                let items = value.as_array().ok_or_else(|| problem(file, &key, "expected a list of watches"))?;
+                for (i, item) in items.iter().enumerate() {
+                    let spec = watches::parse_watch(item).map_err(|e| problem(file, &format!("watches[{i}]"), e))?;
+                    config.watches.push(spec);
                 }
             }
             // The service mesh Conclave does not have: refused unless off, so no one believes it on.
