@@ -189,6 +189,24 @@ mod tests {
     }
 
     #[test]
+    fn the_handler_of_watch_keeps_its_flags() {
+        let args = strings(&["conclave", "watch", "-type", "key", "-key", "k", "-shell=false", "ls", "-la"]);
+        let out = normalize_go_flags(args);
+        assert_eq!(out, strings(&["conclave", "watch", "--type", "key", "--key", "k", "--shell=false", "--", "ls", "-la"]));
+        let Command::Watch(watch) = Cli::try_parse_from(out).unwrap().command else { panic!("not watch") };
+        let spec = watch::spec(&watch).unwrap();
+        assert_eq!(spec.handler, crate::config::watches::WatchHandler::Args(strings(&["ls", "-la"])));
+    }
+
+    #[test]
+    fn watch_without_a_type_is_refused() {
+        let out = normalize_go_flags(strings(&["conclave", "watch", "-key", "k"]));
+        let Command::Watch(watch) = Cli::try_parse_from(out).unwrap().command else { panic!("not watch") };
+        let error = watch::spec(&watch).unwrap_err().to_string();
+        assert_eq!(error, "Failed to parse watch: Watch type must be specified");
+    }
+
+    #[test]
     fn agent_accepts_the_seed_command_line() {
         let args = normalize_go_flags(strings(&[
             "conclave",
