@@ -1,6 +1,7 @@
 //! One watch's blocking-query loop, as Consul's `api/watch` plan runs it: ask the endpoint of the watch's
 //! type with the last index, and hand the data to the handler when the index moved *and* the data
-//! changed; an index that went backwards starts over from 0; errors back off (5 s × failures², at most
+//! changed; an index that went backwards starts over from 0 (except for events, whose index is not
+//! monotonic); errors back off (5 s × failures², at most
 //! 3 min). The decisions are in [`Plan`], pure; [`run`] does the waiting.
 
 use std::future::Future;
@@ -105,7 +106,10 @@ impl Plan {
             }
         }
         let previous = self.last_index;
-        self.last_index = if index < previous { 0 } else { index };
+        // Event indexes come from random UUIDs and go backwards half the time: starting over there (as
+        // Consul's plan does for every type) would hand the handler old events again.
+        let restart = index < previous && !matches!(spec.kind, WatchKind::Event { .. });
+        self.last_index = if restart { 0 } else { index };
         if index == previous || data == self.last_result {
             return Ok(None);
         }

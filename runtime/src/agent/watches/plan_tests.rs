@@ -79,3 +79,14 @@ fn an_error_answer_is_an_error_not_a_change() {
     let error = Plan::default().step(&spec, &answer(403, 1, json!("Permission denied"))).unwrap_err();
     assert!(error.starts_with("Unexpected response code: 403"), "{error}");
 }
+
+#[test]
+fn event_watch_does_not_start_over_when_the_index_goes_down() {
+    let spec = spec(WatchKind::Event { name: String::new() });
+    let high = json!({"ID": "00000000-0000-0009-0000-000000000000", "Name": "a"});
+    let low = json!({"ID": "00000000-0000-0002-0000-000000000000", "Name": "b"});
+    let mut plan = Plan::default();
+    plan.step(&spec, &answer(200, 9, json!([high.clone()]))).unwrap();
+    assert_eq!(plan.step(&spec, &answer(200, 2, json!([high, low.clone()]))).unwrap(), Some((2, json!([low]))));
+    assert_eq!(plan.path(&spec), "/v1/event/list?index=2");
+}
