@@ -144,6 +144,33 @@ fn events_reach_the_agents_their_filters_select_and_watches_run_handlers() {
     });
     let added = file_text(&event_out)[before.len()..].to_string();
     assert!(!added.contains(&id), "the handler got the old event again: {added}");
+
+    python_consul_fires_and_lists(&cluster.agents[1].ip);
+}
+
+/// python-consul's `event.fire` and `event.list` against the client agent, when python-consul is installed.
+fn python_consul_fires_and_lists(agent_ip: &str) {
+    if !Command::new("python3").args(["-c", "import consul"]).status().is_ok_and(|s| s.success()) {
+        eprintln!("python-consul is not installed: its event check is skipped");
+        return;
+    }
+    let script = r#"
+import sys, consul
+c = consul.Consul(host=sys.argv[1], port=8500)
+fired = c.event.fire("py-event", "from python", node="c1")
+assert fired["Name"] == "py-event" and fired["NodeFilter"] == "c1", fired
+for _ in range(100):
+    index, events = c.event.list(name="py-event")
+    if events:
+        break
+    import time; time.sleep(0.1)
+assert [e["ID"] for e in events] == [fired["ID"]], events
+assert int(index) > 0
+print("python-consul events: ok")
+"#;
+    let output = Command::new("python3").args(["-c", script, agent_ip]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && stdout.contains("ok"), "python-consul failed:\n{stdout}\n{stderr}");
 }
 
 #[test]
