@@ -63,7 +63,10 @@ fn events_reach_the_agents_their_filters_select_and_watches_run_handlers() {
     let fired = fire(&server, "deploy", "v1");
     assert_eq!(fired.status, 200, "{}", fired.body);
     let fired = fired.json();
-    assert_eq!((fired["Name"].as_str(), fired["Payload"].as_str(), fired["Version"].as_u64()), (Some("deploy"), Some("djE="), Some(1)));
+    assert_eq!(
+        (fired["Name"].as_str(), fired["Payload"].as_str(), fired["Version"].as_u64()),
+        (Some("deploy"), Some("djE="), Some(1))
+    );
     let id = fired["ID"].as_str().unwrap().to_string();
     wait_for_event(&server, "deploy");
     wait_for_event(&client, "deploy");
@@ -73,7 +76,9 @@ fn events_reach_the_agents_their_filters_select_and_watches_run_handlers() {
     assert_eq!(fire(&server, "empty", "").json()["Payload"], Value::Null);
 
     // Filters: only the selected agents record it.
-    for (query, name) in [("?node=^c1$", "to-c1"), ("?service=web&tag=v1", "to-web-v1"), ("?service=web&tag=v9", "to-nobody")] {
+    for (query, name) in
+        [("?node=^c1$", "to-c1"), ("?service=web&tag=v1", "to-web-v1"), ("?service=web&tag=v9", "to-nobody")]
+    {
         assert_eq!(fire(&server, &format!("{name}{query}"), "").status, 200);
     }
     fire(&client, "marker", "");
@@ -83,7 +88,10 @@ fn events_reach_the_agents_their_filters_select_and_watches_run_handlers() {
     assert!(on_client.contains(&"to-c1".into()) && on_client.contains(&"to-web-v1".into()), "{on_client:?}");
     assert!(!on_server.contains(&"to-c1".into()) && !on_server.contains(&"to-web-v1".into()), "{on_server:?}");
     assert!(!on_client.contains(&"to-nobody".into()), "{on_client:?}");
-    assert!(on_client.iter().position(|n| n == "deploy") < on_client.iter().position(|n| n == "marker"), "oldest first");
+    assert!(
+        on_client.iter().position(|n| n == "deploy") < on_client.iter().position(|n| n == "marker"),
+        "oldest first"
+    );
 
     // Bad input gets Consul's 400s.
     let refused = fire(&server, "x?tag=v1", "");
@@ -114,10 +122,16 @@ fn events_reach_the_agents_their_filters_select_and_watches_run_handlers() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success() && stdout.starts_with("Event ID: "), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success() && stdout.starts_with("Event ID: "),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     wait_for_event(&client, "from-cli");
     let output = Command::new(binary()).args(["event", "-http-addr", &client]).output().unwrap();
-    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("Event name must be specified"));
+    assert!(
+        !output.status.success() && String::from_utf8_lossy(&output.stderr).contains("Event name must be specified")
+    );
 
     // `conclave watch -type key` runs its handler with the pair on stdin each time the key changes.
     let key_out = cluster.dir.path().join("key-watch.out");
@@ -129,14 +143,20 @@ fn events_reach_the_agents_their_filters_select_and_watches_run_handlers() {
             .unwrap(),
     );
     assert_eq!(http::put(&format!("{server}/v1/kv/app/cfg"), "one").unwrap().status, 200);
-    eventually(Duration::from_secs(10), "the handler saw \"one\"", || file_text(&key_out).contains("b25l").then_some(()));
+    eventually(Duration::from_secs(10), "the handler saw \"one\"", || {
+        file_text(&key_out).contains("b25l").then_some(())
+    });
     assert_eq!(http::put(&format!("{server}/v1/kv/app/cfg"), "two").unwrap().status, 200);
-    eventually(Duration::from_secs(10), "the handler saw \"two\"", || file_text(&key_out).contains("dHdv").then_some(()));
+    eventually(Duration::from_secs(10), "the handler saw \"two\"", || {
+        file_text(&key_out).contains("dHdv").then_some(())
+    });
     let pair: Value = serde_json::from_str(file_text(&key_out).lines().last().unwrap()).unwrap();
     assert_eq!(pair["Key"], "app/cfg");
 
     // The client's configured event watch saw the deploy event.
-    eventually(Duration::from_secs(10), "the configured watch saw deploy", || file_text(&event_out).contains(&id).then_some(()));
+    eventually(Duration::from_secs(10), "the configured watch saw deploy", || {
+        file_text(&event_out).contains(&id).then_some(())
+    });
     let before = file_text(&event_out);
     let second = fire(&server, "deploy", "v2").json()["ID"].as_str().unwrap().to_string();
     eventually(Duration::from_secs(10), "the configured watch saw the second deploy", || {

@@ -62,7 +62,10 @@ fn fire_is_refused_with_consuls_messages() {
 fn index_is_the_xor_of_the_uuid_halves() {
     assert_eq!(index_of_id("00000000-0000-0001-0000-000000000003"), Some(2));
     assert_eq!(index_of_id("ffffffff-ffff-ffff-0000-000000000000"), Some(u64::MAX));
-    assert_eq!(index_of_id("12345678-9abc-def0-1234-56789abcdef0"), Some(0x1234_5678_9abc_def0 ^ 0x1234_5678_9abc_def0));
+    assert_eq!(
+        index_of_id("12345678-9abc-def0-1234-56789abcdef0"),
+        Some(0x1234_5678_9abc_def0 ^ 0x1234_5678_9abc_def0)
+    );
     assert_eq!(index_of_id("not-a-uuid"), None);
     assert_eq!(index_of_id("0000000000000-0001-0000-000000000003"), None);
     assert_eq!(index_of_id("g0000000-0000-0001-0000-000000000003"), None);

@@ -47,7 +47,8 @@ pub fn event(args: EventArgs) -> anyhow::Result<()> {
         _ => bail!("Too many command line arguments."),
     };
     let mut path = format!("/v1/event/fire/{}", key_path(&args.name));
-    let query: Vec<(&str, &str)> = filters.iter().filter(|(_, f)| !f.is_empty()).map(|(k, f)| (*k, f.as_str())).collect();
+    let query: Vec<(&str, &str)> =
+        filters.iter().filter(|(_, f)| !f.is_empty()).map(|(k, f)| (*k, f.as_str())).collect();
     if !query.is_empty() {
         path.push('?');
         path.push_str(&serde_urlencoded::to_string(&query).context("encoding the filters")?);

@@ -192,7 +192,10 @@ mod tests {
     fn the_handler_of_watch_keeps_its_flags() {
         let args = strings(&["conclave", "watch", "-type", "key", "-key", "k", "-shell=false", "ls", "-la"]);
         let out = normalize_go_flags(args);
-        assert_eq!(out, strings(&["conclave", "watch", "--type", "key", "--key", "k", "--shell=false", "--", "ls", "-la"]));
+        assert_eq!(
+            out,
+            strings(&["conclave", "watch", "--type", "key", "--key", "k", "--shell=false", "--", "ls", "-la"])
+        );
         let Command::Watch(watch) = Cli::try_parse_from(out).unwrap().command else { panic!("not watch") };
         let spec = watch::spec(&watch).unwrap();
         assert_eq!(spec.handler, crate::config::watches::WatchHandler::Args(strings(&["ls", "-la"])));

@@ -14,14 +14,28 @@ const HTTP_HANDLER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 /// What a watch follows, with the keys of its type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatchKind {
-    Key { key: String },
-    KeyPrefix { prefix: String },
+    Key {
+        key: String,
+    },
+    KeyPrefix {
+        prefix: String,
+    },
     Services,
     Nodes,
-    Service { service: String, tags: Vec<String>, passing_only: bool },
+    Service {
+        service: String,
+        tags: Vec<String>,
+        passing_only: bool,
+    },
     /// Checks of one service, or in one state (`any` when neither is given).
-    Checks { service: String, state: String, tags: Vec<String> },
-    Event { name: String },
+    Checks {
+        service: String,
+        state: String,
+        tags: Vec<String>,
+    },
+    Event {
+        name: String,
+    },
 }
 
 /// What runs when the watched data changes.
@@ -132,7 +146,8 @@ fn parse_handler(params: &mut Map<String, Value>) -> Result<WatchHandler, String
 
 fn parse_http(value: &Value) -> Result<WatchHandler, String> {
     let mut config = value.as_object().cloned().ok_or("http_handler_config must be an object")?;
-    let path = take_string(&mut config, "path")?.filter(|p| !p.is_empty()).ok_or("http_handler_config.path is required")?;
+    let path =
+        take_string(&mut config, "path")?.filter(|p| !p.is_empty()).ok_or("http_handler_config.path is required")?;
     if !path.starts_with("http://") && !path.starts_with("https://") {
         return Err(format!("http_handler_config.path must be an http:// or https:// URL: {path:?}"));
     }
@@ -176,7 +191,9 @@ fn take_strings(params: &mut Map<String, Value>, key: &str) -> Result<Vec<String
         Some(Value::String(text)) => Ok(vec![text]),
         Some(Value::Array(items)) => items
             .into_iter()
-            .map(|item| item.as_str().map(str::to_string).ok_or_else(|| format!("Expecting {key} to be a list of strings")))
+            .map(|item| {
+                item.as_str().map(str::to_string).ok_or_else(|| format!("Expecting {key} to be a list of strings"))
+            })
             .collect(),
         Some(_) => Err(format!("Expecting {key} to be a list of strings")),
     }

@@ -50,11 +50,17 @@ fn type_specific_keys_are_required_and_checked() {
         (json!({"type": "key", "args": ["h"]}), "Must specify a single key to watch"),
         (json!({"type": "keyprefix", "args": ["h"]}), "Must specify a single prefix to watch"),
         (json!({"type": "service", "args": ["h"]}), "Must specify a single service to watch"),
-        (json!({"type": "checks", "service": "a", "state": "passing", "args": ["h"]}), "Cannot specify service and state"),
+        (
+            json!({"type": "checks", "service": "a", "state": "passing", "args": ["h"]}),
+            "Cannot specify service and state",
+        ),
         (json!({"type": "connect_leaf", "args": ["h"]}), "Unsupported watch type: connect_leaf"),
         (json!({"type": "nodes"}), "Must define a watch handler (args, handler or http_handler_config)"),
         (json!({"type": "nodes", "args": ["h"], "handler": "h"}), "Only one watch handler allowed"),
-        (json!({"type": "nodes", "handler_type": "carrier-pigeon", "args": ["h"]}), "Handler type 'carrier-pigeon' not recognized"),
+        (
+            json!({"type": "nodes", "handler_type": "carrier-pigeon", "args": ["h"]}),
+            "Handler type 'carrier-pigeon' not recognized",
+        ),
         (json!({"type": "key", "key": 3, "args": ["h"]}), "Expecting key to be a string"),
     ];
     for (value, expected) in cases {

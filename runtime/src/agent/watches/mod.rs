@@ -18,7 +18,10 @@ pub fn spawn_configured<E: Env>(node: &Arc<Node<E>>) {
         return;
     }
     let Some(addr) = node.config.http_addr() else {
-        tracing::error!("watches need the HTTP port; none of the {} configured watches runs", node.config.watches.len());
+        tracing::error!(
+            "watches need the HTTP port; none of the {} configured watches runs",
+            node.config.watches.len()
+        );
         return;
     };
     for spec in node.config.watches.clone() {
@@ -45,7 +48,8 @@ fn agent_fetch(addr: SocketAddr, token: Option<String>) -> plan::Fetch {
     Box::new(move |path| {
         let token = token.clone();
         Box::pin(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connecting to {addr}: {e}"))?;
+            let stream =
+                tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connecting to {addr}: {e}"))?;
             let headers: Vec<(&str, &str)> = token.iter().map(|t| ("x-consul-token", t.as_str())).collect();
             let host = addr.to_string();
             http_client::request_with_headers(stream, "GET", &host, &path, Vec::new(), headers)

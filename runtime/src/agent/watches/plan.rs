@@ -87,7 +87,8 @@ impl Plan {
 
     /// Takes one round's answer; `Some((index, data))` when the handler must run.
     pub fn step(&mut self, spec: &WatchSpec, response: &HttpResponse) -> Result<Option<(u64, Value)>, String> {
-        let missing_key = matches!(spec.kind, WatchKind::Key { .. } | WatchKind::KeyPrefix { .. }) && response.status == 404;
+        let missing_key =
+            matches!(spec.kind, WatchKind::Key { .. } | WatchKind::KeyPrefix { .. }) && response.status == 404;
         if response.status != 200 && !missing_key {
             let body = String::from_utf8_lossy(&response.body);
             return Err(format!("Unexpected response code: {} ({})", response.status, body.trim()));
