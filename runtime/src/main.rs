@@ -35,6 +35,8 @@ fn main() {
         Command::Tls(command) => conclave::cli::tls::tls(command),
         Command::Keygen => conclave::cli::keygen::keygen(),
         Command::Keyring(args) => conclave::cli::keyring::keyring(args),
+        Command::Event(args) => conclave::cli::event::event(args),
+        Command::Watch(args) => conclave::cli::watch::watch(args),
         Command::Version => {
             println!("Conclave v{}", env!("CARGO_PKG_VERSION"));
             println!("Revision (Consul-compatible API v1)");

@@ -5,6 +5,7 @@
 pub mod anti_entropy;
 pub mod check_monitor;
 mod check_run;
+pub mod events;
 mod local_state;
 
 pub use check_monitor::{CheckMonitor, ProbeResult};

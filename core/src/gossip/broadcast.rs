@@ -13,20 +13,19 @@ use serde::{Deserialize, Serialize};
 
 use super::config::PACKET_BYTES_MAX;
 use super::identity::NodeId;
+use super::user_event::{UserEvent, USER_EVENT_BYTES_MAX};
 
 /// Keys remembered to recognise a broadcast already delivered; older keys are forgotten first. A replay
 /// older than this many broadcasts is delivered again (serf's event buffer has the same property).
 pub const SEEN_BROADCASTS_MAX: usize = 4096;
 /// Items waiting in the inbox for `Membership` to drain; it drains after every call, so this only bounds a bug.
 pub const INBOX_ITEMS_MAX: usize = 1024;
-/// Longest user event payload (serf's `UserEventSizeLimit` is 512 bytes).
-pub const USER_EVENT_BYTES_MAX: usize = 512;
 
 /// One custom broadcast.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BroadcastItem {
-    /// A user event from node `origin`, numbered by its sender (serf's lamport time).
-    UserEvent { origin: String, ltime: u64, name: String, payload: Vec<u8> },
+    /// A user event, with its sender (`origin`) and the sender's number for it (`ltime`).
+    UserEvent(UserEvent),
     /// The node at `addr`, in life `generation`, is leaving on purpose.
     LeaveIntent { addr: SocketAddr, generation: u32 },
 }
@@ -48,7 +47,7 @@ impl BroadcastItem {
 
     fn key(&self) -> BroadcastKey {
         match self {
-            BroadcastItem::UserEvent { origin, ltime, .. } => BroadcastKey::UserEvent(origin.clone(), *ltime),
+            BroadcastItem::UserEvent(event) => BroadcastKey::UserEvent(event.origin.clone(), event.ltime),
             BroadcastItem::LeaveIntent { addr, generation } => BroadcastKey::LeaveIntent(*addr, *generation),
         }
     }
@@ -106,8 +105,8 @@ impl foca::BroadcastHandler<NodeId> for Handler {
 
     fn receive_item(&mut self, data: &[u8], _sender: Option<&NodeId>) -> Result<Option<BroadcastKey>, BroadcastError> {
         let item = BroadcastItem::decode(data)?;
-        if let BroadcastItem::UserEvent { name, payload, origin, .. } = &item {
-            if name.len() + payload.len() + origin.len() > USER_EVENT_BYTES_MAX {
+        if let BroadcastItem::UserEvent(event) = &item {
+            if event.size_bytes() > USER_EVENT_BYTES_MAX {
                 return Err(BroadcastError("user event beyond its byte limit".to_string()));
             }
         }

@@ -75,7 +75,7 @@ pub enum MemberEvent {
     /// The failure detector declared a member down.
     MemberFailed(Member),
     /// A user event reached this node (including one it sent itself).
-    User { origin: String, ltime: u64, name: String, payload: Vec<u8> },
+    User(super::user_event::UserEvent),
     /// The cluster declared this node down while it was alive; it rejoined as `generation`.
     SelfRejoined { generation: u32 },
 }

@@ -10,11 +10,12 @@ use foca::{Foca, Notification, OwnedNotification, Timer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::broadcast::{BroadcastItem, Handler, Inbox, USER_EVENT_BYTES_MAX};
+use super::broadcast::{BroadcastItem, Handler, Inbox};
 use super::config::GossipConfig;
 use super::identity::{NodeId, NODE_NAME_BYTES_MAX, TAG_BYTES_MAX};
 use super::members::{Member, MemberEvent, MemberStatus};
 use super::rng::GossipRng;
+use super::user_event::{UserEvent, USER_EVENT_BYTES_MAX};
 use super::wire::WireCodec;
 
 /// Leave intents remembered for members not (yet) declared down; the oldest address is forgotten first.
@@ -45,7 +46,8 @@ pub enum GossipAction {
 pub enum GossipError {
     #[error("this node has left the cluster")]
     Left,
-    #[error("user event larger than {USER_EVENT_BYTES_MAX} bytes")]
+    /// Consul's (serf's) wording.
+    #[error("user event exceeds configured limit of {USER_EVENT_BYTES_MAX} bytes before encoding")]
     UserEventTooLarge,
     #[error("gossip: {0}")]
     Foca(String),
@@ -217,19 +219,20 @@ impl Membership {
         Ok(actions)
     }
 
-    /// Sends a user event to every member (serf's `consul event`); it is delivered here too.
-    pub fn user_event(&mut self, name: &str, payload: &[u8], now_ms: u64) -> Result<Vec<GossipAction>, GossipError> {
+    /// Sends a user event to every member (serf's `consul event`); it is delivered here too. Its `origin`
+    /// and `ltime` are set here; the rest (ID, name, payload, filters) is the caller's.
+    pub fn user_event(&mut self, mut event: UserEvent, now_ms: u64) -> Result<Vec<GossipAction>, GossipError> {
         if self.has_left {
             return Err(GossipError::Left);
         }
-        let origin = self.identity().name().to_string();
-        if name.len() + payload.len() + origin.len() > USER_EVENT_BYTES_MAX {
+        event.origin = self.identity().name().to_string();
+        if event.size_bytes() > USER_EVENT_BYTES_MAX {
             return Err(GossipError::UserEventTooLarge);
         }
         self.user_ltime += 1;
         // Unique across restarts too: a new life restarts the counter under a higher generation.
-        let ltime = (u64::from(self.identity().generation()) << 32) | self.user_ltime;
-        let item = BroadcastItem::UserEvent { origin, ltime, name: name.to_string(), payload: payload.to_vec() };
+        event.ltime = (u64::from(self.identity().generation()) << 32) | self.user_ltime;
+        let item = BroadcastItem::UserEvent(event);
         self.foca.add_broadcast(&item.encode()).map_err(|e| GossipError::Foca(e.to_string()))?;
         Ok(self.finish(Collected::default(), now_ms))
     }
@@ -262,8 +265,8 @@ impl Membership {
 
     fn on_broadcast(&mut self, item: BroadcastItem, actions: &mut Vec<GossipAction>) {
         match item {
-            BroadcastItem::UserEvent { origin, ltime, name, payload } => {
-                actions.push(GossipAction::Event(MemberEvent::User { origin, ltime, name, payload }));
+            BroadcastItem::UserEvent(event) => {
+                actions.push(GossipAction::Event(MemberEvent::User(event)));
             }
             BroadcastItem::LeaveIntent { addr, generation } => {
                 if self.leave_intents.len() >= LEAVE_INTENTS_MAX && !self.leave_intents.contains_key(&addr) {

@@ -148,7 +148,7 @@ fn leave_is_recorded_as_left_not_failed() {
 #[test]
 fn user_event_reaches_every_member_once() {
     let mut cluster = formed(3);
-    let actions = cluster.nodes[1].user_event("deploy", b"v2", cluster.now_ms).expect("event");
+    let actions = cluster.nodes[1].user_event(UserEvent::named("deploy", b"v2"), cluster.now_ms).expect("event");
     cluster.apply(1, actions);
     let start_ms = cluster.now_ms;
     cluster.run_until(start_ms + 5_000);
@@ -156,7 +156,7 @@ fn user_event_reaches_every_member_once() {
         let seen = cluster
             .events
             .iter()
-            .filter(|(n, e)| *n == node && matches!(e, MemberEvent::User { name, .. } if name == "deploy"))
+            .filter(|(n, e)| *n == node && matches!(e, MemberEvent::User(event) if event.name == "deploy"))
             .count();
         assert_eq!(seen, 1, "n{node} saw the event {seen} times");
     }
@@ -184,7 +184,7 @@ fn garbage_truncated_and_oversized_packets_are_dropped() {
 #[test]
 fn replayed_packet_changes_nothing() {
     let mut cluster = formed(3);
-    let actions = cluster.nodes[1].user_event("once", b"", cluster.now_ms).expect("event");
+    let actions = cluster.nodes[1].user_event(UserEvent::named("once", b""), cluster.now_ms).expect("event");
     cluster.apply(1, actions);
     // Capture the first gossip packet n1 sends, deliver it twice.
     let at_ms = cluster.now_ms + 200;
@@ -210,7 +210,7 @@ fn replayed_packet_changes_nothing() {
     let first = cluster.nodes[target].handle_packet(addr(1), &bytes, cluster.now_ms);
     let second = cluster.nodes[target].handle_packet(addr(1), &bytes, cluster.now_ms);
     let user_events = |actions: &[GossipAction]| {
-        actions.iter().filter(|a| matches!(a, GossipAction::Event(MemberEvent::User { .. }))).count()
+        actions.iter().filter(|a| matches!(a, GossipAction::Event(MemberEvent::User(_)))).count()
     };
     assert!(user_events(&first) <= 1);
     assert_eq!(user_events(&second), 0, "a replay delivered the event again");

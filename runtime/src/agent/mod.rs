@@ -1,6 +1,9 @@
 //! One agent: starts a node from resolved settings and serves its faces — the HTTP API and the DNS
 //! interface — beside the node's own protocols. The `conclave` binary (`cli agent`) and the simulator
 //! both start agents here, so the simulator runs exactly what the binary runs, with only the Env swapped.
+//! The agent also runs the `watches` of its configuration ([`watches`]).
+
+pub mod watches;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +53,7 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     tokio::spawn(crate::dns::serve(node.clone(), dns_udp, dns_tcp));
     let router = crate::http::router(node.clone(), crate::dns::upstream::routes());
     node.install_forwarded_request_handler(Arc::new(crate::http::forward::RouterHandler(router.clone())));
+    watches::spawn_configured(&node);
     let mut servers = tokio::task::JoinSet::new();
     if let Some(listener) = http_listener {
         servers.spawn(crate::http::serve::serve(listener, router.clone(), None));

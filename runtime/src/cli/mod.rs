@@ -6,12 +6,14 @@ pub mod acl;
 pub mod agent;
 pub mod client;
 pub mod commands;
+pub mod event;
 pub mod keygen;
 pub mod keyring;
 pub mod kv;
 pub mod lock;
 pub mod login;
 pub mod tls;
+pub mod watch;
 
 use clap::{Parser, Subcommand};
 
@@ -73,6 +75,10 @@ pub enum Command {
     Keygen,
     /// Manages gossip encryption keys across the cluster.
     Keyring(keyring::KeyringArgs),
+    /// Fires a new user event.
+    Event(event::EventArgs),
+    /// Watches a view of the catalog, the KV store or the events, running a handler on each change.
+    Watch(watch::WatchArgs),
     /// Prints the Conclave version.
     Version,
 }
@@ -81,9 +87,13 @@ pub enum Command {
 /// `-`, negative numbers and everything after `--` are left alone.
 pub fn normalize_go_flags(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let args: Vec<String> = args.into_iter().collect();
-    // `lock PREFIX COMMAND...`: Go stops parsing flags at the first positional argument, so the child's
-    // own flags are passed through untouched.
-    let lock_child_at = (args.get(1).map(String::as_str) == Some("lock")).then(|| lock_child_start(&args)).flatten();
+    // `lock PREFIX COMMAND...` and `watch ... HANDLER...`: Go stops parsing flags at the first positional
+    // argument, so the child's own flags are passed through untouched.
+    let lock_child_at = match args.get(1).map(String::as_str) {
+        Some("lock") => child_start(&args, LOCK_TAKES_VALUE, 1),
+        Some("watch") => child_start(&args, WATCH_TAKES_VALUE, 0),
+        _ => None,
+    };
     let mut out = Vec::new();
     let mut rest_is_positional = false;
     for (position, arg) in args.into_iter().enumerate() {
@@ -112,18 +122,19 @@ pub fn normalize_go_flags(args: impl IntoIterator<Item = String>) -> Vec<String>
     out
 }
 
-/// Where the child command of `lock` starts: after the flags and the prefix.
-fn lock_child_start(args: &[String]) -> Option<usize> {
-    const TAKES_VALUE: &[&str] = &[
-        "name",
-        "try",
-        "n",
+/// The flags of `lock` that take a value.
+const LOCK_TAKES_VALUE: &[&str] = &["name", "try", "n", "monitor-retry", "timeout"];
+/// The flags of `watch` that take a value (its booleans take one only after `=`).
+const WATCH_TAKES_VALUE: &[&str] = &["type", "key", "prefix", "service", "tag", "state", "name"];
+
+/// Where the child command of `lock` or `watch` starts: after the flags and `positionals` arguments
+/// (the prefix of `lock`).
+fn child_start(args: &[String], takes_value: &[&str], positionals: usize) -> Option<usize> {
+    const HTTP_TAKES_VALUE: &[&str] = &[
         "http-addr",
         "token",
         "token-file",
         "datacenter",
-        "monitor-retry",
-        "timeout",
         "ca-file",
         "ca-path",
         "client-cert",
@@ -137,9 +148,10 @@ fn lock_child_start(args: &[String]) -> Option<usize> {
             return None;
         }
         let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')).filter(|f| !f.is_empty()) else {
-            return Some(position + 1);
+            return Some(position + positionals);
         };
-        position += if !flag.contains('=') && TAKES_VALUE.contains(&flag) { 2 } else { 1 };
+        let takes_value = takes_value.contains(&flag) || HTTP_TAKES_VALUE.contains(&flag);
+        position += if !flag.contains('=') && takes_value { 2 } else { 1 };
     }
     None
 }
@@ -174,6 +186,27 @@ mod tests {
         let cli = Cli::try_parse_from(out).unwrap();
         let Command::Lock(lock) = cli.command else { panic!("not lock") };
         assert_eq!((lock.prefix.as_str(), lock.command.clone()), ("svc", strings(&["ls", "-la"])));
+    }
+
+    #[test]
+    fn the_handler_of_watch_keeps_its_flags() {
+        let args = strings(&["conclave", "watch", "-type", "key", "-key", "k", "-shell=false", "ls", "-la"]);
+        let out = normalize_go_flags(args);
+        assert_eq!(
+            out,
+            strings(&["conclave", "watch", "--type", "key", "--key", "k", "--shell=false", "--", "ls", "-la"])
+        );
+        let Command::Watch(watch) = Cli::try_parse_from(out).unwrap().command else { panic!("not watch") };
+        let spec = watch::spec(&watch).unwrap();
+        assert_eq!(spec.handler, crate::config::watches::WatchHandler::Args(strings(&["ls", "-la"])));
+    }
+
+    #[test]
+    fn watch_without_a_type_is_refused() {
+        let out = normalize_go_flags(strings(&["conclave", "watch", "-key", "k"]));
+        let Command::Watch(watch) = Cli::try_parse_from(out).unwrap().command else { panic!("not watch") };
+        let error = watch::spec(&watch).unwrap_err().to_string();
+        assert_eq!(error, "Failed to parse watch: Watch type must be specified");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod dns;
 pub mod process;
 pub mod settings;
 pub mod tls;
+pub mod watches;
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +51,8 @@ pub struct FileConfig {
     pub security: tls::SecurityFileConfig,
     /// Pid file, logging, leave behaviour, node ID.
     pub process: process::ProcessFileConfig,
+    /// The `watches` the agent runs.
+    pub watches: Vec<watches::WatchSpec>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -214,6 +217,13 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
                     let (check, service_id) =
                         decode_check_definition(check.to_string().as_bytes()).map_err(|e| problem(file, &key, e))?;
                     config.checks.push((check, service_id, source.clone()));
+                }
+            }
+            "watches" => {
+                let items = value.as_array().ok_or_else(|| problem(file, &key, "expected a list of watches"))?;
+                for (i, item) in items.iter().enumerate() {
+                    let spec = watches::parse_watch(item).map_err(|e| problem(file, &format!("watches[{i}]"), e))?;
+                    config.watches.push(spec);
                 }
             }
             // The service mesh Conclave does not have: refused unless off, so no one believes it on.

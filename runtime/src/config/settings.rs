@@ -94,6 +94,8 @@ pub struct NodeConfig {
     pub config_files: Vec<std::path::PathBuf>,
     /// Run script checks (`-enable-script-checks`); without it they are refused at registration.
     pub enable_script_checks: bool,
+    /// The watches of the configuration files, run by the agent.
+    pub watches: Vec<super::watches::WatchSpec>,
     /// An unchanged check status with a new output is pushed to the catalog at most this often.
     pub check_update_interval: Duration,
     /// `recursors`, `-recursor` and `dns_config`.
@@ -135,6 +137,7 @@ impl NodeConfig {
             config_dirs: Vec::new(),
             config_files: Vec::new(),
             enable_script_checks: false,
+            watches: Vec::new(),
             check_update_interval: Duration::from_millis(
                 conclave_core::agent::check_monitor::CHECK_UPDATE_INTERVAL_DEFAULT_MS,
             ),

@@ -6,6 +6,7 @@ mod acl;
 mod agent;
 pub mod authz;
 mod catalog;
+pub mod event;
 pub mod forward;
 mod health;
 mod keyring;
@@ -95,6 +96,9 @@ pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> 
         .route("/v1/session/node/{node}", get(session::of_node::<E>))
         .route("/v1/session/list", get(session::list::<E>))
         .route("/v1/txn", put(txn::txn::<E>))
+        .route("/v1/event/fire/", put(event::fire_unnamed))
+        .route("/v1/event/fire/{name}", put(event::fire::<E>))
+        .route("/v1/event/list", get(event::list::<E>))
         .merge(acl::routes())
         .merge(face_routes)
         .fallback(unknown_path)

@@ -64,6 +64,8 @@ impl Pool {
 pub enum GossipCommand {
     Join(SocketAddr, tokio::sync::oneshot::Sender<Result<(), String>>),
     Leave(tokio::sync::oneshot::Sender<()>),
+    /// Fire a user event (its ID, name, payload and filters set); the answer says whether gossip took it.
+    UserEvent(conclave_core::gossip::UserEvent, tokio::sync::oneshot::Sender<Result<(), String>>),
 }
 
 /// One pool as the rest of the node sees it.
@@ -249,6 +251,11 @@ pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram, pool: Pool) {
                     let _ = reply.send(result.as_ref().map(|_| ()).map_err(Clone::clone));
                     actions.extend(result.unwrap_or_default());
                 }
+                Some(GossipCommand::UserEvent(event, reply)) => {
+                    let result = membership.user_event(event, now_ms()).map_err(|e| e.to_string());
+                    let _ = reply.send(result.as_ref().map(|_| ()).map_err(Clone::clone));
+                    actions.extend(result.unwrap_or_default());
+                }
                 Some(GossipCommand::Leave(reply)) => {
                     actions.extend(membership.leave(now_ms()).unwrap_or_default());
                     perform(&node, &socket, pool, actions, &mut timers, &mut timer_seq).await;
@@ -297,6 +304,13 @@ async fn perform<E: Env>(
                 timers.insert((at_ms, *timer_seq), timer);
             }
             GossipAction::Event(event) => {
+                if let MemberEvent::User(event) = event {
+                    // User events are the LAN pool's, as in Consul.
+                    if pool == Pool::Lan {
+                        super::events::receive(node, event);
+                    }
+                    continue;
+                }
                 tracing::info!(target: "conclave::event", node = %node.config.node_name, ?event, "gossip");
                 if let MemberEvent::MemberJoin(member) = &event {
                     greet_server(node, member);

@@ -10,6 +10,7 @@ pub mod agent_state;
 pub mod auto_encrypt;
 pub mod bootstrap;
 pub mod checks;
+pub mod events;
 pub mod forward;
 pub mod gossip;
 pub mod identity;
@@ -81,6 +82,8 @@ pub struct Node<E: Env> {
     pub gossip: gossip::GossipHandle,
     /// The agent's ACL tokens and its cache of resolved tokens.
     pub acl: acl::AclAgent,
+    /// The user events this agent recorded (`/v1/event/list`).
+    pub events: events::UserEvents,
 }
 
 impl<E: Env> Node<E> {
@@ -212,6 +215,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         checks: checks::CheckRunners::default(),
         gossip: gossip::GossipHandle::default(),
         acl,
+        events: events::UserEvents::default(),
     });
     load_config_services(&node).map_err(|e| anyhow::anyhow!(e))?;
     Ok(node)

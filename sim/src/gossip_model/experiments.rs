@@ -88,7 +88,7 @@ pub fn run(plan: &Plan) -> Figures {
     let mut falsely_failed = std::collections::BTreeSet::new();
     let mut self_rejoins = 0u64;
     let mut observe = |now_ms: u64, node: usize, event: &MemberEvent| match event {
-        MemberEvent::User { .. } => {
+        MemberEvent::User(_) => {
             received_ms[node].get_or_insert(now_ms);
         }
         MemberEvent::MemberFailed(member) => {
@@ -105,7 +105,9 @@ pub fn run(plan: &Plan) -> Figures {
     };
 
     model.run_until(event_at_ms, &mut observe);
-    model.command(0, &mut observe, |node, now_ms| node.user_event("model", b"", now_ms).expect("user event"));
+    model.command(0, &mut observe, |node, now_ms| {
+        node.user_event(conclave_core::gossip::UserEvent::named("model", b""), now_ms).expect("user event")
+    });
     model.run_until(kill_at_ms, &mut observe);
     let knowers: Vec<usize> = (0..n)
         .filter(|i| *i != victim && model.up[*i])

@@ -218,6 +218,7 @@ impl AgentArgs {
         config.ui = self.ui || file.ui.unwrap_or(false);
         config.rejoin = self.rejoin || file.process.rejoin_after_leave.unwrap_or(false);
         config.node_id = self.node_id(&file.process)?;
+        config.watches = file.watches.clone();
         config.enable_script_checks =
             self.enable_script_checks || self.enable_local_script_checks || file.enable_script_checks.unwrap_or(false);
         if let Some(interval) = &file.check_update_interval {
