@@ -6,6 +6,7 @@
 
 pub mod acl;
 pub mod dns;
+pub mod performance;
 pub mod process;
 pub mod settings;
 pub mod tls;
@@ -51,6 +52,8 @@ pub struct FileConfig {
     pub security: tls::SecurityFileConfig,
     /// Pid file, logging, leave behaviour, node ID.
     pub process: process::ProcessFileConfig,
+    /// `performance {}`, `raft_protocol`, `primary_datacenter`.
+    pub performance: performance::PerformanceFileConfig,
     /// The `watches` the agent runs.
     pub watches: Vec<watches::WatchSpec>,
 }
@@ -227,13 +230,13 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
                 }
             }
             // The service mesh Conclave does not have: refused unless off, so no one believes it on.
-            "connect" => refuse_unless_off(file, &key, &value)?,
-            // Accepted for compatibility with Consul configs; none of them changes what a client observes
-            // of a single datacenter today (see docs/limits.md).
-            "telemetry" | "performance" | "addresses" | "primary_datacenter" | "limits" | "raft_protocol" => {}
+            "connect" => refuse_unless_off(file, &key, &value, "there is no service mesh")?,
+            // Not built yet: accepted only when they turn nothing on (see docs/limits.md).
+            "telemetry" | "addresses" | "limits" => refuse_unless_off(file, &key, &value, "not yet")?,
             other => {
                 if !tls::apply_top_level(&mut config.security, file, other, &value)?
                     && !process::apply_key(&mut config.process, file, other, &value)?
+                    && !performance::apply_key(&mut config.performance, file, other, &value)?
                 {
                     return Err(problem(file, other, "unknown configuration key"));
                 }
@@ -246,15 +249,11 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
 /// Refuses a security setting that would turn on something Conclave does not enforce: any value but
 /// an "off" one (false, an empty string, an empty block, or a block whose `enabled` is false and whose
 /// other values are all off too).
-fn refuse_unless_off(file: &Path, key: &str, value: &Value) -> Result<(), String> {
+fn refuse_unless_off(file: &Path, key: &str, value: &Value, why: &str) -> Result<(), String> {
     if is_off(value) {
         return Ok(());
     }
-    Err(problem(
-        file,
-        key,
-        "is not supported by Conclave (there is no service mesh), so it is refused rather than ignored",
-    ))
+    Err(problem(file, key, format!("is not supported by Conclave ({why}), so it is refused rather than ignored")))
 }
 
 pub(crate) fn is_off(value: &Value) -> bool {

@@ -144,6 +144,28 @@ fn parse_ip(text: &str, what: &str) -> anyhow::Result<IpAddr> {
     text.parse().map_err(|_| anyhow::anyhow!("invalid {what} {text:?}: expected an IP address"))
 }
 
+/// `performance {}` and `primary_datacenter` on the resolved settings.
+fn apply_performance(
+    config: &mut NodeConfig,
+    performance: &crate::config::performance::PerformanceFileConfig,
+) -> anyhow::Result<()> {
+    let multiplier = performance.raft_multiplier.unwrap_or(1);
+    let raft = &mut config.raft;
+    raft.heartbeat_interval *= multiplier;
+    raft.election_timeout_min *= multiplier;
+    raft.election_timeout_max *= multiplier;
+    if let Some(timeout) = performance.rpc_hold_timeout {
+        config.request_timeout = timeout;
+    }
+    if let Some(primary) = performance.primary_datacenter.as_ref().filter(|dc| **dc != config.datacenter) {
+        bail!(
+            "primary_datacenter {primary:?} is not this agent's datacenter {:?}: Conclave serves one datacenter",
+            config.datacenter
+        );
+    }
+    Ok(())
+}
+
 impl AgentArgs {
     /// The configuration files named by `-config-dir` and `-config-file`.
     pub fn config_files(&self) -> anyhow::Result<Vec<PathBuf>> {
@@ -219,6 +241,7 @@ impl AgentArgs {
         config.rejoin = self.rejoin || file.process.rejoin_after_leave.unwrap_or(false);
         config.node_id = self.node_id(&file.process)?;
         config.watches = file.watches.clone();
+        apply_performance(&mut config, &file.performance)?;
         config.enable_script_checks =
             self.enable_script_checks || self.enable_local_script_checks || file.enable_script_checks.unwrap_or(false);
         if let Some(interval) = &file.check_update_interval {
