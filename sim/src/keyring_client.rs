@@ -1,0 +1,160 @@
+//! The operator of `gossip-key-rotation`, through the real HTTP API (`/v1/operator/keyring`): while one
+//! member is cut off it installs a new gossip key and makes it primary through a server that reaches the
+//! others; after the heal it finishes the rotation the way Consul's procedure says (install and use
+//! again, check with a listing that every member holds the new key as primary, only then remove the old
+//! one), and watches every node's member list. Every call and answer goes into the history for
+//! `checker::keyring`.
+//!
+//! Why the re-runs go round every member's own agent: a request to a member's LAN port is sealed under
+//! the sender's primary key, and the member that missed the rotation holds only the old one, so a server
+//! cannot reach it; its own agent can change its keyring, and its fan-out, sealed under the old key that
+//! everyone still holds, reaches the others.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use base64::Engine;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::checker::keyring::{KeyringObservation, KeyringStep, ListingState, PoolListing, Rotation};
+use crate::checker::{History, MembersObservation};
+use crate::client::{call, now_us};
+use crate::gossip_client::{self, Target};
+
+/// How long after the heal the operator starts again (a moment for the link to carry traffic).
+const RESUME_AFTER_HEAL: Duration = Duration::from_secs(2);
+/// The operator's pace after the heal: one listing (and at most one change) per round.
+const ROUND_EVERY: Duration = Duration::from_secs(1);
+/// How long a converged rotation is watched before the operator stops.
+const WATCH_CONVERGED: Duration = Duration::from_secs(5);
+
+/// A gossip key (32 bytes, standard base64, as `conclave keygen` prints) drawn from `seed`.
+pub fn gossip_key(seed: u64) -> String {
+    let mut bytes = [0u8; 32];
+    ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// What the operator is told: the members (servers first), which one is cut off, and when.
+pub struct Operator {
+    pub nodes: Vec<Target>,
+    pub servers: usize,
+    pub isolated: usize,
+    pub rotation: Rotation,
+    pub rotate_at: Duration,
+    pub heal_at: Duration,
+    pub stop_at: Duration,
+}
+
+fn sim_now() -> Duration {
+    Duration::from_micros(now_us())
+}
+
+async fn sleep_until(at: Duration) {
+    tokio::time::sleep(at.saturating_sub(sim_now())).await;
+}
+
+/// One keyring call through `target`'s HTTP API, recorded.
+async fn step(target: &Target, step: KeyringStep, key: &str, history: &Rc<RefCell<History>>) -> KeyringObservation {
+    let method = match step {
+        KeyringStep::List => "GET",
+        KeyringStep::Install => "POST",
+        KeyringStep::Use => "PUT",
+        KeyringStep::Remove => "DELETE",
+    };
+    let body = match step {
+        KeyringStep::List => Vec::new(),
+        _ => serde_json::json!({ "Key": key }).to_string().into_bytes(),
+    };
+    let invoke_us = now_us();
+    let answer = call(target.1, method, "/v1/operator/keyring", body).await.ok();
+    let complete_us = now_us();
+    let pools = answer.as_ref().filter(|a| a.status == 200 && step == KeyringStep::List).and_then(parse_listing);
+    let observation = KeyringObservation {
+        step,
+        via: target.0.clone(),
+        key: key.to_string(),
+        invoke_us,
+        complete_us,
+        status: answer.map(|a| a.status),
+        pools: pools.unwrap_or_default(),
+    };
+    tracing::info!(target: "sim::keyring", step = ?step, via = %target.0, status = ?observation.status, "keyring");
+    history.borrow_mut().keyring.push(observation.clone());
+    observation
+}
+
+fn parse_listing(answer: &conclave::env::http_client::HttpResponse) -> Option<Vec<PoolListing>> {
+    let counts = |value: &serde_json::Value| {
+        value.as_object().map(|map| map.iter().filter_map(|(k, n)| Some((k.clone(), n.as_u64()?))).collect())
+    };
+    let rows = answer.json().ok()?;
+    rows.as_array()?
+        .iter()
+        .map(|row| {
+            Some(PoolListing {
+                wan: row["WAN"].as_bool()?,
+                num_nodes: row["NumNodes"].as_u64()?,
+                keys: counts(&row["Keys"])?,
+                primary_keys: counts(&row["PrimaryKeys"])?,
+            })
+        })
+        .collect()
+}
+
+/// Asks every node for its member list (recorded); whether every node listed every member alive.
+async fn poll_members(nodes: &[Target], history: &Rc<RefCell<History>>) -> bool {
+    let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
+    let mut all = true;
+    for (node, addr) in nodes {
+        let invoke_us = now_us();
+        let members = gossip_client::get(*addr, "GET", "/v1/agent/members", Vec::new())
+            .await
+            .and_then(|answer| gossip_client::parse_members(&answer));
+        let complete_us = now_us();
+        let Some(members) = members else {
+            all = false;
+            continue;
+        };
+        all &= names.iter().all(|n| members.iter().any(|(m, s)| m == n && *s == crate::checker::membership::ALIVE));
+        let observation = MembersObservation { node: node.clone(), invoke_us, complete_us, members };
+        history.borrow_mut().members.push(observation);
+    }
+    all
+}
+
+/// The operator's whole run (see the module doc).
+pub async fn rotate(operator: Operator, history: Rc<RefCell<History>>) {
+    let Operator { nodes, servers, isolated, rotation, rotate_at, heal_at, stop_at } = operator;
+    let (old_key, new_key) = (rotation.old_key.as_str(), rotation.new_key.as_str());
+    let reachable = &nodes[(0..servers).find(|&i| i != isolated).expect("a server besides the isolated member")];
+    sleep_until(rotate_at).await;
+    step(reachable, KeyringStep::Install, new_key, &history).await;
+    step(reachable, KeyringStep::Use, new_key, &history).await;
+
+    sleep_until(heal_at + RESUME_AFTER_HEAL).await;
+    let mut converged_at: Option<Duration> = None;
+    let mut round = 0usize;
+    while sim_now() < stop_at && converged_at.is_none_or(|at| sim_now() < at + WATCH_CONVERGED) {
+        let server = &nodes[round % servers];
+        let listing = step(server, KeyringStep::List, "", &history).await;
+        let all_alive = poll_members(&nodes, &history).await;
+        match rotation.state(&listing) {
+            ListingState::Converged if all_alive => converged_at = converged_at.or(Some(sim_now())),
+            ListingState::Converged => {}
+            ListingState::OldKeyInstalled => {
+                step(server, KeyringStep::Remove, old_key, &history).await;
+            }
+            ListingState::Incomplete => {
+                let member = &nodes[round % nodes.len()];
+                step(member, KeyringStep::Install, new_key, &history).await;
+                step(member, KeyringStep::Use, new_key, &history).await;
+            }
+        }
+        round += 1;
+        tokio::time::sleep(ROUND_EVERY).await;
+    }
+}
