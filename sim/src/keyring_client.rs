@@ -1,17 +1,17 @@
 //! The operator of `gossip-key-rotation`, through the real HTTP API (`/v1/operator/keyring`): while one
 //! member is cut off it installs a new gossip key and makes it primary through a server that reaches the
-//! others; after the heal it finishes the rotation the way Consul's procedure says (install and use
-//! again, check with a listing that every member holds the new key as primary, only then remove the old
-//! one), and watches every node's member list. Every call and answer goes into the history for
-//! `checker::keyring`.
+//! others (too early: the member missed both); after the heal it lists the keyring through the servers in
+//! turn once a second and does what the listing calls for (`next_action`), then watches every node's
+//! member list. Every call and answer goes into the history for `checker::keyring`.
 //!
-//! Why the re-runs go round every member's own agent: a request to a member's LAN port is sealed under
-//! the sender's primary key, and the member that missed the rotation holds only the old one, so a server
-//! cannot reach it; its own agent can change its keyring, and its fan-out, sealed under the old key that
-//! everyone still holds, reaches the others.
+//! Why the operator falls back to the old key first: the member that missed the rotation holds only the
+//! old key, so it can read nothing sealed under the new one — neither the others' gossip (it stays failed
+//! after the heal) nor a keyring request (a server seals those under its primary key too, and a client
+//! agent forwards its own keyring requests to a server, as Consul's do). Once the old key is primary again
+//! the member is found again (the announce to down members, every 30 s), and the new key's install and
+//! use, run again, reach it: Consul's rule that a key becomes primary only when every member holds it.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -126,6 +126,42 @@ async fn poll_members(nodes: &[Target], history: &Rc<RefCell<History>>) -> bool 
     all
 }
 
+/// What the operator does after a listing through a server, once the link is healed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Make the old key primary again: a member that lacks the new key cannot read gossip sealed under it,
+    /// so it stays failed until the others speak the old key again.
+    FallBack,
+    /// Install the new key (again) through a server: reaches every member that is back.
+    Install,
+    /// Make the new key primary (again): every member holds it.
+    Use,
+    /// Remove the old key: every member uses the new one.
+    Remove,
+}
+
+/// Consul's procedure from a listing: a key becomes primary only once every member holds it, and the old
+/// one goes only once every member uses the new one. None: nothing to do (converged, or no answer).
+pub fn next_action(rotation: &Rotation, listing: &KeyringObservation) -> Option<Action> {
+    if listing.status != Some(200) || listing.pools.is_empty() {
+        return None;
+    }
+    let new_key = &rotation.new_key;
+    let lacking = |p: &PoolListing| {
+        let size = if p.wan { rotation.servers } else { rotation.members.len() as u64 };
+        p.num_nodes < size || p.keys.get(new_key).copied().unwrap_or(0) < p.num_nodes
+    };
+    let someone_lacks = listing.pools.iter().any(lacking);
+    let new_primary_somewhere = listing.pools.iter().any(|p| p.primary_keys.get(new_key).is_some_and(|&n| n > 0));
+    match rotation.state(listing) {
+        ListingState::Converged => None,
+        ListingState::OldKeyInstalled => Some(Action::Remove),
+        ListingState::Incomplete if someone_lacks && new_primary_somewhere => Some(Action::FallBack),
+        ListingState::Incomplete if someone_lacks => Some(Action::Install),
+        ListingState::Incomplete => Some(Action::Use),
+    }
+}
+
 /// The operator's whole run (see the module doc).
 pub async fn rotate(operator: Operator, history: Rc<RefCell<History>>) {
     let Operator { nodes, servers, isolated, rotation, rotate_at, heal_at, stop_at } = operator;
@@ -140,21 +176,22 @@ pub async fn rotate(operator: Operator, history: Rc<RefCell<History>>) {
     let mut round = 0usize;
     while sim_now() < stop_at && converged_at.is_none_or(|at| sim_now() < at + WATCH_CONVERGED) {
         let server = &nodes[round % servers];
+        round += 1;
         let listing = step(server, KeyringStep::List, "", &history).await;
         let all_alive = poll_members(&nodes, &history).await;
-        match rotation.state(&listing) {
-            ListingState::Converged if all_alive => converged_at = converged_at.or(Some(sim_now())),
-            ListingState::Converged => {}
-            ListingState::OldKeyInstalled => {
-                step(server, KeyringStep::Remove, old_key, &history).await;
-            }
-            ListingState::Incomplete => {
-                let member = &nodes[round % nodes.len()];
-                step(member, KeyringStep::Install, new_key, &history).await;
-                step(member, KeyringStep::Use, new_key, &history).await;
-            }
+        if rotation.state(&listing) == ListingState::Converged && all_alive {
+            converged_at = converged_at.or(Some(sim_now()));
         }
-        round += 1;
+        let (what, key) = match next_action(&rotation, &listing) {
+            Some(Action::FallBack) => (KeyringStep::Use, old_key),
+            Some(Action::Install) => (KeyringStep::Install, new_key),
+            Some(Action::Use) => (KeyringStep::Use, new_key),
+            Some(Action::Remove) => (KeyringStep::Remove, old_key),
+            None => (KeyringStep::List, ""),
+        };
+        if what != KeyringStep::List {
+            step(server, what, key, &history).await;
+        }
         tokio::time::sleep(ROUND_EVERY).await;
     }
 }
