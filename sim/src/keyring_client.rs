@@ -195,3 +195,51 @@ pub async fn rotate(operator: Operator, history: Rc<RefCell<History>>) {
         tokio::time::sleep(ROUND_EVERY).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rotation() -> Rotation {
+        let members = ["s1", "a1"].map(String::from).to_vec();
+        Rotation { old_key: "old".into(), new_key: "new".into(), members, servers: 1, isolated_from_us: 0, heal_us: 0 }
+    }
+
+    /// A listing through s1: the WAN pool (s1 alone, on `wan_primary`) and the LAN pool.
+    fn listing(lan_nodes: u64, keys: &[(&str, u64)], primary: &[(&str, u64)], wan_primary: &str) -> KeyringObservation {
+        let counts = |pairs: &[(&str, u64)]| pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+        let wan_keys = keys.iter().map(|(k, _)| (k.to_string(), 1)).collect();
+        let pools = vec![
+            PoolListing { wan: true, num_nodes: 1, keys: wan_keys, primary_keys: counts(&[(wan_primary, 1)]) },
+            PoolListing { wan: false, num_nodes: lan_nodes, keys: counts(keys), primary_keys: counts(primary) },
+        ];
+        let (via, key, status) = ("s1".to_string(), String::new(), Some(200));
+        KeyringObservation { step: KeyringStep::List, via, key, invoke_us: 0, complete_us: 0, status, pools }
+    }
+
+    #[test]
+    fn operator_follows_consuls_rotation_procedure() {
+        let table = [
+            // The member that missed the rotation is gone while the new key is primary: fall back.
+            (listing(1, &[("old", 1), ("new", 1)], &[("new", 1)], "new"), Some(Action::FallBack)),
+            // It is back on the old key but lacks the new one: install again.
+            (listing(2, &[("old", 2), ("new", 1)], &[("old", 2)], "old"), Some(Action::Install)),
+            // Every member holds the new key, not every one uses it: use again.
+            (listing(2, &[("old", 2), ("new", 2)], &[("old", 1), ("new", 1)], "new"), Some(Action::Use)),
+            // Every member uses the new key: remove the old one.
+            (listing(2, &[("old", 2), ("new", 2)], &[("new", 2)], "new"), Some(Action::Remove)),
+            // The new key alone everywhere: done.
+            (listing(2, &[("new", 2)], &[("new", 2)], "new"), None),
+        ];
+        for (observation, expected) in table {
+            assert_eq!(next_action(&rotation(), &observation), expected, "{:?}", observation.pools);
+        }
+    }
+
+    #[test]
+    fn unanswered_listing_changes_nothing() {
+        let mut observation = listing(1, &[("old", 1), ("new", 1)], &[("new", 1)], "new");
+        observation.status = Some(500);
+        assert_eq!(next_action(&rotation(), &observation), None);
+    }
+}

@@ -46,9 +46,15 @@ fn gossip_key_rotation_replays_identically() {
 fn list_names_every_scenario() {
     let output = Command::new(env!("CARGO_BIN_EXE_sim")).arg("--list").output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for name in
-        ["leader-crash", "partition-leader", "power-loss", "five-servers-two-down", "lock-handoff", "check-flaps", "gossip-key-rotation"]
-    {
+    for name in [
+        "leader-crash",
+        "partition-leader",
+        "power-loss",
+        "five-servers-two-down",
+        "lock-handoff",
+        "check-flaps",
+        "gossip-key-rotation",
+    ] {
         assert!(stdout.contains(name), "{name} missing from --list:\n{stdout}");
     }
 }

@@ -162,7 +162,8 @@ pub fn check(history: &History, rotation: &Rotation, bound_us: u64) -> Result<Ro
             describe(converged)
         )));
     }
-    if let Some(later) = listings[first..].iter().find(|o| o.status == Some(200) && rotation.state(o) != ListingState::Converged)
+    if let Some(later) =
+        listings[first..].iter().find(|o| o.status == Some(200) && rotation.state(o) != ListingState::Converged)
     {
         return Err(violation(format!("a listing after convergence went back: {}", describe(later))));
     }
@@ -182,10 +183,15 @@ fn check_members(history: &History, rotation: &Rotation, converged_us: u64, dead
             history.members.iter().filter(|o| &o.node == node && o.invoke_us >= rotation.heal_us).collect();
         let Some(first) = answers.iter().position(|o| o.invoke_us >= converged_us && all_alive(o, names)) else {
             let last = answers.last().map_or("none".to_string(), |o| format!("{:?} at {}us", o.members, o.invoke_us));
-            return Err(violation(format!("{node} never reported every member alive after the rotation; last: {last}")));
+            return Err(violation(format!(
+                "{node} never reported every member alive after the rotation; last: {last}"
+            )));
         };
         if answers[first].complete_us > deadline_us {
-            return Err(violation(format!("{node} reported every member alive only at {}us", answers[first].complete_us)));
+            return Err(violation(format!(
+                "{node} reported every member alive only at {}us",
+                answers[first].complete_us
+            )));
         }
         if let Some(later) = answers[first..].iter().find(|o| !all_alive(o, names)) {
             return Err(violation(format!("{node} lost a member again: {:?} at {}us", later.members, later.invoke_us)));

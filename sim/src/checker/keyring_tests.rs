@@ -28,7 +28,15 @@ fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
 
 fn call(step: KeyringStep, key: &str, at_us: u64) -> KeyringObservation {
     let status = Some(200);
-    KeyringObservation { step, via: "s1".into(), key: key.into(), invoke_us: at_us, complete_us: at_us, status, pools: vec![] }
+    KeyringObservation {
+        step,
+        via: "s1".into(),
+        key: key.into(),
+        invoke_us: at_us,
+        complete_us: at_us,
+        status,
+        pools: vec![],
+    }
 }
 
 /// A listing where `lan_keys` is what the LAN pool's three members hold (the WAN pool follows suit).
