@@ -29,7 +29,7 @@ pub const PROBE_KEY: &str = "gossip/probe";
 const SCRIPT_CLIENT: u32 = 100;
 
 /// One HTTP exchange bounded by `POLL_TIMEOUT`; `None` if it did not complete.
-async fn get(addr: SocketAddr, method: &str, path: &str, body: Vec<u8>) -> Option<HttpResponse> {
+pub(crate) async fn get(addr: SocketAddr, method: &str, path: &str, body: Vec<u8>) -> Option<HttpResponse> {
     let exchange = async {
         let stream = turmoil::net::TcpStream::connect(addr).await.ok()?;
         http_client::request(stream, method, &addr.to_string(), path, body).await.ok()
@@ -92,7 +92,7 @@ pub async fn watch_members(
     .await;
 }
 
-fn parse_members(response: &HttpResponse) -> Option<Vec<(String, u8)>> {
+pub(crate) fn parse_members(response: &HttpResponse) -> Option<Vec<(String, u8)>> {
     if response.status != 200 {
         return None;
     }

@@ -15,6 +15,7 @@ pub mod faults;
 pub mod gossip_client;
 pub mod gossip_model;
 pub mod health_client;
+pub mod keyring_client;
 pub mod lock_client;
 pub mod run;
 pub mod scenarios;

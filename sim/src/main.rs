@@ -91,6 +91,13 @@ fn main() -> ExitCode {
                 report.revocation.revocations, report.revocation.writes_after_revocation
             );
         }
+        if report.rotation.steps > 0 {
+            println!(
+                "keyring: {} operator calls; every member on the new key alone {:.1}s after the heal",
+                report.rotation.steps,
+                report.rotation.converged_after_heal_us as f64 / 1e6
+            );
+        }
         if report.membership.observations > 0 {
             let figures: Vec<String> =
                 report.membership.figures.iter().map(|(what, us)| format!("{what} {:.1}s", *us as f64 / 1e6)).collect();

@@ -38,12 +38,23 @@ fn check_flaps_replays_identically() {
 }
 
 #[test]
+fn gossip_key_rotation_replays_identically() {
+    assert_eq!(trace_hash("gossip-key-rotation", 3), trace_hash("gossip-key-rotation", 3));
+}
+
+#[test]
 fn list_names_every_scenario() {
     let output = Command::new(env!("CARGO_BIN_EXE_sim")).arg("--list").output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for name in
-        ["leader-crash", "partition-leader", "power-loss", "five-servers-two-down", "lock-handoff", "check-flaps"]
-    {
+    for name in [
+        "leader-crash",
+        "partition-leader",
+        "power-loss",
+        "five-servers-two-down",
+        "lock-handoff",
+        "check-flaps",
+        "gossip-key-rotation",
+    ] {
         assert!(stdout.contains(name), "{name} missing from --list:\n{stdout}");
     }
 }

@@ -6,7 +6,7 @@
 use sim::run::{run, RunOptions};
 use sim::scenarios::{find, SCENARIOS};
 
-/// Seeds per scenario by default: 16 scenarios × 44 seeds = 704 runs.
+/// Seeds per scenario by default: 17 scenarios × 44 seeds = 748 runs.
 const SEEDS_PER_SCENARIO_DEFAULT: u64 = 44;
 
 fn seeds_per_scenario() -> u64 {
@@ -54,6 +54,7 @@ scenario_test!(gossip_partition_heal_detects_the_split_and_converges, "gossip-pa
 scenario_test!(client_crash_turns_serf_health_critical_then_passing, "client-crash");
 scenario_test!(server_leave_rejoin_leaves_raft_and_comes_back, "server-leave-rejoin");
 scenario_test!(bootstrap_expect_forms_exactly_one_cluster, "bootstrap-expect");
+scenario_test!(gossip_key_rotation_during_a_partition_reaches_every_member_after_the_heal, "gossip-key-rotation");
 
 #[test]
 fn every_scenario_has_a_test() {
@@ -76,7 +77,8 @@ fn every_scenario_has_a_test() {
             "gossip-partition-heal",
             "client-crash",
             "server-leave-rejoin",
-            "bootstrap-expect"
+            "bootstrap-expect",
+            "gossip-key-rotation"
         ]
     );
 }

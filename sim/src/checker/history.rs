@@ -189,6 +189,8 @@ pub struct History {
     pub revocations: Vec<(usize, u64)>,
     /// `acl-revocation`: every write made with a token.
     pub token_writes: Vec<crate::acl_client::TokenWrite>,
+    /// `gossip-key-rotation`: the operator's keyring steps and listings.
+    pub keyring: Vec<super::keyring::KeyringObservation>,
 }
 
 impl History {

@@ -8,7 +8,9 @@
 //! 5. health — `?passing` answers agree with check targets that have been settled longer than a bound
 //!    (`health::check`, run for the `check-flaps` scenario);
 //! 6. membership — the gossip scenarios' member lists, `serfHealth`, Raft peers and leaders against what
-//!    the faults did (`membership`, run for the gossip scenarios).
+//!    the faults did (`membership`, run for the gossip scenarios);
+//! 7. keyring — a gossip key rotated during a partition reaches every member after the heal (`keyring`,
+//!    run for `gossip-key-rotation`).
 //!
 //! KV keys are checked by the same register model, with CAS: a CAS that succeeded moves the key from the
 //! value it read to its own, a refused one proves the key held something else at some point in its
@@ -17,6 +19,7 @@
 mod durability;
 pub mod health;
 mod history;
+pub mod keyring;
 mod linearizable;
 mod locks;
 pub mod membership;

@@ -23,9 +23,18 @@ pub(super) struct ServerSlot {
     pub(super) crashed: bool,
 }
 
-fn server_config(name: &str, names: &[String], faults: FaultSwitches, acl: bool) -> NodeConfig {
+/// What every host of a run is configured with beyond the defaults: ACLs (`acl-revocation`) and gossip
+/// encryption (`gossip-key-rotation`: the same initial `encrypt` key on every host).
+#[derive(Clone, Debug, Default)]
+pub(super) struct HostSecurity {
+    pub(super) acl: bool,
+    pub(super) encrypt: Option<String>,
+}
+
+fn server_config(name: &str, names: &[String], faults: FaultSwitches, security: &HostSecurity) -> NodeConfig {
     let mut config = NodeConfig::new(name);
-    if acl {
+    config.security.encrypt.key = security.encrypt.clone();
+    if security.acl {
         config.acl.enabled = true;
         config.acl.default_allow = false;
         config.acl.tokens.initial_management = crate::acl_client::ROOT_SECRET.to_string();
@@ -41,8 +50,8 @@ fn server_config(name: &str, names: &[String], faults: FaultSwitches, acl: bool)
 }
 
 /// A client agent: no Raft, joins the servers' LAN addresses.
-fn agent_config(name: &str, servers: &[String], faults: FaultSwitches, acl: bool) -> NodeConfig {
-    let mut config = server_config(name, servers, faults, acl);
+fn agent_config(name: &str, servers: &[String], faults: FaultSwitches, security: &HostSecurity) -> NodeConfig {
+    let mut config = server_config(name, servers, faults, security);
     config.server = false;
     config.bootstrap_expect = 0;
     config
@@ -54,7 +63,7 @@ pub(super) fn start_hosts(
     sim: &mut turmoil::Sim<'_>,
     seed: u64,
     faults: FaultSwitches,
-    acl: bool,
+    security: &HostSecurity,
     all_names: &[String],
     names: &Rc<Vec<String>>,
     start_delays: &[Duration],
@@ -67,9 +76,10 @@ pub(super) fn start_hosts(
         let (host_disk, host_registry, host_names, host_name) =
             (disk.clone(), registry.clone(), names.clone(), name.clone());
         let start_delay = start_delays[index];
+        let security = security.clone();
         sim.host(name.as_str(), move || {
-            let (disk, registry, names, name) =
-                (host_disk.clone(), host_registry.clone(), host_names.clone(), host_name.clone());
+            let (disk, registry, names, name, security) =
+                (host_disk.clone(), host_registry.clone(), host_names.clone(), host_name.clone(), security.clone());
             let generation = incarnation.get();
             incarnation.set(generation + 1);
             async move {
@@ -78,8 +88,8 @@ pub(super) fn start_hosts(
                 }
                 let env = SimEnv::new(disk, derive_seed(seed, 2, (index as u64) << 16 | generation));
                 let config = match index < names.len() {
-                    true => server_config(&name, &names, faults, acl),
-                    false => agent_config(&name, &names, faults, acl),
+                    true => server_config(&name, &names, faults, &security),
+                    false => agent_config(&name, &names, faults, &security),
                 };
                 let node =
                     conclave::agent::start(env, config).await.map_err(|e| format!("{name} failed to start: {e:#}"))?;

@@ -6,17 +6,20 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use super::CLIENTS_START;
 use crate::checker::History;
 use crate::faults::Fault;
-use crate::gossip_client;
-use crate::scenarios::{gossip, Scenario, WorkloadKind};
+use crate::scenarios::{gossip, keyring, Scenario, WorkloadKind};
+use crate::{gossip_client, keyring_client};
 
-/// Runs the membership check of a gossip scenario, with the times its faults and steps happened.
 /// The gossip scenarios' clients: the scripted steps and the watchers (`gossip_client`).
 pub(super) fn start_gossip_clients(
     sim: &mut turmoil::Sim<'_>,
     scenario: &Scenario,
+    seed: u64,
     names: &[String],
     schedule: &crate::faults::Schedule,
     history: &Rc<RefCell<History>>,
@@ -96,6 +99,29 @@ pub(super) fn start_gossip_clients(
             sim.client("status-watcher", async move {
                 let done = move |h: &History| gossip::stably_agreed(h, count);
                 gossip_client::watch_status(servers, history, stop_at, done).await;
+                Ok(())
+            });
+        }
+        WorkloadKind::KeyRotation => {
+            let faults: Vec<(u64, Fault)> =
+                schedule.events.iter().map(|(t, f)| (t.as_micros() as u64, f.clone())).collect();
+            let (rotation, isolated) = super::verdict::rotation_of(scenario, seed, &faults).expect("a cut and a heal");
+            let mut rng = ChaCha8Rng::seed_from_u64(super::derive_seed(seed, 8, 2));
+            let after = rng.gen_range(keyring::ROTATE_AFTER_MIN..=keyring::ROTATE_AFTER_MAX);
+            let cut_at = Duration::from_micros(rotation.isolated_from_us);
+            let heal_at = Duration::from_micros(rotation.heal_us);
+            let operator = keyring_client::Operator {
+                nodes,
+                servers: scenario.servers,
+                isolated,
+                rotation,
+                rotate_at: cut_at + after,
+                heal_at,
+                stop_at: heal_at + keyring::CONVERGE_BOUND + Duration::from_secs(10),
+            };
+            let history = history.clone();
+            sim.client("operator", async move {
+                keyring_client::rotate(operator, history).await;
                 Ok(())
             });
         }

@@ -61,6 +61,8 @@ pub struct RunReport {
     pub membership: checker::membership::MembershipReport,
     /// What the revocation check saw (`acl-revocation`; zero for the others).
     pub revocation: acl_client::RevocationReport,
+    /// What the keyring check saw (`gossip-key-rotation`; zero for the others).
+    pub rotation: checker::keyring::RotationReport,
     /// The checker's report, or the violation found.
     pub verdict: Result<CheckReport, String>,
 }
@@ -78,6 +80,12 @@ impl RunReport {
 fn derive_seed(seed: u64, purpose: u64, index: u64) -> u64 {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ purpose.rotate_left(32) ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     rng.next_u64()
+}
+
+/// The gossip keys of a run: the `encrypt` key every host starts with, and the one the operator rotates to.
+fn gossip_keys(seed: u64) -> (String, String) {
+    let key = |index| crate::keyring_client::gossip_key(derive_seed(seed, 8, index));
+    (key(0), key(1))
 }
 
 /// The hosts of a run: servers `s1..`, then client agents `a1..`.
@@ -102,9 +110,12 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
     let mut health = checker::health::HealthReport::default();
     let mut membership = checker::membership::MembershipReport::default();
     let mut revocation = acl_client::RevocationReport::default();
+    let mut rotation = checker::keyring::RotationReport::default();
     let verdict = verdict.and_then(|()| {
         let report = checker::check(&history).map_err(|v| v.to_string())?;
-        if scenario.workload.is_gossip() {
+        if scenario.workload == WorkloadKind::KeyRotation {
+            rotation = verdict::keyring_verdict(scenario, options.seed, &history).map_err(|v| v.to_string())?;
+        } else if scenario.workload.is_gossip() {
             membership = verdict::gossip_verdict(scenario, &history).map_err(|v| v.to_string())?;
         }
         if scenario.workload == WorkloadKind::AclRevocation {
@@ -138,6 +149,7 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
         health,
         membership,
         revocation,
+        rotation,
         verdict,
     }
 }

@@ -51,8 +51,11 @@ pub(super) fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (
         let starts = all_names.iter().zip(&start_delays).map(|(n, d)| (d.as_micros() as u64, format!("start:{n}")));
         history.borrow_mut().marks.extend(starts);
     }
-    let acl = scenario.workload == WorkloadKind::AclRevocation;
-    let mut slots = cluster::start_hosts(&mut sim, seed, options.faults, acl, &all_names, &names, &start_delays);
+    let security = cluster::HostSecurity {
+        acl: scenario.workload == WorkloadKind::AclRevocation,
+        encrypt: (scenario.workload == WorkloadKind::KeyRotation).then(|| super::gossip_keys(seed).0),
+    };
+    let mut slots = cluster::start_hosts(&mut sim, seed, options.faults, &security, &all_names, &names, &start_delays);
 
     let servers: Vec<(u32, SocketAddr)> =
         names.iter().enumerate().map(|(i, n)| (i as u32, SocketAddr::new(sim.lookup(n.as_str()), 8500))).collect();
@@ -61,7 +64,7 @@ pub(super) fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (
         workloads::start_check_flaps(&mut sim, seed, &servers, &history);
     }
     if scenario.workload.is_gossip() {
-        gossip_clients::start_gossip_clients(&mut sim, scenario, &all_names, &schedule, &history);
+        gossip_clients::start_gossip_clients(&mut sim, scenario, seed, &all_names, &schedule, &history);
     }
     workloads::start_clients(&mut sim, scenario, options, &servers, &instance_ids, &history);
     let liveness =

@@ -1,10 +1,40 @@
 //! The membership verdict of a gossip scenario: the times its faults and steps happened, handed to
-//! `checker::membership` with the scenario's bounds.
+//! `checker::membership` (or, for `gossip-key-rotation`, `checker::keyring`) with the scenario's bounds.
 
-use super::node_names;
+use super::{gossip_keys, node_names};
 use crate::checker::{self, History};
 use crate::faults::Fault;
-use crate::scenarios::{gossip, Scenario, WorkloadKind};
+use crate::scenarios::{gossip, keyring, Scenario, WorkloadKind};
+
+/// The rotation of `gossip-key-rotation` from its fault times (simulated microseconds): its keys, its
+/// members, and the index of the member that was cut off; None before the cut or the heal.
+pub(super) fn rotation_of(
+    scenario: &Scenario,
+    seed: u64,
+    faults: &[(u64, Fault)],
+) -> Option<(checker::keyring::Rotation, usize)> {
+    let (isolated_from_us, isolated) = faults.iter().find_map(|(t, f)| match f {
+        Fault::Partition(alone, _) => Some((*t, alone[0])),
+        _ => None,
+    })?;
+    let heal_us = faults.iter().find(|(_, f)| *f == Fault::HealAll)?.0;
+    let (old_key, new_key) = gossip_keys(seed);
+    let members = node_names(scenario);
+    let servers = scenario.servers as u64;
+    Some((checker::keyring::Rotation { old_key, new_key, members, servers, isolated_from_us, heal_us }, isolated))
+}
+
+pub(super) fn keyring_verdict(
+    scenario: &Scenario,
+    seed: u64,
+    history: &History,
+) -> Result<checker::keyring::RotationReport, checker::Violation> {
+    let Some((rotation, _)) = rotation_of(scenario, seed, &history.faults) else {
+        let what = "the run ended before the cut or the heal".to_string();
+        return Err(checker::Violation { check: "keyring", key: scenario.name.to_string(), what });
+    };
+    checker::keyring::check(history, &rotation, keyring::CONVERGE_BOUND.as_micros() as u64)
+}
 
 pub(super) fn gossip_verdict(
     scenario: &Scenario,

@@ -5,6 +5,7 @@
 mod crashes;
 pub mod gossip;
 pub mod health;
+pub mod keyring;
 pub mod kv;
 mod partitions;
 
@@ -42,6 +43,8 @@ pub enum WorkloadKind {
     BootstrapExpect,
     /// ACLs on: writers use tokens a revoker deletes one by one.
     AclRevocation,
+    /// Gossip encryption on: an operator rotates the key while a member is cut off, then finishes.
+    KeyRotation,
 }
 
 impl WorkloadKind {
@@ -54,6 +57,7 @@ impl WorkloadKind {
                 | WorkloadKind::ClientCrash
                 | WorkloadKind::LeaveRejoin
                 | WorkloadKind::BootstrapExpect
+                | WorkloadKind::KeyRotation
         )
     }
 }
@@ -197,6 +201,14 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "three servers with bootstrap_expect 3 start at random times",
         schedule: gossip::no_faults,
         workload: WorkloadKind::BootstrapExpect,
+    },
+    Scenario {
+        name: "gossip-key-rotation",
+        servers: 3,
+        agents: 2,
+        about: "gossip encryption on; the key is rotated while a member is cut off; all converge after the heal",
+        schedule: keyring::isolate_one_member,
+        workload: WorkloadKind::KeyRotation,
     },
 ];
 
