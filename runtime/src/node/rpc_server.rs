@@ -97,5 +97,6 @@ async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request, auth: PeerAuth) -
         (Request::SignClientCertificate(request), _) => {
             Reply::ClientCertificate(super::auto_encrypt::sign(node, &request))
         }
+        (Request::Ping, _) => Reply::Pong,
     }
 }

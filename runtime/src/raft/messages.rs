@@ -64,6 +64,8 @@ pub enum Request {
     },
     /// auto_encrypt: a client agent that holds only the CA asks a server to sign its certificate.
     SignClientCertificate(SignRequest),
+    /// Is this connection still alive? Answered with `Reply::Pong`, changes nothing.
+    Ping,
 }
 
 /// What a client agent asks a server to sign through auto_encrypt.
@@ -91,6 +93,10 @@ impl RpcRequest for Request {
             Request::Http { method, .. } => method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD"),
             _ => true,
         }
+    }
+
+    fn liveness_probe() -> Option<Request> {
+        Some(Request::Ping)
     }
 }
 
@@ -130,4 +136,6 @@ pub enum Reply {
     ClientCertificate(Result<(String, Vec<String>), String>),
     /// The receiver cannot serve this request at all.
     Refused(String),
+    /// The answer to `Ping`.
+    Pong,
 }

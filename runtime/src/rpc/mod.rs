@@ -17,4 +17,11 @@ pub trait RpcRequest: Serialize + Sync {
     /// Whether sending the request twice has the effect of sending it once. A request that is not
     /// idempotent is never resent once it may have been delivered.
     fn is_idempotent(&self) -> bool;
+
+    /// A request that changes nothing and is answered at once: sent on a pooled connection before a
+    /// request that is not idempotent, so that a connection the peer has dropped is found before the
+    /// request could have been delivered (None: such requests always go on a fresh connection).
+    fn liveness_probe() -> Option<Self>
+    where
+        Self: Sized;
 }

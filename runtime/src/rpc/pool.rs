@@ -1,5 +1,8 @@
 //! Outgoing RPC: a pool of idle connections per address. A call takes an idle connection (or dials one),
-//! sends one request, reads one reply and returns the connection; any error or timeout drops it.
+//! sends one request, reads one reply and returns the connection; any error or timeout drops it. A
+//! request that must not be resent goes on a pooled connection only after a liveness probe on it was
+//! answered, so a connection the peer dropped is replaced before the request could have been delivered
+//! (a fresh TLS connection costs a handshake, which under load costs more than the probe's round trip).
 //! Reusing connections matters in simulation too: turmoil leaks an ephemeral port per failed connect.
 
 use std::collections::BTreeMap;
@@ -15,7 +18,7 @@ use crate::env::Env;
 use crate::security::conn::Conn;
 
 /// Idle connections kept per peer; more concurrent calls dial extra connections that are closed after use.
-const IDLE_CONNECTIONS_PER_PEER_MAX: usize = 8;
+const IDLE_CONNECTIONS_PER_PEER_MAX: usize = 64;
 
 pub struct RpcPool<E: Env> {
     env: E,
@@ -33,24 +36,25 @@ impl<E: Env> RpcPool<E> {
 
     /// Sends `request` to `addr` and waits at most `timeout` for the reply. For an idempotent request, a
     /// pooled connection that turns out to be dead (the peer restarted) is replaced by a fresh one once.
-    /// A request that is not idempotent always goes on a fresh connection and is never resent, so
-    /// `ConnectionRefused` from it means it was certainly not delivered, and any later error that it may
-    /// have been (a CAS resent after the leader applied it and crashed would answer `false` for a write
-    /// that happened).
+    /// A request that is not idempotent goes on a connection just found alive (a probed pooled one or a
+    /// fresh one) and is never resent, so `ConnectionRefused` from it means it was certainly not
+    /// delivered, and any later error that it may have been (a CAS resent after the leader applied it
+    /// and crashed would answer `false` for a write that happened).
     pub async fn call<Q: RpcRequest>(&self, addr: SocketAddr, request: &Q, timeout: Duration) -> io::Result<Q::Reply> {
         let deadline = tokio::time::Instant::now() + timeout;
         let generation = self.generation.load(Ordering::SeqCst);
-        let pooled = match request.is_idempotent() {
-            true => self.idle.lock().expect("rpc pool lock").get_mut(&addr).and_then(|v| v.pop()),
-            false => None,
-        };
-        let (stream, reply) = match pooled {
-            Some(stream) => match self.exchange(addr, Some(stream), request, deadline).await {
+        let pooled = self.idle.lock().expect("rpc pool lock").get_mut(&addr).and_then(|v| v.pop());
+        let (stream, reply) = match (pooled, request.is_idempotent()) {
+            (Some(stream), true) => match self.exchange(addr, Some(stream), request, deadline).await {
                 Ok(done) => done,
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(e),
                 Err(_) => self.exchange(addr, None, request, deadline).await?,
             },
-            None => self.exchange(addr, None, request, deadline).await?,
+            (Some(stream), false) => {
+                let alive = self.probed::<Q>(addr, stream, deadline).await;
+                self.exchange(addr, alive, request, deadline).await?
+            }
+            (None, _) => self.exchange(addr, None, request, deadline).await?,
         };
         let mut idle = self.idle.lock().expect("rpc pool lock");
         if generation != self.generation.load(Ordering::SeqCst) {
@@ -61,6 +65,24 @@ impl<E: Env> RpcPool<E> {
             conns.push(stream);
         }
         Ok(reply)
+    }
+
+    /// The pooled connection back if it answered a liveness probe, None if it did not (or the request
+    /// type has no probe): the caller then dials a fresh one.
+    async fn probed<Q: RpcRequest>(
+        &self,
+        addr: SocketAddr,
+        pooled: Conn<E::Stream>,
+        deadline: tokio::time::Instant,
+    ) -> Option<Conn<E::Stream>> {
+        let probe = Q::liveness_probe()?;
+        match self.exchange(addr, Some(pooled), &probe, deadline).await {
+            Ok((stream, _)) => Some(stream),
+            Err(e) => {
+                tracing::trace!(target: "conclave::rpc", %addr, error = %e, "pooled connection failed its probe");
+                None
+            }
+        }
     }
 
     async fn exchange<Q: RpcRequest>(
