@@ -1,5 +1,5 @@
-//! `performance {}`, `raft_protocol` and `primary_datacenter`: the keys that tune or describe the Raft
-//! cluster, checked as Consul checks them. `raft_multiplier` scales every Raft timing (Conclave's timings
+//! `performance {}`, `raft_protocol`, `primary_datacenter` and the `raft_snapshot_*`/`raft_trailing_logs`
+//! keys: the keys that tune or describe the Raft cluster, checked as Consul checks them. `raft_multiplier` scales every Raft timing (Conclave's timings
 //! are those of multiplier 1, the value Consul recommends in production); `rpc_hold_timeout` bounds how
 //! long a request waits for a leader.
 
@@ -16,6 +16,13 @@ pub struct PerformanceFileConfig {
     pub raft_multiplier: Option<u32>,
     pub rpc_hold_timeout: Option<Duration>,
     pub primary_datacenter: Option<String>,
+    /// `raft_snapshot_threshold`: applied entries between snapshots.
+    pub raft_snapshot_threshold: Option<u64>,
+    /// `raft_trailing_logs`: entries kept in the log after a snapshot, for followers that lag.
+    pub raft_trailing_logs: Option<u64>,
+    /// `raft_snapshot_interval`: how often Consul checks the threshold. Conclave checks it after every
+    /// applied entry, which is never later; the value is validated and reported at start-up.
+    pub raft_snapshot_interval: Option<Duration>,
 }
 
 /// Consul's bound on `raft_multiplier`.
@@ -58,6 +65,22 @@ pub fn apply_key(config: &mut PerformanceFileConfig, file: &Path, key: &str, val
             }
         }
         "primary_datacenter" => config.primary_datacenter = Some(string(file, key, value)?),
+        "raft_snapshot_threshold" => {
+            let threshold: u64 = number(file, key, value)?;
+            if threshold == 0 {
+                return Err(problem(file, key, "must be at least 1"));
+            }
+            config.raft_snapshot_threshold = Some(threshold);
+        }
+        "raft_trailing_logs" => config.raft_trailing_logs = Some(number(file, key, value)?),
+        "raft_snapshot_interval" => {
+            let text = string(file, key, value)?;
+            let interval = conclave_core::api::parse_go_duration(&text).map_err(|e| problem(file, key, e))?;
+            if interval.is_zero() {
+                return Err(problem(file, key, "must be positive"));
+            }
+            config.raft_snapshot_interval = Some(interval);
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -71,6 +94,16 @@ mod tests {
         let mut config = PerformanceFileConfig::default();
         apply_key(&mut config, Path::new("c.json"), key, &serde_json::from_str(text).unwrap())?;
         Ok(config)
+    }
+
+    #[test]
+    fn raft_snapshot_keys_are_read_and_checked() {
+        assert_eq!(apply("raft_snapshot_threshold", "16384").unwrap().raft_snapshot_threshold, Some(16384));
+        assert!(apply("raft_snapshot_threshold", "0").unwrap_err().contains("raft_snapshot_threshold"));
+        assert_eq!(apply("raft_trailing_logs", "10240").unwrap().raft_trailing_logs, Some(10240));
+        let interval = apply("raft_snapshot_interval", r#""30s""#).unwrap().raft_snapshot_interval;
+        assert_eq!(interval, Some(Duration::from_secs(30)));
+        assert!(apply("raft_snapshot_interval", r#""soon""#).is_err());
     }
 
     #[test]

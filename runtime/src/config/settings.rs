@@ -31,6 +31,9 @@ pub struct RaftTimings {
     pub election_timeout_max: Duration,
     /// Build a snapshot (and compact the log) after this many applied entries.
     pub snapshot_after_entries: u64,
+    /// Entries kept in the log behind a snapshot, so a follower that lags a little catches up from the
+    /// log instead of receiving the whole snapshot.
+    pub trailing_log_entries: u64,
 }
 
 impl Default for RaftTimings {
@@ -40,6 +43,7 @@ impl Default for RaftTimings {
             election_timeout_min: Duration::from_millis(500),
             election_timeout_max: Duration::from_millis(1000),
             snapshot_after_entries: 5000,
+            trailing_log_entries: 1000,
         }
     }
 }

@@ -48,6 +48,15 @@ pub async fn configuration<E: Env>(
     let metrics = raft.metrics().borrow().clone();
     let membership = metrics.membership_config.membership();
     let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    // The last log index each server holds: our own from our log; the others' as the leader's
+    // replication knows them (a follower knows only its own, and reports 0 for the others).
+    let last_index = |id: &u64| -> u64 {
+        if *id == node.raft_id {
+            return metrics.last_log_index.unwrap_or(0);
+        }
+        let matched = metrics.replication.as_ref().and_then(|replication| replication.get(id).cloned().flatten());
+        matched.map(|log_id| log_id.index).unwrap_or(0)
+    };
     let servers: Vec<_> = membership
         .nodes()
         .map(|(id, member)| {
@@ -58,6 +67,7 @@ pub async fn configuration<E: Env>(
                 "Leader": metrics.current_leader == Some(*id),
                 "Voter": voters.contains(id),
                 "ProtocolVersion": "3",
+                "LastIndex": last_index(id),
             })
         })
         .collect();

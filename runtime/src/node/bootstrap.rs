@@ -2,8 +2,14 @@
 //! LAN port and exchanges `Hello`s: each side learns every server the other knows. Once `-bootstrap-expect`
 //! servers with the same expectation know each other, each of them initializes Raft with the same member
 //! set (the `expect` lowest Raft IDs), which openraft accepts on every node because the configurations are
-//! identical. A server restarted on its data dir has a membership already and skips all of this. A server
-//! that meets a formed cluster is added by the leader (as a learner, then a voter).
+//! identical. A server restarted on its data dir has a membership already and skips the bootstrap. A
+//! server that meets a formed cluster is added by the leader (as a learner, then a voter).
+//!
+//! Servers are known by Raft ID, not by address: a greeting tells where a server answers now, the Raft
+//! network dials that address, and the leader rewrites the server's address in the configuration. So
+//! a cluster whose servers all restart on new addresses (with `-join` naming the new ones) elects a
+//! leader by itself, which is why a server that belongs to a configuration but knows no leader keeps
+//! greeting its join addresses.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -44,15 +50,50 @@ pub fn handle_hello<E: Env>(node: &Arc<Node<E>>, info: ServerInfo, vouched: bool
     Reply::Hello { known, cluster_formed: node.cluster_formed() }
 }
 
-/// Remembers a server of our datacenter and, on a formed cluster, has the leader add it.
+/// Remembers a server of our datacenter and, on a formed cluster, has the leader add it (or record its
+/// new address).
 fn learn_server<E: Env>(node: &Arc<Node<E>>, info: ServerInfo) {
-    node.known_servers.lock().expect("known servers lock").insert(info.raft_id, info.clone());
+    remember_server(node, &info, true);
     if node.cluster_formed() {
-        let is_member = node.raft.as_ref().is_some_and(|raft| {
-            raft.metrics().borrow().membership_config.membership().get_node(&info.raft_id).is_some()
+        let configured = node.raft.as_ref().and_then(|raft| {
+            raft.metrics().borrow().membership_config.membership().get_node(&info.raft_id).map(|n| n.addr.clone())
         });
-        if !is_member {
-            tokio::spawn(admit_server(node.clone(), info));
+        match configured {
+            None => {
+                tokio::spawn(admit_server(node.clone(), info));
+            }
+            Some(addr) if addr != info.rpc_addr && node.is_leader() => {
+                tokio::spawn(update_address(node.clone(), info));
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Notes where a server of our datacenter answers, for discovery and for the Raft network
+/// (`first_hand`: the server said so itself).
+fn remember_server<E: Env>(node: &Node<E>, info: &ServerInfo, first_hand: bool) {
+    if let Ok(addr) = info.rpc_addr.parse::<SocketAddr>() {
+        if node.peer_addresses.learn(info.raft_id, addr, first_hand) {
+            tracing::debug!(target: "conclave::rpc", server = %info.node_name, %addr, "server address learnt");
+        }
+    }
+    node.known_servers.lock().expect("known servers lock").insert(info.raft_id, info.clone());
+}
+
+/// On the leader: rewrite a member's address in the Raft configuration to where it answers now.
+async fn update_address<E: Env>(node: Arc<Node<E>>, info: ServerInfo) {
+    let Some(raft) = &node.raft else { return };
+    let nodes = BTreeMap::from([(info.raft_id, BasicNode { addr: info.rpc_addr.clone() })]);
+    match raft.change_membership(ChangeMembers::SetNodes(nodes), false).await {
+        Ok(_) => tracing::info!(
+            target: "conclave::event",
+            server = %info.node_name,
+            addr = %info.rpc_addr,
+            "server address updated in the raft configuration"
+        ),
+        Err(e) => {
+            tracing::debug!(target: "conclave::event", server = %info.node_name, error = %e, "cannot update server address")
         }
     }
 }
@@ -136,6 +177,36 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) {
         tokio::time::sleep(interval + node.jitter(interval / 2)).await;
     }
     tracing::info!(target: "conclave::event", node = %node.config.node_name, "member of a raft configuration");
+    greet_while_leaderless(node).await;
+}
+
+/// A member that knows no leader greets its join addresses every retry interval: after every server
+/// came back on a new address, the greetings are how the servers find each other again.
+async fn greet_while_leaderless<E: Env>(node: Arc<Node<E>>) {
+    loop {
+        let interval = node.config.retry_interval;
+        tokio::time::sleep(interval + node.jitter(interval / 2)).await;
+        if node.leader().is_none() {
+            say_hello_to_joins(&node).await;
+        } else if node.is_leader() {
+            correct_configured_addresses(&node).await;
+        }
+    }
+}
+
+/// On the leader: every member whose address in the configuration is not where it answers now (itself
+/// included, after a restart on a new address) gets its address rewritten.
+async fn correct_configured_addresses<E: Env>(node: &Arc<Node<E>>) {
+    let Some(raft) = &node.raft else { return };
+    let configured: Vec<(u64, String)> =
+        raft.metrics().borrow().membership_config.membership().nodes().map(|(id, n)| (*id, n.addr.clone())).collect();
+    let mut servers = node.known_servers.lock().expect("known servers lock").clone();
+    servers.insert(node.raft_id, node.self_info());
+    for (raft_id, addr) in configured {
+        if let Some(info) = servers.get(&raft_id).filter(|info| info.rpc_addr != addr) {
+            update_address(node.clone(), info.clone()).await;
+        }
+    }
 }
 
 /// Exchanges Hellos with one LAN address and learns the servers it knows; returns whether it belongs
@@ -146,7 +217,8 @@ pub async fn hello<E: Env>(node: &Arc<Node<E>>, addr: SocketAddr) -> Result<bool
             for info in known {
                 let ours = info.server && info.raft_id != node.raft_id && info.datacenter == node.config.datacenter;
                 if ours && (trusted(node, &info, false) || verify_server(node, &info).await) {
-                    node.known_servers.lock().expect("known servers lock").insert(info.raft_id, info);
+                    let first_hand = info.rpc_addr.parse::<SocketAddr>().is_ok_and(|rpc| rpc.ip() == addr.ip());
+                    remember_server(node, &info, first_hand);
                 }
             }
             Ok(cluster_formed)

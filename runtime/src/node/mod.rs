@@ -34,7 +34,7 @@ use crate::config::NodeConfig;
 use crate::env::Env;
 use crate::raft::log_store::LogStore;
 use crate::raft::messages::ServerInfo;
-use crate::raft::network::Network;
+use crate::raft::network::{Network, PeerAddresses};
 use crate::raft::seeded_runtime::seed_election_rng;
 use crate::raft::state_machine::{SharedState, StateMachine};
 use crate::raft::{NodeId, Raft};
@@ -64,6 +64,8 @@ pub struct Node<E: Env> {
     pub security: crate::security::Security,
     /// Servers met through discovery, by Raft ID.
     pub known_servers: Mutex<BTreeMap<NodeId, ServerInfo>>,
+    /// Where each server answers now (from discovery), shared with the Raft network.
+    pub peer_addresses: Arc<PeerAddresses>,
     /// Servers (Raft ID, RPC address) whose TLS identity this node checked by dialling them.
     pub verified_servers: Mutex<std::collections::BTreeSet<(NodeId, String)>>,
     /// The node's own rng for jitter (blocking-query waits, retry intervals).
@@ -103,7 +105,8 @@ impl<E: Env> Node<E> {
         let metrics = self.raft.as_ref()?.metrics();
         let metrics = metrics.borrow();
         let leader = metrics.current_leader?;
-        let addr = metrics.membership_config.membership().get_node(&leader).map(|n| n.addr.clone());
+        let learnt = self.peer_addresses.get(leader).map(|addr| addr.to_string());
+        let addr = learnt.or_else(|| metrics.membership_config.membership().get_node(&leader).map(|n| n.addr.clone()));
         Some((leader, addr))
     }
 
@@ -155,7 +158,7 @@ fn raft_config(config: &NodeConfig) -> anyhow::Result<openraft::Config> {
         election_timeout_min: timings.election_timeout_min.as_millis() as u64,
         election_timeout_max: timings.election_timeout_max.as_millis() as u64,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timings.snapshot_after_entries),
-        max_in_snapshot_log_to_keep: 1000,
+        max_in_snapshot_log_to_keep: timings.trailing_log_entries,
         ..Default::default()
     };
     Ok(raft.validate()?)
@@ -176,11 +179,12 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         crate::security::Security::load(&config, store.clone(), env.rng_seed()).map_err(|e| anyhow::anyhow!(e))?;
     let pool = Arc::new(RpcPool::new(env.clone(), Link::Rpc(security.rpc.clone())));
     let lan_pool = Arc::new(RpcPool::new(env.clone(), Link::Lan(security.gossip.clone())));
+    let peer_addresses = Arc::new(PeerAddresses::default());
     let raft = if config.server {
         let raft = Raft::new(
             raft_id,
             Arc::new(raft_config(&config)?),
-            Network::new(pool.clone()),
+            Network::new(pool.clone(), peer_addresses.clone()),
             LogStore::new(store),
             state_machine,
         )
@@ -206,6 +210,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         lan_pool,
         security,
         known_servers: Mutex::new(BTreeMap::new()),
+        peer_addresses,
         verified_servers: Mutex::new(std::collections::BTreeSet::new()),
         rng,
         last_leader_contact: Mutex::new(None),

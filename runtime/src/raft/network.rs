@@ -1,9 +1,13 @@
 //! openraft's network over the RPC pool. A refused or timed-out connection is reported as `Unreachable`
 //! so openraft backs off instead of retrying at once (under a turmoil partition, connect fails instantly
-//! and an immediate retry would spin without simulated time passing).
+//! and an immediate retry would spin without simulated time passing). Peers are dialled at the address
+//! the node last learnt for them (`PeerAddresses`, from discovery) before the one in the Raft
+//! configuration: servers are known by Raft ID, so a cluster whose servers all came back on new
+//! addresses still reaches a quorum.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
@@ -21,28 +25,58 @@ use crate::rpc::pool::RpcPool;
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
 
+/// The RPC address last learnt for each server, by Raft ID; it wins over the configuration's address.
+#[derive(Debug, Default)]
+pub struct PeerAddresses {
+    by_raft_id: RwLock<BTreeMap<NodeId, SocketAddr>>,
+}
+
+impl PeerAddresses {
+    /// Remembers where `raft_id` now answers; true if that is news. Word from the server itself
+    /// (`first_hand`) replaces what was known; word passed on by another server only fills a gap, since
+    /// it may be older than what we heard ourselves.
+    pub fn learn(&self, raft_id: NodeId, addr: SocketAddr, first_hand: bool) -> bool {
+        let mut by_raft_id = self.by_raft_id.write().expect("peer addresses lock");
+        match by_raft_id.get(&raft_id) {
+            Some(known) if *known == addr => false,
+            Some(_) if !first_hand => false,
+            _ => {
+                by_raft_id.insert(raft_id, addr);
+                true
+            }
+        }
+    }
+
+    pub fn get(&self, raft_id: NodeId) -> Option<SocketAddr> {
+        self.by_raft_id.read().expect("peer addresses lock").get(&raft_id).copied()
+    }
+}
+
 pub struct Network<E: Env> {
     pool: Arc<RpcPool<E>>,
+    addresses: Arc<PeerAddresses>,
 }
 
 impl<E: Env> Network<E> {
-    pub fn new(pool: Arc<RpcPool<E>>) -> Network<E> {
-        Network { pool }
+    pub fn new(pool: Arc<RpcPool<E>>, addresses: Arc<PeerAddresses>) -> Network<E> {
+        Network { pool, addresses }
     }
 }
 
 pub struct PeerClient<E: Env> {
     pool: Arc<RpcPool<E>>,
+    addresses: Arc<PeerAddresses>,
     target: NodeId,
-    addr: Result<SocketAddr, String>,
+    /// The address in the Raft configuration.
+    configured: Result<SocketAddr, String>,
 }
 
 impl<E: Env> RaftNetworkFactory<TypeConfig> for Network<E> {
     type Network = PeerClient<E>;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient<E> {
-        let addr = node.addr.parse::<SocketAddr>().map_err(|e| format!("bad peer address {:?}: {e}", node.addr));
-        PeerClient { pool: self.pool.clone(), target, addr }
+        let configured = node.addr.parse::<SocketAddr>().map_err(|e| format!("bad peer address {:?}: {e}", node.addr));
+        PeerClient { pool: self.pool.clone(), addresses: self.addresses.clone(), target, configured }
     }
 }
 
@@ -60,7 +94,10 @@ impl<E: Env> PeerClient<E> {
         request: Request,
         timeout: Duration,
     ) -> Result<Reply, RPCError<NodeId, BasicNode, Err>> {
-        let addr = self.addr.clone().map_err(unreachable)?;
+        let addr = match self.addresses.get(self.target) {
+            Some(learnt) => learnt,
+            None => self.configured.clone().map_err(unreachable)?,
+        };
         self.pool.call(addr, &request, timeout).await.map_err(|e| {
             tracing::trace!(target: "conclave::rpc", %addr, error = %e, "raft rpc failed");
             unreachable(e)

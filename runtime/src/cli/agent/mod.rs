@@ -157,6 +157,19 @@ fn apply_performance(
     if let Some(timeout) = performance.rpc_hold_timeout {
         config.request_timeout = timeout;
     }
+    if let Some(threshold) = performance.raft_snapshot_threshold {
+        raft.snapshot_after_entries = threshold;
+    }
+    if let Some(trailing) = performance.raft_trailing_logs {
+        raft.trailing_log_entries = trailing;
+    }
+    if let Some(interval) = performance.raft_snapshot_interval {
+        tracing::info!(
+            target: "conclave::event",
+            ?interval,
+            "raft_snapshot_interval: Conclave checks raft_snapshot_threshold after every applied entry"
+        );
+    }
     if let Some(primary) = performance.primary_datacenter.as_ref().filter(|dc| **dc != config.datacenter) {
         bail!(
             "primary_datacenter {primary:?} is not this agent's datacenter {:?}: Conclave serves one datacenter",
