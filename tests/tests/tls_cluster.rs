@@ -54,7 +54,8 @@ fn tls_cluster_serves_the_seed_flows_over_https_and_rotates_gossip_keys() {
     let client_config = write(pki_dir.path(), "client.hcl", &pki.client_config(&old_key));
     let mut cluster = Cluster::servers_with(SUBNET, 3, &["-config-file", &server_config]);
     cluster.wait_leader();
-    let client = cluster.add_client(SUBNET, 10, "c1", &["-config-file", &client_config]);
+    let client_https = write(pki_dir.path(), "client-https.hcl", "ports { https = 8501 }\n");
+    let client = cluster.add_client(SUBNET, 10, "c1", &["-config-file", &client_config, "-config-file", &client_https]);
 
     // The client agent's registration reaches the servers only over RPC with a certificate the servers
     // trust: the one auto_encrypt got it.
@@ -63,6 +64,25 @@ fn tls_cluster_serves_the_seed_flows_over_https_and_rotates_gossip_keys() {
     eventually(Duration::from_secs(30), "the client agent's service in the catalog over HTTPS", || {
         curl(&pki, &[&https(&ips[0], "/v1/health/service/web?passing")])?.contains("\"c1\"").then_some(())
     });
+
+    // The client agent serves HTTPS with its auto_encrypt certificate (it has no cert_file), signed by the
+    // cluster CA that `/v1/connect/ca/roots` publishes.
+    let cluster_root = curl(&pki, &[&https(&ips[0], "/v1/connect/ca/roots?pem=true")]).expect("cluster CA roots");
+    assert!(cluster_root.contains("BEGIN CERTIFICATE"), "no cluster root: {cluster_root}");
+    let bundle = write(pki_dir.path(), "bundle.pem", &(std::fs::read_to_string(pki.ca()).unwrap() + &cluster_root));
+    let client_ip = format!("127.0.{SUBNET}.10");
+    let resolve = format!("localhost:8501:{client_ip}");
+    let agent_self =
+        eventually(Duration::from_secs(30), "the client agent's HTTPS with its auto_encrypt certificate", || {
+            curl(&pki, &["--cacert", &bundle, "--resolve", &resolve, "https://localhost:8501/v1/agent/self"])
+        });
+    assert!(agent_self.contains("\"c1\""), "{agent_self}");
+    let untrusted = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "10", "--cacert", &pki.ca(), "--resolve", &resolve])
+        .arg("https://localhost:8501/v1/agent/self")
+        .output()
+        .expect("curl");
+    assert!(!untrusted.status.success(), "the client agent's certificate verified without the cluster root");
 
     // KV over HTTPS on one server, read back on another; no client certificate, no answer.
     let put = curl(&pki, &["-X", "PUT", "--data", "hello", &https(&ips[0], "/v1/kv/greeting")]);

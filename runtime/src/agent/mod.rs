@@ -31,7 +31,8 @@ pub async fn run<E: Env>(node: Arc<Node<E>>) -> anyhow::Result<()> {
     let https = match node.config.https_addr() {
         Some(addr) => {
             let acceptor =
-                crate::security::tls::https_acceptor(&node.config.security.https).map_err(|e| anyhow::anyhow!(e))?;
+                crate::security::tls::https_acceptor(&node.config.security.https, node.security.https_auto.clone())
+                    .map_err(|e| anyhow::anyhow!(e))?;
             Some((node::bind(&node.env, addr, "HTTPS").await?, acceptor))
         }
         None => None,

@@ -6,6 +6,7 @@ mod acl;
 mod agent;
 pub mod authz;
 mod catalog;
+mod connect_ca;
 pub mod event;
 pub mod forward;
 mod health;
@@ -73,6 +74,8 @@ pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> 
         .route("/v1/health/service/{name}", get(health::service::<E>))
         .route("/v1/status/leader", get(status::leader::<E>))
         .route("/v1/status/peers", get(status::peers::<E>))
+        .route("/v1/connect/ca/roots", get(connect_ca::roots::<E>))
+        .route("/v1/agent/connect/ca/roots", get(connect_ca::roots::<E>))
         .route("/v1/operator/raft/configuration", get(operator::configuration::<E>))
         .route("/v1/operator/raft/peer", axum::routing::delete(operator::remove_peer::<E>))
         .route(
@@ -285,8 +288,18 @@ pub fn content_hash(value: &serde_json::Value) -> String {
 /// The endpoints a client agent answers by forwarding to a server (it keeps no catalog of its own).
 /// `/v1/agent/members` is not one of them: every agent runs LAN gossip and answers from its own view, as
 /// Consul's agents do (forwarded, a client agent cut off from the servers could not answer at all).
-const FORWARDED_PREFIXES: &[&str] =
-    &["/v1/catalog/", "/v1/health/", "/v1/status/", "/v1/operator/", "/v1/kv/", "/v1/session/", "/v1/txn", "/v1/acl/"];
+const FORWARDED_PREFIXES: &[&str] = &[
+    "/v1/catalog/",
+    "/v1/health/",
+    "/v1/status/",
+    "/v1/operator/",
+    "/v1/kv/",
+    "/v1/session/",
+    "/v1/txn",
+    "/v1/acl/",
+    "/v1/connect/ca/",
+    "/v1/agent/connect/ca/",
+];
 
 async fn forward_if_client<E: Env>(
     axum::extract::State(node): axum::extract::State<Arc<Node<E>>>,

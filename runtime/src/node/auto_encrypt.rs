@@ -181,6 +181,9 @@ async fn request_certificate<E: Env>(node: &Node<E>, attempt: usize) -> Result<(
     let identity = Identity::from_pem(certificate.as_bytes(), key_pem.as_bytes())?;
     // Checks follow the agent's certificate and CAs too (Consul's combined pool and auto-TLS certificate).
     node.security.checks.set_identity(identity.clone())?;
+    if let Some(https) = &node.security.https_auto {
+        https.set(&identity)?;
+    }
     node.security.rpc.set_identity(identity)?;
     for root in roots {
         let root = CertificateDer::from_pem_slice(root.as_bytes()).map_err(|e| format!("bad CA root: {e}"))?;

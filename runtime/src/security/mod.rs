@@ -22,6 +22,8 @@ pub struct Security {
     pub gossip: Arc<keyring::GossipKeys>,
     /// The TLS client of HTTPS checks (Consul's `OutgoingTLSConfigForCheck`).
     pub checks: check_tls::CheckTls,
+    /// A client agent's HTTPS certificate from auto_encrypt, when HTTPS has no `cert_file`.
+    pub https_auto: Option<Arc<tls::AutoCertificate>>,
 }
 
 impl Security {
@@ -33,6 +35,8 @@ impl Security {
         let gossip = keyring::GossipKeys::load(&settings.encrypt, store, rng_seed, config.server)?;
         // Consul's checks use the internal RPC settings (tlsutil's internalRPCTLSConfig).
         let checks = check_tls::CheckTls::new(&settings.internal_rpc, settings.enable_agent_tls_for_checks)?;
-        Ok(Security { rpc: Arc::new(rpc), gossip: Arc::new(gossip), checks })
+        let https_auto = (settings.auto_encrypt_tls && !config.server && settings.https.cert_file.is_none())
+            .then(|| Arc::new(tls::AutoCertificate::default()));
+        Ok(Security { rpc: Arc::new(rpc), gossip: Arc::new(gossip), checks, https_auto })
     }
 }

@@ -13,7 +13,8 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
     SupportedCipherSuite, SupportedProtocolVersion,
@@ -305,14 +306,36 @@ impl RpcTls {
     }
 }
 
-/// The HTTPS listener's TLS: the interface's certificate, and with `verify_incoming` a client
-/// certificate signed by the CA required of every connection.
-pub fn https_acceptor(interface: &TlsInterface) -> Result<TlsAcceptor, String> {
+/// The certificate a client agent's HTTPS port serves when it has no `cert_file` of its own: the one
+/// auto_encrypt got it (Consul's agents serve HTTPS with their auto-TLS certificate too). Until it
+/// arrives, handshakes fail; the agent gets it moments after joining.
+#[derive(Debug, Default)]
+pub struct AutoCertificate(RwLock<Option<Arc<CertifiedKey>>>);
+
+impl AutoCertificate {
+    pub fn set(&self, identity: &Identity) -> Result<(), String> {
+        let key = rustls::crypto::ring::sign::any_supported_type(&identity.key)
+            .map_err(|e| format!("unusable auto_encrypt key: {e}"))?;
+        *self.0.write().expect("tls lock") = Some(Arc::new(CertifiedKey::new(identity.chain.clone(), key)));
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for AutoCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.read().expect("tls lock").clone()
+    }
+}
+
+/// The HTTPS listener's TLS: the interface's certificate (else `auto`, the auto_encrypt one), and with
+/// `verify_incoming` a client certificate signed by the CA required of every connection.
+pub fn https_acceptor(interface: &TlsInterface, auto: Option<Arc<AutoCertificate>>) -> Result<TlsAcceptor, String> {
     let (provider, versions) = provider(interface)?;
-    let (Some(cert), Some(key)) = (&interface.cert_file, &interface.key_file) else {
-        return Err("HTTPS needs cert_file and key_file".into());
+    let identity = match (&interface.cert_file, &interface.key_file, auto) {
+        (Some(cert), Some(key), _) => Ok(Identity::from_files(cert, key)?),
+        (None, None, Some(auto)) => Err(auto),
+        _ => return Err("HTTPS needs cert_file and key_file (or auto_encrypt on a client agent)".into()),
     };
-    let identity = Identity::from_files(cert, key)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .map_err(|e| e.to_string())?;
@@ -326,9 +349,12 @@ pub fn https_acceptor(interface: &TlsInterface) -> Result<TlsAcceptor, String> {
         }
         false => builder.with_no_client_auth(),
     };
-    let mut config = builder
-        .with_single_cert(identity.chain, identity.key)
-        .map_err(|e| format!("unusable HTTPS certificate or key: {e}"))?;
+    let mut config = match identity {
+        Ok(identity) => builder
+            .with_single_cert(identity.chain, identity.key)
+            .map_err(|e| format!("unusable HTTPS certificate or key: {e}"))?,
+        Err(auto) => builder.with_cert_resolver(auto),
+    };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

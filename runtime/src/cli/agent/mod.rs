@@ -271,8 +271,9 @@ impl AgentArgs {
             security.encrypt = Some(key.clone()).filter(|k| !k.is_empty());
         }
         config.security = crate::config::tls::resolve(&security, config.server).map_err(|e| anyhow::anyhow!(e))?;
-        if config.ports.https.is_some() && !config.security.https.has_certificate() {
-            bail!("ports.https is set but no cert_file and key_file are configured for HTTPS");
+        let auto_certificate = config.security.auto_encrypt_tls && !config.server;
+        if config.ports.https.is_some() && !config.security.https.has_certificate() && !auto_certificate {
+            bail!("ports.https is set but no cert_file and key_file are configured for HTTPS (a client agent can use auto_encrypt's instead)");
         }
         if config.ports.http.is_none() && config.ports.https.is_none() {
             bail!("ports.http is -1 and ports.https is not set: the agent would serve no HTTP API");
