@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// each other.
 const LAYERS: &[&[&str]] = &[
     &["env", "config"],
-    &["security"],
+    &["security", "telemetry"],
     &["rpc"],
     &["raft"],
     &["node"],

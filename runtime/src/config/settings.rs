@@ -108,6 +108,8 @@ pub struct NodeConfig {
     pub acl: crate::config::acl::AclSettings,
     /// TLS on server RPC and HTTPS, `auto_encrypt`, gossip encryption.
     pub security: crate::config::tls::SecuritySettings,
+    /// The `telemetry` block: metric names and sinks.
+    pub telemetry: crate::config::telemetry::TelemetrySettings,
     /// The data dir, where an operator may leave Consul's `acl-bootstrap-reset` file (None: `-dev`, or
     /// the simulator, whose disks hold only the store).
     pub data_dir: Option<std::path::PathBuf>,
@@ -148,6 +150,10 @@ impl NodeConfig {
             dns: crate::config::dns::DnsSettings::default(),
             acl: crate::config::acl::AclSettings::default(),
             security: crate::config::tls::SecuritySettings::default(),
+            telemetry: crate::config::telemetry::TelemetrySettings {
+                hostname: node_name.to_string(),
+                ..Default::default()
+            },
             data_dir: None,
             node_id: None,
         }

@@ -91,8 +91,11 @@ impl<E: Env> DnsServer<E> {
 
     /// Answers one message: `None` means send nothing.
     pub async fn answer(&self, query: &[u8], transport: Transport) -> Option<Vec<u8>> {
+        let start = tokio::time::Instant::now();
         let step = self.step(query, transport);
-        self.finish(step, query, transport).await
+        let answer = self.finish(step, query, transport).await;
+        self.node.telemetry.since("dns.domain_query", start, &[("node", &self.node.config.node_name)]);
+        answer
     }
 }
 

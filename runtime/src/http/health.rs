@@ -21,6 +21,7 @@ pub async fn service<E: Env>(
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let params = QueryParams::parse(query.as_deref())?;
+    node.telemetry.counter("health.service.query", 1, &[("service", &name)]);
     catalog_read(&node, &params, &caller, WatchKey::Service(name.clone()), |catalog, filter| {
         catalog
             .service_health(&name)

@@ -12,6 +12,7 @@ pub mod forward;
 mod health;
 mod keyring;
 mod kv;
+mod metrics;
 mod operator;
 mod params;
 pub mod serve;
@@ -47,6 +48,7 @@ pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> 
     let router = Router::new()
         .route("/v1/agent/self", get(agent::agent_self::<E>))
         .route("/v1/agent/members", get(agent::members::<E>))
+        .route("/v1/agent/metrics", get(metrics::metrics::<E>))
         .route("/v1/agent/services", get(agent::services::<E>))
         .route("/v1/agent/service/{id}", get(agent::service::<E>))
         .route("/v1/agent/service/register", put(agent::register_service::<E>))
@@ -106,6 +108,7 @@ pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> 
         .merge(face_routes)
         .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(node.clone(), forward_if_client::<E>))
+        .layer(axum::middleware::from_fn_with_state(node.clone(), metrics::time_request::<E>))
         .layer(axum::middleware::from_fn(guard_request))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(node);

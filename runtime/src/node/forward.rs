@@ -76,6 +76,7 @@ pub async fn forward<E: Env>(node: &Node<E>, request: ForwardedRequest) -> Resul
     let request = Request::Http { method, path_and_query, body, token };
     for _ in 0..servers {
         let Some(addr) = node.pick_server().and_then(|a| a.parse().ok()) else { break };
+        node.count_client_rpc();
         match node.pool.call(addr, &request, FORWARD_TIMEOUT).await {
             Ok(Reply::Http { status, headers, body }) => return Ok(ForwardedAnswer { status, headers, body }),
             Ok(other) => last_error = format!("unexpected reply from {addr}: {other:?}"),

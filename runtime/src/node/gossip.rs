@@ -51,6 +51,14 @@ pub enum Pool {
 }
 
 impl Pool {
+    /// The `network` label of its metrics.
+    pub fn network(self) -> &'static str {
+        match self {
+            Pool::Lan => "lan",
+            Pool::Wan => "wan",
+        }
+    }
+
     /// The keyring the pool's traffic is sealed under.
     pub fn keys(self) -> KeyPool {
         match self {
@@ -229,6 +237,7 @@ pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram, pool: Pool) {
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
                 Ok((len, from)) => {
+                    node.telemetry.counter("memberlist.udp.received", len as u64, &[("network", pool.network())]);
                     if let Some(packet) = node.security.gossip.unwrap(pool.keys(), Channel::Datagram, &buf[..len], from) {
                         actions.extend(membership.handle_packet(from, &packet, now_ms()));
                     }
@@ -295,8 +304,13 @@ async fn perform<E: Env>(
         match action {
             GossipAction::Send { to, bytes } => {
                 let packet = node.security.gossip.wrap(pool.keys(), Channel::Datagram, &bytes);
-                if let Err(e) = socket.send_to(&packet, to).await {
-                    tracing::debug!(%to, error = %e, "gossip send failed");
+                match socket.send_to(&packet, to).await {
+                    Ok(_) => node.telemetry.counter(
+                        "memberlist.udp.sent",
+                        packet.len() as u64,
+                        &[("network", pool.network())],
+                    ),
+                    Err(e) => tracing::debug!(%to, error = %e, "gossip send failed"),
                 }
             }
             GossipAction::SetTimer { at_ms, timer } => {
@@ -312,6 +326,7 @@ async fn perform<E: Env>(
                     continue;
                 }
                 tracing::info!(target: "conclave::event", node = %node.config.node_name, ?event, "gossip");
+                count_member_event(node, pool, &event);
                 if let MemberEvent::MemberJoin(member) = &event {
                     greet_server(node, member);
                 }
@@ -484,4 +499,16 @@ async fn remove_left_servers<E: Env>(node: &Node<E>) {
         }
         Err(e) => tracing::debug!(error = %e, "cannot remove left servers yet"),
     }
+}
+
+/// `serf.member.join|failed|left|update|flap` as Serf counts them, labelled with the pool.
+fn count_member_event<E: Env>(node: &Node<E>, pool: Pool, event: &MemberEvent) {
+    let name = match event {
+        MemberEvent::MemberJoin(_) => "serf.member.join",
+        MemberEvent::MemberFailed(_) => "serf.member.failed",
+        MemberEvent::MemberLeave(_) => "serf.member.left",
+        MemberEvent::SelfRejoined { .. } => "serf.member.flap",
+        _ => return,
+    };
+    node.telemetry.counter(name, 1, &[("network", pool.network())]);
 }

@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod checks;
 pub mod events;
 pub mod forward;
+pub mod gauges;
 pub mod gossip;
 pub mod identity;
 pub mod keyring_ops;
@@ -86,6 +87,8 @@ pub struct Node<E: Env> {
     pub acl: acl::AclAgent,
     /// The user events this agent recorded (`/v1/event/list`).
     pub events: events::UserEvents,
+    /// The node's metrics (`/v1/agent/metrics` and the configured sinks).
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl<E: Env> Node<E> {
@@ -197,6 +200,9 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     tracing::info!(target: "conclave::event", node = %config.node_name, %node_id, raft_id, "node started");
     let rng = Mutex::new(ChaCha8Rng::seed_from_u64(env.rng_seed() ^ 0x6a69_7474_6572)); // "jitter"
     let faults = config.faults;
+    let clock = env.clone();
+    let telemetry = crate::telemetry::Telemetry::new(&config.telemetry, Box::new(move || clock.unix_time_ms()))
+        .map_err(|e| anyhow::anyhow!(e))?;
     let node = Arc::new(Node {
         config,
         env,
@@ -221,6 +227,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         gossip: gossip::GossipHandle::default(),
         acl,
         events: events::UserEvents::default(),
+        telemetry,
     });
     load_config_services(&node).map_err(|e| anyhow::anyhow!(e))?;
     Ok(node)
@@ -275,6 +282,7 @@ pub fn spawn_tasks<E: Env>(node: &Arc<Node<E>>, sockets: NodeSockets<E>) {
         tokio::spawn(gossip::run(node.clone(), socket, gossip::Pool::Wan));
     }
     tokio::spawn(log_leadership_changes(node.clone()));
+    tokio::spawn(gauges::run(node.clone()));
     tokio::spawn(bootstrap::run(node.clone()));
     tokio::spawn(self_register::run(node.clone()));
     tokio::spawn(auto_encrypt::run(node.clone()));
@@ -332,11 +340,16 @@ async fn log_leadership_changes<E: Env>(node: Arc<Node<E>>) {
     let Some(raft) = &node.raft else { return };
     let mut metrics = raft.metrics();
     let mut last = (0u64, None::<NodeId>);
+    let mut last_state = ServerState::Learner;
     loop {
-        let now = {
+        let (now, state) = {
             let m = metrics.borrow_and_update();
-            (m.current_term, m.current_leader)
+            ((m.current_term, m.current_leader), m.state)
         };
+        if state != last_state {
+            gauges::count_state_change(&node, state);
+            last_state = state;
+        }
         if now != last {
             tracing::info!(target: "conclave::event", node = %node.config.node_name, term = now.0, leader = ?now.1, "leadership");
             last = now;

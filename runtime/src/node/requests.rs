@@ -39,6 +39,13 @@ fn parse_addr(addr: &str) -> Option<std::net::SocketAddr> {
 }
 
 impl<E: Env> Node<E> {
+    /// `client.rpc`: a client agent sends an RPC to a server.
+    pub fn count_client_rpc(&self) {
+        if !self.config.server {
+            self.telemetry.counter("client.rpc", 1, &[]);
+        }
+    }
+
     /// The server a client agent forwards to: known servers in turn, so a dead one is skipped on retry.
     pub fn pick_server(&self) -> Option<String> {
         let servers = self.known_servers.lock().expect("known servers lock");
@@ -68,8 +75,17 @@ impl<E: Env> Node<E> {
             });
             return Ok((index, Response::Applied));
         }
+        let endpoint = endpoint_metric(&command.command);
+        let start = tokio::time::Instant::now();
         match raft.client_write(command).await {
-            Ok(written) => Ok((written.log_id.index, written.data)),
+            Ok(written) => {
+                self.telemetry.counter("raft.apply", 1, &[]);
+                self.telemetry.since("raft.commitTime", start, &[]);
+                if let Some(name) = endpoint {
+                    self.telemetry.since(name, start, &[]);
+                }
+                Ok((written.log_id.index, written.data))
+            }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(to))) => {
                 Err(ForwardError::NotLeader { leader_rpc_addr: to.leader_node.map(|n| n.addr) })
             }
@@ -146,6 +162,7 @@ impl<E: Env> Node<E> {
             return Err(RetryOr::Retry);
         };
         let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.count_client_rpc();
         match self.pool.call(addr, &Request::Forward(command.clone(), authority.clone()), timeout).await {
             Ok(Reply::Forward(Err(ForwardError::NotLeader { leader_rpc_addr: Some(leader) })))
                 if leader != addr.to_string() =>
@@ -234,5 +251,18 @@ impl RetryOr {
             ForwardError::NotLeader { .. } => RetryOr::Retry,
             ForwardError::Failed(why) => RetryOr::Fail(RequestError::Unknown(why)),
         }
+    }
+}
+
+/// The endpoint timer Consul's server records for a write of this kind.
+fn endpoint_metric(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Kv(_) => Some("kvs.apply"),
+        Command::Txn(_) => Some("txn.apply"),
+        Command::Session(_) => Some("session.apply"),
+        Command::Catalog(conclave_core::catalog::CatalogCommand::Register(_)) => Some("catalog.register"),
+        Command::Catalog(conclave_core::catalog::CatalogCommand::Deregister(_)) => Some("catalog.deregister"),
+        Command::Acl(_) => Some("acl.apply"),
+        _ => None,
     }
 }

@@ -68,6 +68,7 @@ async fn serve_connection<E: Env>(
 }
 
 async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request, auth: PeerAuth) -> Reply {
+    node.telemetry.counter("rpc.request", 1, &[]);
     let raft = node.raft.as_ref();
     match (request, raft) {
         (Request::AppendEntries(rpc), Some(raft)) => {

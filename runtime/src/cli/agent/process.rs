@@ -148,7 +148,7 @@ async fn reload(args: &AgentArgs, node: &Arc<Node<TokioEnv>>, log: &LogHandle) {
 
 /// The settings that differ between the running configuration and a fresh read, by name.
 fn needs_restart(running: &NodeConfig, fresh: &NodeConfig) -> Vec<&'static str> {
-    let checks: [(&'static str, bool); 12] = [
+    let checks: [(&'static str, bool); 13] = [
         ("datacenter", running.datacenter != fresh.datacenter),
         ("node_name", running.node_name != fresh.node_name),
         ("server", running.server != fresh.server),
@@ -161,6 +161,7 @@ fn needs_restart(running: &NodeConfig, fresh: &NodeConfig) -> Vec<&'static str> 
         ("ui", running.ui != fresh.ui),
         ("acl", running.acl != fresh.acl),
         ("tls / encrypt", running.security != fresh.security),
+        ("telemetry", running.telemetry != fresh.telemetry),
     ];
     checks.into_iter().filter(|(_, changed)| *changed).map(|(name, _)| name).collect()
 }
