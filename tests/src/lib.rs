@@ -9,3 +9,4 @@ pub mod http;
 pub mod matrix;
 pub mod pki;
 pub mod raw_http;
+pub mod tools;

@@ -4,11 +4,12 @@
 //! when the key changes; a `watches` entry of the client's config file does the same for events.
 //! Subnet 160.
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use conclave_tests::harness::{binary, eventually, Cluster};
 use conclave_tests::http;
+use conclave_tests::tools::KillOnDrop;
 use serde_json::Value;
 
 const SUBNET: u8 = 160;
@@ -30,15 +31,6 @@ fn wait_for_event(agent_url: &str, name: &str) {
 
 fn file_text(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -6,20 +6,12 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use conclave_tests::harness::{eventually, Cluster};
 use conclave_tests::http;
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use conclave_tests::tools::{require, KillOnDrop};
 
 /// A stand-in exporter: answers every request with one metric.
 fn start_exporter(addr: &str) -> String {
@@ -43,7 +35,7 @@ fn start_exporter(addr: &str) -> String {
 
 #[test]
 fn vmagent_discovers_the_exporter_through_consul_sd() {
-    let vmagent = which("vmagent").expect("vmagent is missing: run `apt-get install victoria-metrics`");
+    let vmagent = require("vmagent", "apt-get install victoria-metrics");
     let mut cluster = Cluster::servers(71, 3);
     cluster.wait_leader();
     let client = cluster.add_client(71, 4, "c1", &[]);
@@ -92,19 +84,4 @@ fn vmagent_discovers_the_exporter_through_consul_sd() {
     assert_eq!(labels["__meta_consul_tags"], ",prometheus,");
     assert_eq!(labels["__meta_consul_service_metadata_team"], "infra");
     assert_eq!(labels["__meta_consul_service_port"], port);
-}
-
-fn which(name: &str) -> Result<String, ()> {
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .stdout(Stdio::piped())
-        .output()
-        .map_err(|_| ())?;
-    let path = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    if path.is_empty() {
-        Err(())
-    } else {
-        Ok(path)
-    }
 }

@@ -94,8 +94,13 @@ impl<E: Env> DnsServer<E> {
         let start = tokio::time::Instant::now();
         let step = self.step(query, transport);
         let answer = self.finish(step, query, transport).await;
-        self.node.telemetry.since("dns.domain_query", start, &[("node", &self.node.config.node_name)]);
+        self.record_query(start);
         answer
+    }
+
+    /// `dns.domain_query`: one query answered (or dropped), timed from its arrival.
+    pub fn record_query(&self, start: tokio::time::Instant) {
+        self.node.telemetry.since("dns.domain_query", start, &[("node", &self.node.config.node_name)]);
     }
 }
 

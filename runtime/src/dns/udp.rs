@@ -26,9 +26,11 @@ pub async fn serve<E: Env>(server: Arc<DnsServer<E>>, socket: Arc<E::Datagram>) 
             }
         };
         let query = &buf[..len];
+        let start = tokio::time::Instant::now();
         match server.step(query, Transport::Udp) {
-            Step::Done(None) => {}
+            Step::Done(None) => server.record_query(start),
             Step::Done(Some(reply)) => {
+                server.record_query(start);
                 if let Err(e) = socket.send_to(&reply, from).await {
                     tracing::debug!(error = %e, %from, "DNS UDP send failed");
                 }
@@ -40,7 +42,9 @@ pub async fn serve<E: Env>(server: Arc<DnsServer<E>>, socket: Arc<E::Datagram>) 
                 };
                 let (server, socket, query) = (server.clone(), socket.clone(), query.to_vec());
                 tokio::spawn(async move {
-                    if let Some(reply) = server.finish(step, &query, Transport::Udp).await {
+                    let reply = server.finish(step, &query, Transport::Udp).await;
+                    server.record_query(start);
+                    if let Some(reply) = reply {
                         if let Err(e) = socket.send_to(&reply, from).await {
                             tracing::debug!(error = %e, %from, "DNS UDP send failed");
                         }
