@@ -63,6 +63,8 @@ pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> 
         .route("/v1/agent/leave", put(agent::leave::<E>))
         .route("/v1/agent/force-leave/{node}", put(agent::force_leave::<E>))
         .route("/v1/agent/reload", put(agent::reload::<E>))
+        .route("/v1/agent/monitor", get(agent::monitor::<E>))
+        .route("/v1/agent/host", get(agent::host::<E>))
         .route("/v1/catalog/register", put(catalog::register::<E>))
         .route("/v1/catalog/deregister", put(catalog::deregister::<E>))
         .route("/v1/catalog/datacenters", get(catalog::datacenters::<E>))
