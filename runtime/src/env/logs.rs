@@ -53,14 +53,18 @@ pub fn parse_level(text: &str) -> Option<Level> {
     }
 }
 
-/// Whether a reader at `level` gets an event of `event_level` from `target`. Below debug, openraft's
-/// chatter is kept to real errors, as in the agent's own output (`cli::agent::logging`).
+/// Whether a reader at `level` gets an event of `event_level` from `target`. openraft's own lines are
+/// chatter (a debug line per 50 ms tick) that would crowd out the agent's: a reader gets them only at
+/// `trace`, and below debug only their real errors, as in the agent's own output (`cli::agent::logging`).
 pub fn admits(level: LevelFilter, target: &str, event_level: Level) -> bool {
     if event_level > level {
         return false;
     }
-    if level >= LevelFilter::DEBUG || !target.starts_with("openraft") {
+    if level == LevelFilter::TRACE || !target.starts_with("openraft") {
         return true;
+    }
+    if level == LevelFilter::DEBUG {
+        return event_level <= Level::INFO;
     }
     let silenced = target.starts_with("openraft::replication") || target.starts_with("openraft::core::raft_core");
     !silenced && event_level == Level::ERROR
@@ -373,7 +377,9 @@ mod tests {
         assert!(!admits(info, "openraft::engine", Level::INFO));
         assert!(admits(info, "openraft::engine", Level::ERROR));
         assert!(!admits(info, "openraft::replication", Level::ERROR));
-        assert!(admits(LevelFilter::DEBUG, "openraft::replication", Level::DEBUG));
+        assert!(!admits(LevelFilter::DEBUG, "openraft::replication", Level::DEBUG));
+        assert!(admits(LevelFilter::DEBUG, "openraft::engine", Level::INFO));
+        assert!(admits(LevelFilter::TRACE, "openraft::replication", Level::TRACE));
         assert!(!admits(LevelFilter::OFF, "conclave::node", Level::ERROR));
     }
 

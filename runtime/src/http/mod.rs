@@ -130,7 +130,11 @@ async fn guard_request(request: axum::extract::Request, next: axum::middleware::
         return HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
     }
     let method = request.method().clone();
+    let url = redacted_url(request.uri());
+    let started = tokio::time::Instant::now();
     let response = next.run(request).await;
+    // Consul's agent.http debug line; the URL's token is hidden, as Consul hides it.
+    tracing::debug!(target: "conclave::http", method = %method, url = %url, latency = ?started.elapsed(), "Request finished");
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
         && axum::body::HttpBody::size_hint(response.body()).exact() == Some(0)
     {
@@ -140,6 +144,19 @@ async fn guard_request(request: axum::extract::Request, next: axum::middleware::
         return replaced;
     }
     response
+}
+
+/// The request's path and query with any `token=` value replaced by `<hidden>`, for the log.
+fn redacted_url(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else { return uri.path().to_string() };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("token") => format!("{key}=<hidden>"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), pairs.join("&"))
 }
 
 async fn unknown_path(uri: axum::http::Uri) -> HttpError {
