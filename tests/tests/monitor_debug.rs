@@ -39,7 +39,12 @@ fn monitor(agent: &Agent, query: &str) -> mpsc::Receiver<String> {
 /// Keeps `trigger`ing (a request that logs) until a line that `wanted` accepts arrives: the first
 /// request may be served before the stream's headers reach the client, so one request is not enough to
 /// prove anything, and no timing is assumed.
-fn wait_for_line(lines: &mpsc::Receiver<String>, what: &str, trigger: impl Fn(), wanted: impl Fn(&str) -> bool) -> String {
+fn wait_for_line(
+    lines: &mpsc::Receiver<String>,
+    what: &str,
+    trigger: impl Fn(),
+    wanted: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + LINE_WAIT;
     let mut seen = Vec::new();
     while Instant::now() < deadline {
@@ -121,10 +126,15 @@ fn the_monitor_streams_debug_lines_of_requests_made_after_it_started_while_the_a
     let reload = http::put(&agent.url("/v1/agent/reload"), "").expect("reload");
     assert_eq!(reload.status, 200, "{}", reload.body);
     // Lines come in order: every line before the reload's is checked on the way.
-    let line = wait_for_line(&info_lines, "the reload's info line", || {}, |line| {
-        assert!(!line.contains("not-at-info"), "an info monitor got a debug line: {line}");
-        line.contains("configuration reloaded")
-    });
+    let line = wait_for_line(
+        &info_lines,
+        "the reload's info line",
+        || {},
+        |line| {
+            assert!(!line.contains("not-at-info"), "an info monitor got a debug line: {line}");
+            line.contains("configuration reloaded")
+        },
+    );
     assert!(line.contains("[INFO]"), "{line}");
 }
 
@@ -149,7 +159,8 @@ fn conclave_monitor_prints_the_agents_lines_until_stopped() {
     assert!(line.contains("[DEBUG]"), "{line}");
     assert!(child.try_wait().expect("monitor status").is_none(), "conclave monitor stopped by itself");
     let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-    let status = eventually(Duration::from_secs(10), "conclave monitor to stop on SIGINT", || child.try_wait().ok().flatten());
+    let status =
+        eventually(Duration::from_secs(10), "conclave monitor to stop on SIGINT", || child.try_wait().ok().flatten());
     assert!(status.success(), "conclave monitor exits 0 when interrupted: {status:?}");
 
     let refused = Command::new(binary())

@@ -188,13 +188,18 @@ impl HttpFlags {
     /// A GET whose answer is a stream of lines (`/v1/agent/monitor`): each complete line goes to `on_line`
     /// as it arrives, until the agent ends the stream (Ok). A non-200 answer is an error with the agent's
     /// message. Callers stop earlier by dropping the future.
-    pub async fn stream_lines(&self, path: &str, mut on_line: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    pub async fn stream_lines(
+        &self,
+        path: &str,
+        mut on_line: impl FnMut(&str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         let path = self.with_datacenter(path);
         let token = self.token()?;
         let (stream, host) = self.connect().await?;
         let headers: Vec<(&str, &str)> = token.iter().map(|t| ("x-consul-token", t.as_str())).collect();
-        let mut response =
-            http_client::request_streaming(stream, "GET", &host, &path, headers).await.context("HTTP request failed")?;
+        let mut response = http_client::request_streaming(stream, "GET", &host, &path, headers)
+            .await
+            .context("HTTP request failed")?;
         if response.status != 200 {
             let status = response.status;
             let body = response.rest().await.unwrap_or_default();

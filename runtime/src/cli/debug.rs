@@ -65,7 +65,8 @@ struct Plan {
 
 fn plan(duration: &str, interval: &str, capture: &[String]) -> anyhow::Result<Plan> {
     let parse = |text: &str, name: &str| {
-        conclave_core::api::parse_go_duration(text).map_err(|e| anyhow::anyhow!("invalid -{name} {text:?}: {}", e.message))
+        conclave_core::api::parse_go_duration(text)
+            .map_err(|e| anyhow::anyhow!("invalid -{name} {text:?}: {}", e.message))
     };
     let duration = parse(duration, "duration")?;
     let interval = parse(interval, "interval")?;
@@ -161,7 +162,10 @@ async fn capture_metrics(http: &HttpFlags, plan: &Plan, file: &Path) -> anyhow::
         };
         out.write_all(&json_text(&sample))?;
         out.write_all(b"\n")?;
-        println!("==> Capture successful {} ({count})", chrono::DateTime::from_timestamp_millis(unix_ms()).unwrap_or_default());
+        println!(
+            "==> Capture successful {} ({count})",
+            chrono::DateTime::from_timestamp_millis(unix_ms()).unwrap_or_default()
+        );
     }
     Ok(())
 }
@@ -231,8 +235,9 @@ async fn run(args: DebugArgs, plan: Plan) -> anyhow::Result<()> {
     if output.exists() {
         bail!("Capture validation failed: output directory already exists: {}", output.display());
     }
-    std::fs::create_dir_all(&output)
-        .with_context(|| format!("Capture validation failed: could not create output directory: {}", output.display()))?;
+    std::fs::create_dir_all(&output).with_context(|| {
+        format!("Capture validation failed: could not create output directory: {}", output.display())
+    })?;
     let shown = match args.archive {
         true => format!("{}.tar.gz", output.display()),
         false => output.display().to_string(),

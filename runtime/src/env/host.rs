@@ -21,10 +21,12 @@ fn read_small(path: &str) -> Result<String, String> {
 /// The host's figures, and the errors met collecting them (`unix_time_ns` is `CollectionTime`).
 pub fn collect(unix_time_ns: u128) -> Value {
     let mut errors = Vec::new();
-    let mut keep = |result: Result<Value, String>| result.unwrap_or_else(|e| {
-        errors.push(e);
-        Value::Null
-    });
+    let mut keep = |result: Result<Value, String>| {
+        result.unwrap_or_else(|e| {
+            errors.push(e);
+            Value::Null
+        })
+    };
     let memory = keep(read_small("/proc/meminfo").map(|text| memory(&text)));
     let cpu = keep(read_small("/proc/cpuinfo").map(|text| cpus(&text)));
     let host = keep(host());
@@ -71,10 +73,8 @@ fn memory(meminfo: &str) -> Value {
 fn cpus(cpuinfo: &str) -> Value {
     let mut out = Vec::new();
     for block in cpuinfo.split("\n\n").filter(|b| !b.trim().is_empty()) {
-        let fields: BTreeMap<&str, &str> = block
-            .lines()
-            .filter_map(|line| line.split_once(':').map(|(k, v)| (k.trim(), v.trim())))
-            .collect();
+        let fields: BTreeMap<&str, &str> =
+            block.lines().filter_map(|line| line.split_once(':').map(|(k, v)| (k.trim(), v.trim()))).collect();
         let text = |name: &str| fields.get(name).copied().unwrap_or("").to_string();
         let number = |name: &str| fields.get(name).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         out.push(json!({
@@ -106,7 +106,9 @@ fn host() -> Result<Value, String> {
     let uptime: f64 = read_small("/proc/uptime")?.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let os_release = read_small("/etc/os-release").unwrap_or_default();
     let procs = std::fs::read_dir("/proc")
-        .map(|dir| dir.flatten().filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit())).count())
+        .map(|dir| {
+            dir.flatten().filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit())).count()
+        })
         .unwrap_or(0);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     Ok(json!({

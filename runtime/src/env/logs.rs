@@ -387,7 +387,10 @@ mod tests {
     fn text_lines_read_like_consuls() {
         let text = text_line(&line(Level::INFO, &[("method", "GET"), ("from", "a b")]));
         assert_eq!(text, "2023-11-14T22:13:20.123Z [INFO]  conclave.http: Request finished: method=GET from=\"a b\"");
-        assert_eq!(text_line(&line(Level::DEBUG, &[])), "2023-11-14T22:13:20.123Z [DEBUG] conclave.http: Request finished");
+        assert_eq!(
+            text_line(&line(Level::DEBUG, &[])),
+            "2023-11-14T22:13:20.123Z [DEBUG] conclave.http: Request finished"
+        );
     }
 
     #[test]
@@ -416,7 +419,10 @@ mod tests {
         for _ in 0..MONITOR_LINES_MAX + 10 {
             stream.publish(line(Level::INFO, &[]));
         }
-        assert_eq!(monitor.next_line(false).await.split_once(' ').unwrap().1, "[WARN]  agent.monitor: Monitor dropped 10 logs during monitor request: dropped_count=10");
+        assert_eq!(
+            monitor.next_line(false).await.split_once(' ').unwrap().1,
+            "[WARN]  agent.monitor: Monitor dropped 10 logs during monitor request: dropped_count=10"
+        );
         assert!(monitor.next_line(false).await.ends_with("Request finished"));
         drop(monitor);
         assert_eq!(stream.verbosity(), LevelFilter::OFF);

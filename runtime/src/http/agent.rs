@@ -504,9 +504,7 @@ pub async fn monitor<E: Env>(
         Some((Ok::<_, std::convert::Infallible>(Bytes::from(line)), reader))
     });
     let mut response = Response::new(axum::body::Body::from_stream(lines));
-    response
-        .headers_mut()
-        .insert("content-type", axum::http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert("content-type", axum::http::HeaderValue::from_static("text/plain; charset=utf-8"));
     Ok(response)
 }
 

@@ -344,3 +344,16 @@ fn session_on_this_node(body: &axum::body::Bytes, node_name: &str) -> axum::body
     }
     serde_json::to_vec(&fields).expect("JSON values always serialize").into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logged_url_hides_the_token() {
+        let uri: axum::http::Uri = "/v1/kv/a?token=secret&recurse&Token=s2".parse().unwrap();
+        assert_eq!(redacted_url(&uri), "/v1/kv/a?token=<hidden>&recurse&Token=<hidden>");
+        let uri: axum::http::Uri = "/v1/agent/self".parse().unwrap();
+        assert_eq!(redacted_url(&uri), "/v1/agent/self");
+    }
+}

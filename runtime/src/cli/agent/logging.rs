@@ -75,7 +75,10 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<LogHandle> {
             .with_context(|| format!("cannot open log file {}", path.display()))?;
         layers.push(layer_to(Mutex::new(file), settings.json, false));
     }
-    tracing_subscriber::registry().with(layers.with_filter(filter)).with(MonitorLayer.with_filter(MonitorFilter)).init();
+    tracing_subscriber::registry()
+        .with(layers.with_filter(filter))
+        .with(MonitorLayer.with_filter(MonitorFilter))
+        .init();
     Ok(LogHandle { filter: handle })
 }
 
