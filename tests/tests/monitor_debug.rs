@@ -265,3 +265,33 @@ fn conclave_debug_writes_an_archive_of_the_agent_its_members_its_host_and_its_lo
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("duration (3s) must be longer than interval (5s)"), "{stderr}");
 }
+
+#[test]
+fn the_monitor_needs_agent_read_on_the_agents_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("acl.hcl");
+    std::fs::write(&config, "acl {\n  enabled = true\n  default_policy = \"deny\"\n}\n").unwrap();
+    let dev = dev(5, &[format!("-config-file={}", config.display())], dir);
+    let agent = &dev.agent;
+    let root = eventually(LINE_WAIT, "ACL bootstrap", || {
+        let reply = http::put(&agent.url("/v1/acl/bootstrap"), "").ok()?;
+        (reply.status == 200).then(|| reply.json()["SecretID"].as_str().expect("a SecretID").to_string())
+    });
+    let refused = http::get(&agent.url("/v1/agent/monitor")).expect("monitor request");
+    assert_eq!(refused.status, 403, "anonymous monitor: {}", refused.body);
+    assert!(refused.body.contains("agent:read"), "{}", refused.body);
+    let lines = monitor(agent, &format!("loglevel=debug&token={root}"));
+    let line = wait_for_line(
+        &lines,
+        "a line for the management token",
+        || put_kv_as(agent, &root),
+        |l| l.contains("/v1/kv/acl"),
+    );
+    // The secret in the URL never reaches the stream.
+    assert!(line.contains("token=<hidden>") && !line.contains(&root), "{line}");
+}
+
+fn put_kv_as(agent: &Agent, token: &str) {
+    let reply = http::put(&agent.url(&format!("/v1/kv/acl?token={token}")), "v").expect("KV write");
+    assert_eq!(reply.status, 200, "KV write: {}", reply.body);
+}
