@@ -36,6 +36,8 @@ fn main() {
         Command::Keygen => conclave::cli::keygen::keygen(),
         Command::Keyring(args) => conclave::cli::keyring::keyring(args),
         Command::Event(args) => conclave::cli::event::event(args),
+        Command::Monitor(args) => conclave::cli::monitor::monitor(args),
+        Command::Debug(args) => conclave::cli::debug::debug(args),
         Command::Watch(args) => conclave::cli::watch::watch(args),
         Command::Version => {
             println!("Conclave v{}", env!("CARGO_PKG_VERSION"));

@@ -47,6 +47,13 @@ pub struct HttpFlags {
     pub tls_server_name: Option<String>,
 }
 
+/// Longest line of a streamed answer kept whole; a longer one is passed on in pieces of this size.
+const STREAM_LINE_BYTES_MAX: usize = 1 << 20;
+
+/// A byte stream to the agent: plain TCP or TLS over it.
+trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Connection for T {}
+
 /// Where the agent is and how to talk to it.
 struct Target {
     addr: SocketAddr,
@@ -135,32 +142,85 @@ impl HttpFlags {
 
     /// Sends one request and returns the response, whatever its status.
     pub fn call(&self, method: &str, path: &str, body: Vec<u8>) -> anyhow::Result<HttpResponse> {
-        let target = self.target()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(self.call_async(method, path, body))
+    }
+
+    /// The path with the `-datacenter` flag added to its query.
+    fn with_datacenter(&self, path: &str) -> String {
         let mut path = path.to_string();
         if let Some(dc) = &self.datacenter {
             path.push(if path.contains('?') { '&' } else { '?' });
             path.push_str(&format!("dc={dc}"));
         }
+        path
+    }
+
+    /// A connection to the agent (TLS when the address asks for it), and the Host header to send.
+    async fn connect(&self) -> anyhow::Result<(Box<dyn Connection>, String)> {
+        let Target { addr, host, tls } = self.target()?;
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("Error connecting to agent at {host}: is an agent running there?"))?;
+        let connection: Box<dyn Connection> = match tls {
+            None => Box::new(stream),
+            Some((connector, name)) => Box::new(
+                connector
+                    .connect(name, stream)
+                    .await
+                    .with_context(|| format!("Error connecting to agent at {host}: TLS handshake failed"))?,
+            ),
+        };
+        Ok((connection, host))
+    }
+
+    /// `call` inside a runtime that is already running (`conclave debug` runs several at once).
+    pub async fn call_async(&self, method: &str, path: &str, body: Vec<u8>) -> anyhow::Result<HttpResponse> {
+        let path = self.with_datacenter(path);
         let token = self.token()?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        runtime.block_on(async move {
-            let Target { addr, host, tls } = target;
-            let stream = tokio::net::TcpStream::connect(addr)
-                .await
-                .with_context(|| format!("Error connecting to agent at {host}: is an agent running there?"))?;
-            let headers: Vec<(&str, &str)> = token.iter().map(|t| ("x-consul-token", t.as_str())).collect();
-            let response = match tls {
-                None => http_client::request_with_headers(stream, method, &host, &path, body, headers).await,
-                Some((connector, name)) => {
-                    let stream = connector
-                        .connect(name, stream)
-                        .await
-                        .with_context(|| format!("Error connecting to agent at {host}: TLS handshake failed"))?;
-                    http_client::request_with_headers(stream, method, &host, &path, body, headers).await
-                }
-            };
-            response.context("HTTP request failed")
-        })
+        let (stream, host) = self.connect().await?;
+        let headers: Vec<(&str, &str)> = token.iter().map(|t| ("x-consul-token", t.as_str())).collect();
+        http_client::request_with_headers(stream, method, &host, &path, body, headers)
+            .await
+            .context("HTTP request failed")
+    }
+
+    /// A GET whose answer is a stream of lines (`/v1/agent/monitor`): each complete line goes to `on_line`
+    /// as it arrives, until the agent ends the stream (Ok). A non-200 answer is an error with the agent's
+    /// message. Callers stop earlier by dropping the future.
+    pub async fn stream_lines(
+        &self,
+        path: &str,
+        mut on_line: impl FnMut(&str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let path = self.with_datacenter(path);
+        let token = self.token()?;
+        let (stream, host) = self.connect().await?;
+        let headers: Vec<(&str, &str)> = token.iter().map(|t| ("x-consul-token", t.as_str())).collect();
+        let mut response = http_client::request_streaming(stream, "GET", &host, &path, headers)
+            .await
+            .context("HTTP request failed")?;
+        if response.status != 200 {
+            let status = response.status;
+            let body = response.rest().await.unwrap_or_default();
+            bail!("Unexpected response code: {status} ({})", String::from_utf8_lossy(&body).trim());
+        }
+        let mut pending: Vec<u8> = Vec::new();
+        while let Some(chunk) = response.next_chunk().await.context("reading the stream")? {
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                on_line(String::from_utf8_lossy(&line[..end]).trim_end_matches('\r'))?;
+            }
+            if pending.len() > STREAM_LINE_BYTES_MAX {
+                on_line(&String::from_utf8_lossy(&pending))?;
+                pending.clear();
+            }
+        }
+        if !pending.is_empty() {
+            on_line(&String::from_utf8_lossy(&pending))?;
+        }
+        Ok(())
     }
 
     /// Like `call`, but a non-200 answer is an error carrying the agent's message.

@@ -6,12 +6,14 @@ pub mod acl;
 pub mod agent;
 pub mod client;
 pub mod commands;
+pub mod debug;
 pub mod event;
 pub mod keygen;
 pub mod keyring;
 pub mod kv;
 pub mod lock;
 pub mod login;
+pub mod monitor;
 pub mod tls;
 pub mod watch;
 
@@ -75,6 +77,10 @@ pub enum Command {
     Keygen,
     /// Manages gossip encryption keys across the cluster.
     Keyring(keyring::KeyringArgs),
+    /// Streams the agent's log lines until interrupted.
+    Monitor(monitor::MonitorArgs),
+    /// Records the agent, its host and its log for a while into a debug archive.
+    Debug(debug::DebugArgs),
     /// Fires a new user event.
     Event(event::EventArgs),
     /// Watches a view of the catalog, the KV store or the events, running a handler on each change.

@@ -1,5 +1,6 @@
 //! A minimal HTTP/1.1 client over any async stream (hyper), for the CLI, the simulator's clients and the
-//! benchmark: one request per connection, the whole body read into memory.
+//! benchmark: one request per connection, the whole body read into memory (or, for streams, read as it
+//! arrives).
 
 use std::io;
 
@@ -82,4 +83,83 @@ where
 /// A response's headers as (name, value) text pairs, values read lossily as UTF-8.
 pub fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
     headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
+}
+
+/// A response whose body is read as it arrives (`/v1/agent/monitor`): the connection lives as long as
+/// this value.
+pub struct StreamingResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    body: hyper::body::Incoming,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl StreamingResponse {
+    /// The next piece of the body; None once it has ended.
+    pub async fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        loop {
+            match self.body.frame().await {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(io::Error::other(e)),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rest of the body, up to `RESPONSE_BODY_BYTES_MAX` (an error answer's text).
+    pub async fn rest(mut self) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(chunk) = self.next_chunk().await? {
+            if out.len() + chunk.len() > RESPONSE_BODY_BYTES_MAX {
+                return Err(io::Error::other("response body too large"));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for StreamingResponse {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// Sends one bodiless request on `stream` and returns as soon as the response's headers are in.
+pub async fn request_streaming<S>(
+    stream: S,
+    method: &str,
+    host: &str,
+    path_and_query: &str,
+    headers: Vec<(&str, &str)>,
+) -> io::Result<StreamingResponse>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(io::Error::other)?;
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut builder = Request::builder().method(method).uri(path_and_query).header("host", host);
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    let request = builder.body(Full::new(Bytes::new())).map_err(io::Error::other)?;
+    match sender.send_request(request).await {
+        Ok(response) => Ok(StreamingResponse {
+            status: response.status().as_u16(),
+            headers: header_pairs(response.headers()),
+            body: response.into_body(),
+            driver,
+        }),
+        Err(e) => {
+            driver.abort();
+            Err(io::Error::other(e))
+        }
+    }
 }

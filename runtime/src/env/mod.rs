@@ -4,8 +4,10 @@
 //! Time is `tokio::time` everywhere (turmoil drives it in simulation), so it is not part of the Env.
 
 mod fjall_store;
+pub mod host;
 pub mod http_client;
 pub mod join_address;
+pub mod logs;
 pub mod mem_store;
 mod tokio_env;
 

@@ -481,3 +481,45 @@ pub async fn agent_self<E: Env>(
     });
     Ok(json_response(&body, &params))
 }
+
+/// `/v1/agent/monitor?loglevel=&logjson`: the agent's log lines from now until the client goes away, one
+/// per line of a chunked body, at the asked level (default info) whatever the agent's own level. A reader
+/// that falls behind loses lines and is told so in the stream; it never holds the agent up (`env::logs`).
+pub async fn monitor<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    caller.require(Resource::Agent, &node.config.node_name, Need::Read)?;
+    let params = QueryParams::parse(query.as_deref())?;
+    let asked = param(&params, "loglevel").filter(|l| !l.is_empty()).unwrap_or("INFO");
+    let level = crate::env::logs::parse_level(asked)
+        .ok_or_else(|| HttpError::bad_request(format!("Unknown log level: {asked}")))?;
+    let json = params.all.iter().any(|(k, _)| k == "logjson");
+    // Subscribed before the answer starts, so every line logged after the request is in the stream.
+    let reader = crate::env::logs::stream().subscribe(level);
+    let lines = futures::stream::unfold(reader, move |mut reader| async move {
+        let mut line = reader.next_line(json).await;
+        line.push('\n');
+        Some((Ok::<_, std::convert::Infallible>(Bytes::from(line)), reader))
+    });
+    let mut response = Response::new(axum::body::Body::from_stream(lines));
+    response.headers_mut().insert("content-type", axum::http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    Ok(response)
+}
+
+/// `/v1/agent/host`: the machine the agent runs on (OS, kernel, CPUs, memory, disk), as `consul debug`
+/// records it in `host.json`; `operator:read`, as in Consul.
+pub async fn host<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    caller.require(Resource::Operator, "", Need::Read)?;
+    let params = QueryParams::parse(query.as_deref())?;
+    let now_ns = u128::from(node.env.unix_time_ms()) * 1_000_000;
+    let value = tokio::task::spawn_blocking(move || crate::env::host::collect(now_ns))
+        .await
+        .map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(json_response(&value, &params))
+}

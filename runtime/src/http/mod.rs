@@ -66,6 +66,8 @@ pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> 
         .route("/v1/agent/leave", put(agent::leave::<E>))
         .route("/v1/agent/force-leave/{node}", put(agent::force_leave::<E>))
         .route("/v1/agent/reload", put(agent::reload::<E>))
+        .route("/v1/agent/monitor", get(agent::monitor::<E>))
+        .route("/v1/agent/host", get(agent::host::<E>))
         .route("/v1/catalog/register", put(catalog::register::<E>))
         .route("/v1/catalog/deregister", put(catalog::deregister::<E>))
         .route("/v1/catalog/datacenters", get(catalog::datacenters::<E>))
@@ -134,7 +136,11 @@ async fn guard_request(request: axum::extract::Request, next: axum::middleware::
         return HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
     }
     let method = request.method().clone();
+    let url = redacted_url(request.uri());
+    let started = tokio::time::Instant::now();
     let response = next.run(request).await;
+    // Consul's agent.http debug line; the URL's token is hidden, as Consul hides it.
+    tracing::debug!(target: "conclave::http", method = %method, url = %url, latency = ?started.elapsed(), "Request finished");
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
         && axum::body::HttpBody::size_hint(response.body()).exact() == Some(0)
     {
@@ -144,6 +150,19 @@ async fn guard_request(request: axum::extract::Request, next: axum::middleware::
         return replaced;
     }
     response
+}
+
+/// The request's path and query with any `token=` value replaced by `<hidden>`, for the log.
+fn redacted_url(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else { return uri.path().to_string() };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("token") => format!("{key}=<hidden>"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), pairs.join("&"))
 }
 
 async fn unknown_path(uri: axum::http::Uri) -> HttpError {
@@ -340,4 +359,17 @@ fn session_on_this_node(body: &axum::body::Bytes, node_name: &str) -> axum::body
         fields.insert("Node".to_string(), serde_json::Value::String(node_name.to_string()));
     }
     serde_json::to_vec(&fields).expect("JSON values always serialize").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logged_url_hides_the_token() {
+        let uri: axum::http::Uri = "/v1/kv/a?token=secret&recurse&Token=s2".parse().unwrap();
+        assert_eq!(redacted_url(&uri), "/v1/kv/a?token=<hidden>&recurse&Token=<hidden>");
+        let uri: axum::http::Uri = "/v1/agent/self".parse().unwrap();
+        assert_eq!(redacted_url(&uri), "/v1/agent/self");
+    }
 }

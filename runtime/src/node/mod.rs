@@ -317,9 +317,11 @@ fn load_config_services<E: Env>(node: &Node<E>) -> Result<Vec<String>, String> {
     })
 }
 
-/// `conclave reload`, `/v1/agent/reload` and SIGHUP: read the configuration files again and push the
-/// changes to the catalog.
+/// `conclave reload`, `/v1/agent/reload` and SIGHUP: apply the log level of the files (through the hook
+/// the process installed, `env::logs`), read the services and checks again and push the changes to the
+/// catalog. An unreadable level fails the reload before anything else changes.
 pub async fn reload_config<E: Env>(node: &Arc<Node<E>>) -> Result<(), String> {
+    crate::env::logs::reload_level()?;
     let removed = load_config_services(node)?;
     let gone: Vec<String> = {
         let local = node.local.lock().expect("local state lock");

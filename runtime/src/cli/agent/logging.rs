@@ -1,16 +1,20 @@
 //! The agent's log: to stderr, and also to `-log-file` when set; plain text or JSON (`-log-json`); its
-//! level set by `-log-level` and changed by a reload (SIGHUP) without restarting.
+//! level set by `-log-level` and changed by a reload (SIGHUP, `conclave reload`, `/v1/agent/reload`)
+//! without restarting. Beside that output, and filtered apart from it, the log feeds the stream that
+//! `/v1/agent/monitor` serves (`env::logs`), so a monitor at `debug` sees debug lines while the agent's own
+//! output stays at `info`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context};
-use tracing_subscriber::layer::{Layered, SubscriberExt};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, EnvFilter, Layer, Registry};
 
 use super::log_file::{LogFile, Rotation};
+use crate::env::logs::{MonitorFilter, MonitorLayer};
 
 /// Where and how the agent logs.
 #[derive(Clone, Debug, Default)]
@@ -21,8 +25,7 @@ pub struct LogSettings {
     pub rotation: Rotation,
 }
 
-type Base = Layered<reload::Layer<EnvFilter, Registry>, Registry>;
-type BoxedLayer = Box<dyn Layer<Base> + Send + Sync>;
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// Changes the level of the running log.
 pub struct LogHandle {
@@ -62,7 +65,8 @@ where
     }
 }
 
-/// Installs the process's logger.
+/// Installs the process's logger: its outputs behind the reloadable level filter, and the monitor stream
+/// behind its own filter (per-layer filters, so neither limits the other).
 pub fn init(settings: &LogSettings) -> anyhow::Result<LogHandle> {
     let (filter, handle) = reload::Layer::new(filter_for(&settings.level)?);
     let mut layers: Vec<BoxedLayer> = vec![layer_to(std::io::stderr, settings.json, std::io::stderr().is_terminal())];
@@ -71,7 +75,10 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<LogHandle> {
             .with_context(|| format!("cannot open log file {}", path.display()))?;
         layers.push(layer_to(Mutex::new(file), settings.json, false));
     }
-    tracing_subscriber::registry().with(filter).with(layers).init();
+    tracing_subscriber::registry()
+        .with(layers.with_filter(filter))
+        .with(MonitorLayer.with_filter(MonitorFilter))
+        .init();
     Ok(LogHandle { filter: handle })
 }
 

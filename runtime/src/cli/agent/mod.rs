@@ -19,7 +19,7 @@ use crate::config::{NodeConfig, Ports};
 use crate::env::join_address::resolve_join;
 use crate::env::{FjallStore, MemStore, Store};
 
-#[derive(Args, Debug, Default)]
+#[derive(Args, Clone, Debug, Default)]
 pub struct AgentArgs {
     /// Run in server mode (keeps Raft state).
     #[arg(long)]

@@ -57,19 +57,30 @@ enum Stop {
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let process = args.process_settings()?;
     let log = logging::init(&process.log)?;
+    install_level_reloader(args.clone(), log);
     for key in &process.ignored {
         tracing::info!("configuration key ignored: {key}");
     }
     let config = args.node_config()?;
     let store = args.open_store()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run_node(args, process, log, config, store))
+    runtime.block_on(run_node(args, process, config, store))
+}
+
+/// A reload (SIGHUP, `conclave reload`, `/v1/agent/reload`) reads the level again, flags over files, and
+/// applies it to the agent's own output; the monitor stream keeps its readers' levels.
+fn install_level_reloader(args: AgentArgs, log: LogHandle) {
+    crate::env::logs::install_level_reloader(move || {
+        let level = args.log_level().map_err(|e| format!("{e:#}"))?;
+        log.set_level(&level).map_err(|e| format!("{e:#}"))?;
+        tracing::info!("log level is {level}");
+        Ok(())
+    });
 }
 
 async fn run_node(
     args: AgentArgs,
     process: ProcessSettings,
-    log: LogHandle,
     config: NodeConfig,
     store: Arc<dyn Store>,
 ) -> anyhow::Result<()> {
@@ -87,7 +98,7 @@ async fn run_node(
             result = &mut running => break Stop::Ended(result),
             _ = terminate.recv() => break Stop::Terminate,
             _ = interrupt.recv() => break Stop::Interrupt,
-            _ = hangup.recv() => reload(&args, &node, &log).await,
+            _ = hangup.recv() => reload(&args, &node).await,
         }
     };
     let result = match stop {
@@ -115,9 +126,10 @@ async fn run_node(
     result
 }
 
-/// SIGHUP: services and checks from the files, the log level; the rest needs a restart, and the log says
-/// which settings changed without taking effect (names only: values may be secrets).
-async fn reload(args: &AgentArgs, node: &Arc<Node<TokioEnv>>, log: &LogHandle) {
+/// SIGHUP: services and checks from the files, the log level (through `node::reload_config`, as the other
+/// reload paths); the rest needs a restart, and the log says which settings changed without taking effect
+/// (names only: values may be secrets).
+async fn reload(args: &AgentArgs, node: &Arc<Node<TokioEnv>>) {
     tracing::info!("caught SIGHUP, reloading configuration");
     let fresh = match args.node_config() {
         Ok(fresh) => fresh,
@@ -126,16 +138,8 @@ async fn reload(args: &AgentArgs, node: &Arc<Node<TokioEnv>>, log: &LogHandle) {
             return;
         }
     };
-    match args.log_level() {
-        Ok(level) => {
-            if let Err(e) = log.set_level(&level) {
-                tracing::error!("reload: {e:#}");
-            }
-        }
-        Err(e) => tracing::error!("reload: {e:#}"),
-    }
     if let Err(e) = crate::node::reload_config(node).await {
-        tracing::error!("reload of services and checks failed: {e}");
+        tracing::error!("reload failed: {e}");
     }
     let restart_needed = needs_restart(&node.config, &fresh);
     if !restart_needed.is_empty() {
