@@ -5,7 +5,7 @@
 
 mod plan;
 
-pub use plan::{failure_tolerance, is_healthy, plan, quorum_of, Plan, ServerHealth, ServerObservation, SerfStatus};
+pub use plan::{failure_tolerance, is_healthy, plan, quorum_of, Plan, SerfStatus, ServerHealth, ServerObservation};
 
 use serde::{Deserialize, Serialize};
 

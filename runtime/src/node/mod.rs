@@ -8,6 +8,7 @@ pub mod acl;
 pub mod admission;
 pub mod agent_state;
 pub mod auto_encrypt;
+pub mod autopilot;
 pub mod bootstrap;
 pub mod checks;
 pub mod events;
@@ -86,6 +87,8 @@ pub struct Node<E: Env> {
     pub acl: acl::AclAgent,
     /// The user events this agent recorded (`/v1/event/list`).
     pub events: events::UserEvents,
+    /// The leader's autopilot: its last observation of the servers.
+    pub autopilot: autopilot::AutopilotView,
 }
 
 impl<E: Env> Node<E> {
@@ -221,6 +224,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         gossip: gossip::GossipHandle::default(),
         acl,
         events: events::UserEvents::default(),
+        autopilot: autopilot::AutopilotView::default(),
     });
     load_config_services(&node).map_err(|e| anyhow::anyhow!(e))?;
     Ok(node)
@@ -283,6 +287,7 @@ pub fn spawn_tasks<E: Env>(node: &Arc<Node<E>>, sockets: NodeSockets<E>) {
     if node.config.server {
         tokio::spawn(sessions::run(node.clone()));
         tokio::spawn(gossip::reconcile(node.clone()));
+        tokio::spawn(autopilot::run(node.clone()));
     }
 }
 
