@@ -66,12 +66,19 @@ fn dead_servers_leave_the_configuration_but_never_below_min_quorum() {
     let mut cluster = Cluster::servers_with(SUBNET_OCTET, 5, &["-config-file", &file]);
     let leader = cluster.wait_leader();
     let all_healthy = |agent: &Agent| {
-        health(agent).filter(|(status, h)| *status == 200 && h["Healthy"] == true && h["Servers"].as_array().map(Vec::len) == Some(5))
+        health(agent).filter(|(status, h)| {
+            *status == 200 && h["Healthy"] == true && h["Servers"].as_array().map(Vec::len) == Some(5)
+        })
     };
-    let (_, first) = eventually(Duration::from_secs(60), "five healthy servers", || all_healthy(&cluster.agents[leader]));
+    let (_, first) =
+        eventually(Duration::from_secs(60), "five healthy servers", || all_healthy(&cluster.agents[leader]));
     assert_eq!(first["FailureTolerance"], 2, "{first}");
     let stored = get_config(&cluster.agents[leader]);
-    assert_eq!((stored["MinQuorum"].as_u64(), stored["CleanupDeadServers"].as_bool()), (Some(3), Some(false)), "{stored}");
+    assert_eq!(
+        (stored["MinQuorum"].as_u64(), stored["CleanupDeadServers"].as_bool()),
+        (Some(3), Some(false)),
+        "{stored}"
+    );
     assert_eq!(stored["ServerStabilizationTime"], "2s", "{stored}");
 
     // Kill two followers: the health endpoint reports them failed and unhealthy (429), and they stay.
@@ -82,9 +89,9 @@ fn dead_servers_leave_the_configuration_but_never_below_min_quorum() {
     }
     let reported = eventually(Duration::from_secs(60), "the two dead servers reported failed", || {
         let (status, h) = health(&cluster.agents[leader])?;
-        let failed = victim_names.iter().all(|name| {
-            server_health(&h, name).is_some_and(|s| s["SerfStatus"] == "failed" && s["Healthy"] == false)
-        });
+        let failed = victim_names
+            .iter()
+            .all(|name| server_health(&h, name).is_some_and(|s| s["SerfStatus"] == "failed" && s["Healthy"] == false));
         (status == 429 && failed).then_some(h)
     });
     assert_eq!(reported["Healthy"], false, "{reported}");
@@ -97,10 +104,11 @@ fn dead_servers_leave_the_configuration_but_never_below_min_quorum() {
     config["CleanupDeadServers"] = Value::Bool(true);
     assert!(set_config(&cluster.agents[leader], &config, index));
     let leader_agent = &cluster.agents[leader];
-    let remaining = eventually(Duration::from_secs(60), "the two dead servers removed from the raft configuration", || {
-        let servers = raft_servers(leader_agent)?;
-        (servers.len() == 3).then_some(servers)
-    });
+    let remaining =
+        eventually(Duration::from_secs(60), "the two dead servers removed from the raft configuration", || {
+            let servers = raft_servers(leader_agent)?;
+            (servers.len() == 3).then_some(servers)
+        });
     for name in &victim_names {
         assert!(!names(&remaining, "Node").contains(name), "{name} still in {remaining:?}");
     }
@@ -149,7 +157,8 @@ fn new_server_joins_as_non_voter_and_is_promoted_and_configuration_takes_cas() {
     let now = get_config(&cluster.agents[(leader + 1) % 3]);
     assert_eq!(now["MaxTrailingLogs"], 500, "replicated to a follower: {now}");
     assert!(now["ModifyIndex"].as_u64().unwrap() > index && now["CreateIndex"].as_u64() == Some(index), "{now}");
-    let bad = http::put(&leader_agent.url("/v1/operator/autopilot/configuration"), r#"{"RedundancyZoneTag":"az"}"#).unwrap();
+    let bad =
+        http::put(&leader_agent.url("/v1/operator/autopilot/configuration"), r#"{"RedundancyZoneTag":"az"}"#).unwrap();
     assert_eq!(bad.status, 400, "{}", bad.body);
 
     // A fourth server joins the formed cluster: a non-voter first, a voter after stabilizing.
@@ -181,11 +190,18 @@ fn new_server_joins_as_non_voter_and_is_promoted_and_configuration_takes_cas() {
     let first = eventually(Duration::from_secs(60), "s4 in the raft configuration", voter_of_s4);
     assert!(!first, "s4 must join as a non-voter (server_stabilization_time is 2s)");
     eventually(Duration::from_secs(60), "s4 promoted to voter", || voter_of_s4().filter(|v| *v));
-    let state = http::get(&leader_agent.url("/v1/operator/autopilot/state")).unwrap();
-    assert_eq!(state.status, 200, "{}", state.body);
-    let state = state.json();
-    assert_eq!(state["Voters"].as_array().map(Vec::len), Some(4), "{state}");
+    // The autopilot's report follows within a round.
+    let state = eventually(Duration::from_secs(10), "the autopilot state naming four voters", || {
+        let reply = http::get(&leader_agent.url("/v1/operator/autopilot/state")).ok().filter(|r| r.status == 200)?;
+        let state = reply.json();
+        (state["Voters"].as_array().map(Vec::len) == Some(4)).then_some(state)
+    });
     assert_eq!(state["Servers"].as_object().map(|s| s.len()), Some(4), "{state}");
+    assert_eq!(
+        state["Servers"].as_object().unwrap().values().filter(|s| s["Status"] == "leader").count(),
+        1,
+        "{state}"
+    );
     // A follower answers health and state from the leader.
     let follower = &cluster.agents[(leader + 1) % 3];
     let (_, from_follower) = eventually(Duration::from_secs(30), "health through a follower", || health(follower));
