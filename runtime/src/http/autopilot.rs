@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use conclave_core::acl::{Need, Resource};
 use conclave_core::api::{format_go_duration, normalize_key, parse_go_duration};
 use conclave_core::autopilot::{AutopilotCommand, AutopilotConfig};
@@ -256,7 +256,7 @@ pub async fn state<E: Env>(
         "Leader": server_id(report.leader),
         "Voters": voters,
     });
-    Ok(json_response(&body, &params).into_response())
+    Ok(json_response(&body, &params))
 }
 
 #[cfg(test)]
