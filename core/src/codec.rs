@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::state::State;
 
 /// Version of every encoding this module produces. Bump it when a stored or sent type changes shape.
-pub const CODEC_VERSION: u8 = 5;
+pub const CODEC_VERSION: u8 = 6;
 
 /// Largest value decoded, so a corrupt length prefix cannot ask for unbounded memory.
 pub const DECODE_BYTES_MAX: usize = 256 << 20;

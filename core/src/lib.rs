@@ -20,10 +20,13 @@
 //! 7. With gossip encryption on, pass every outgoing datagram and LAN TCP frame through [`keyring::wrap`] and
 //!    every incoming one through [`keyring::unwrap`] (with a fresh nonce per wrap); keep the
 //!    [`keyring::Keyring`] in the keyring file ([`keyring::Keyring::to_file_bytes`]).
+//! 8. On the leader, observe each server of the Raft configuration, judge it with
+//!    [`autopilot::is_healthy`], and carry out the promotions and removals of [`autopilot::plan`].
 
 pub mod acl;
 pub mod agent;
 pub mod api;
+pub mod autopilot;
 pub mod ca;
 pub mod catalog;
 pub mod codec;

@@ -79,6 +79,39 @@ impl GoDuration {
     }
 }
 
+/// Go's `Duration.String()`: `200ms`, `1.5s`, `10s`, `1m30s`, `1h0m0s`, `0s`.
+pub fn format_go_duration(duration: Duration) -> String {
+    let nanos = duration.as_nanos();
+    let fraction = |value: u128, scale: u128| {
+        let (whole, part) = (value / scale, value % scale);
+        let digits = scale.to_string().len() - 1;
+        let part = format!("{part:0digits$}");
+        let part = part.trim_end_matches('0');
+        if part.is_empty() {
+            whole.to_string()
+        } else {
+            format!("{whole}.{part}")
+        }
+    };
+    match nanos {
+        0 => "0s".to_string(),
+        n if n < 1_000 => format!("{n}ns"),
+        n if n < 1_000_000 => format!("{}\u{b5}s", fraction(n, 1_000)),
+        n if n < 1_000_000_000 => format!("{}ms", fraction(n, 1_000_000)),
+        n => {
+            let seconds = n / 1_000_000_000;
+            let sub = n % 1_000_000_000 + (seconds % 60) * 1_000_000_000;
+            let (hours, minutes) = (seconds / 3600, seconds % 3600 / 60);
+            let secs = format!("{}s", fraction(sub, 1_000_000_000));
+            match (hours, minutes) {
+                (0, 0) => secs,
+                (0, m) => format!("{m}m{secs}"),
+                (h, m) => format!("{h}h{m}m{secs}"),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +144,18 @@ mod tests {
             let got = serde_json::from_str::<GoDuration>(json).ok().map(|d| d.0);
             assert_eq!(&got, want, "{json}");
         }
+    }
+
+    #[test]
+    fn format_go_duration_matches_go_strings() {
+        let ms = Duration::from_millis;
+        assert_eq!(format_go_duration(ms(200)), "200ms");
+        assert_eq!(format_go_duration(ms(10_000)), "10s");
+        assert_eq!(format_go_duration(ms(1_500)), "1.5s");
+        assert_eq!(format_go_duration(ms(90_000)), "1m30s");
+        assert_eq!(format_go_duration(ms(3_600_000)), "1h0m0s");
+        assert_eq!(format_go_duration(Duration::ZERO), "0s");
+        assert_eq!(format_go_duration(Duration::from_micros(1_500)), "1.5ms");
+        assert_eq!(format_go_duration(Duration::from_nanos(1_500)), "1.5\u{b5}s");
     }
 }

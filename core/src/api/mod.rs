@@ -19,7 +19,7 @@ mod txn_input;
 
 pub use catalog_input::{decode_catalog_deregister, decode_catalog_register};
 pub use check_input::{decode_check_definition, ServiceCheck};
-pub use duration::parse_go_duration;
+pub use duration::{format_go_duration, parse_go_duration};
 pub use error::ApiError;
 pub use keys::normalize_key;
 pub use service_input::{decode_service_definition, ServiceDefinition, SERVICE_DEFINITION_BYTES_MAX};

@@ -51,6 +51,7 @@ impl State {
             Command::Txn(ops) => self.apply_txn(index, ops),
             Command::Acl(command) => Response::of(self.acl.apply(index, self.clock_ms, command)),
             Command::Ca(command) => Response::of(self.ca.apply(index, command)),
+            Command::Autopilot(command) => Response::Kv(self.autopilot.apply(index, command)),
             Command::Noop => Response::Applied,
         }
     }

@@ -1,7 +1,7 @@
 //! What a write needs from the ACL system, and the check of it against the ACL table: Consul's rules
 //! for each command (a registration needs `node:write` when it changes the node and `service:write` on
 //! the service, a KV write `key:write` on the key, a recursive delete write on all of the prefix, a
-//! session `session:write` on its node, an ACL change `acl:write`; a transaction needs what each of its
+//! session `session:write` on its node, an ACL change `acl:write`, a CA or autopilot change `operator:write`; a transaction needs what each of its
 //! operations needs, its reads included).
 
 use super::command::Command;
@@ -68,7 +68,7 @@ impl State {
                     out.push(permission(Resource::Acl, "", Need::Write));
                 }
             }
-            Command::Ca(_) => out.push(permission(Resource::Operator, "", Need::Write)),
+            Command::Ca(_) | Command::Autopilot(_) => out.push(permission(Resource::Operator, "", Need::Write)),
             Command::Noop => {}
         }
         out

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::acl::{AclCommand, Authority};
+use crate::autopilot::AutopilotCommand;
 use crate::ca::CaCommand;
 use crate::catalog::CatalogCommand;
 use crate::kv::{KvCommand, SessionCommand, TxnOp, TxnOutcome};
@@ -28,6 +29,8 @@ pub enum Command {
     Acl(AclCommand),
     /// A change to the cluster CA table (auto-encrypt).
     Ca(CaCommand),
+    /// A change to the autopilot configuration (Consul's `/v1/operator/autopilot/configuration`).
+    Autopilot(AutopilotCommand),
     /// An entry that changes nothing (used by a new leader and by tests); it still advances the index.
     Noop,
 }
@@ -52,7 +55,8 @@ pub enum Response {
     Rejected(String),
     /// The ACL system refused the command (nothing changed): Consul's permission-denied or not-found text.
     Denied(String),
-    /// A conditional KV write: whether its condition held (and it was applied).
+    /// A conditional write (KV, the autopilot configuration): whether its condition held (and it was
+    /// applied).
     Kv(bool),
     /// What a transaction did.
     Txn(TxnOutcome),

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::watch::WatchKey;
 use crate::acl::AclTable;
+use crate::autopilot::AutopilotTable;
 use crate::ca::CaTable;
 use crate::catalog::CatalogTable;
 use crate::kv::{KvStore, Sessions};
@@ -18,6 +19,8 @@ pub struct State {
     pub(super) sessions: Sessions,
     pub(super) acl: AclTable,
     pub(super) ca: CaTable,
+    /// The autopilot configuration.
+    pub(super) autopilot: AutopilotTable,
     /// Index of the last applied command (0 before the first).
     pub(super) last_index: u64,
     /// The replicated clock: the latest proposal time (ms) applied, never going back. Lock delays are
@@ -58,6 +61,11 @@ impl State {
     /// The cluster CA table (auto-encrypt).
     pub fn ca(&self) -> &CaTable {
         &self.ca
+    }
+
+    /// The autopilot configuration table.
+    pub fn autopilot(&self) -> &AutopilotTable {
+        &self.autopilot
     }
 
     /// The ACL table.

@@ -1,4 +1,4 @@
-//! The whole replicated Raft state: a composition of tables (`catalog`, `kv`, `sessions`, `acl`, `ca`) with one log
+//! The whole replicated Raft state: a composition of tables (`catalog`, `kv`, `sessions`, `acl`, `ca`, `autopilot`) with one log
 //! index and one replicated clock. Each table owns its commands, its apply and its part of the snapshot;
 //! `State` routes each command to its table and carries out the effects that cross tables (a node or
 //! check lost ends the sessions bound to it; an ended session releases or deletes its keys). A new table

@@ -311,6 +311,9 @@ pub enum OperatorCommand {
     /// Raft operations.
     #[command(subcommand)]
     Raft(RaftCommand),
+    /// Autopilot: its configuration and its view of the servers.
+    #[command(subcommand)]
+    Autopilot(super::autopilot::AutopilotCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -332,7 +335,10 @@ pub struct RemovePeerArgs {
 }
 
 pub fn operator(command: OperatorCommand) -> anyhow::Result<()> {
-    let OperatorCommand::Raft(raft) = command;
+    let raft = match command {
+        OperatorCommand::Raft(raft) => raft,
+        OperatorCommand::Autopilot(autopilot) => return super::autopilot::run(autopilot),
+    };
     match raft {
         RaftCommand::ListPeers(args) => {
             let configuration = args.http.json("/v1/operator/raft/configuration")?;

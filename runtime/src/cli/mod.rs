@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod agent;
+pub mod autopilot;
 pub mod client;
 pub mod commands;
 pub mod debug;

@@ -5,6 +5,7 @@
 //! node starts from.
 
 pub mod acl;
+pub mod autopilot;
 pub mod dns;
 pub mod performance;
 pub mod process;
@@ -55,6 +56,8 @@ pub struct FileConfig {
     pub process: process::ProcessFileConfig,
     /// `performance {}`, `raft_protocol`, `primary_datacenter`.
     pub performance: performance::PerformanceFileConfig,
+    /// The `autopilot {}` block (Consul's defaults where it is silent).
+    pub autopilot: conclave_core::autopilot::AutopilotConfig,
     /// The `watches` the agent runs.
     pub watches: Vec<watches::WatchSpec>,
     /// The `telemetry` block.
@@ -197,6 +200,7 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
             "dns_config" => dns::apply_dns_config(&mut config.dns, file, &value)?,
             "recursors" => dns::apply_recursors(&mut config.dns, file, &value)?,
             "acl" => acl::apply_acl(&mut config.acl, file, &value)?,
+            "autopilot" => autopilot::apply_autopilot(&mut config.autopilot, file, &value)?,
             // Consul's pre-1.4 ACL keys: refused by name, as Consul 1.11+ refuses them.
             "acl_datacenter"
             | "acl_default_policy"

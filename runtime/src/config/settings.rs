@@ -104,6 +104,8 @@ pub struct NodeConfig {
     pub check_update_interval: Duration,
     /// `recursors`, `-recursor` and `dns_config`.
     pub dns: crate::config::dns::DnsSettings,
+    /// The `autopilot` block: what the first leader stores as the replicated autopilot configuration.
+    pub autopilot: conclave_core::autopilot::AutopilotConfig,
     /// The `acl` block (off by default).
     pub acl: crate::config::acl::AclSettings,
     /// TLS on server RPC and HTTPS, `auto_encrypt`, gossip encryption.
@@ -148,6 +150,7 @@ impl NodeConfig {
                 conclave_core::agent::check_monitor::CHECK_UPDATE_INTERVAL_DEFAULT_MS,
             ),
             dns: crate::config::dns::DnsSettings::default(),
+            autopilot: conclave_core::autopilot::AutopilotConfig::default(),
             acl: crate::config::acl::AclSettings::default(),
             security: crate::config::tls::SecuritySettings::default(),
             telemetry: crate::config::telemetry::TelemetrySettings {

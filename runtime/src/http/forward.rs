@@ -37,6 +37,20 @@ pub async fn forward_to_server<E: Env>(
     }
 }
 
+/// On a server that does not lead: sends a read to the leader and answers with what it answered.
+pub async fn forward_to_leader<E: Env>(node: &Node<E>, method: &str, path_and_query: &str, token: String) -> Response {
+    let request = ForwardedRequest {
+        method: method.to_string(),
+        path_and_query: path_and_query.to_string(),
+        body: Vec::new(),
+        token,
+    };
+    match forward::forward_to_leader(node, request).await {
+        Ok(answer) => answer_to_response(answer),
+        Err(why) => (StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
+    }
+}
+
 fn answer_to_response(answer: ForwardedAnswer) -> Response {
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -5,6 +5,7 @@
 mod acl;
 mod agent;
 pub mod authz;
+mod autopilot;
 mod catalog;
 mod connect_ca;
 pub mod event;
@@ -82,6 +83,12 @@ pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> 
         .route("/v1/agent/connect/ca/roots", get(connect_ca::roots::<E>))
         .route("/v1/operator/raft/configuration", get(operator::configuration::<E>))
         .route("/v1/operator/raft/peer", axum::routing::delete(operator::remove_peer::<E>))
+        .route(
+            "/v1/operator/autopilot/configuration",
+            get(autopilot::get_configuration::<E>).put(autopilot::put_configuration::<E>),
+        )
+        .route("/v1/operator/autopilot/health", get(autopilot::health::<E>))
+        .route("/v1/operator/autopilot/state", get(autopilot::state::<E>))
         .route(
             "/v1/operator/keyring",
             get(keyring::keyring::<E>)

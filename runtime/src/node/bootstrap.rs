@@ -3,7 +3,8 @@
 //! servers with the same expectation know each other, each of them initializes Raft with the same member
 //! set (the `expect` lowest Raft IDs), which openraft accepts on every node because the configurations are
 //! identical. A server restarted on its data dir has a membership already and skips the bootstrap. A
-//! server that meets a formed cluster is added by the leader (as a learner, then a voter).
+//! server that meets a formed cluster is added by the leader as a learner (a non-voter); the leader's
+//! autopilot (`autopilot.rs`) promotes it to voter once it has been healthy long enough.
 //!
 //! Servers are known by Raft ID, not by address: a greeting tells where a server answers now, the Raft
 //! network dials that address, and the leader rewrites the server's address in the configuration. So
@@ -11,7 +12,7 @@
 //! leader by itself, which is why a server that belongs to a configuration but knows no leader keeps
 //! greeting its join addresses.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,16 +142,14 @@ async fn admit_server<E: Env>(node: Arc<Node<E>>, info: ServerInfo) {
     }
     let Some(raft) = &node.raft else { return };
     let member = BasicNode { addr: info.rpc_addr.clone() };
-    if let Err(e) = raft.add_learner(info.raft_id, member, true).await {
-        tracing::warn!(target: "conclave::event", server = %info.node_name, error = %e, "cannot add server as learner");
-        return;
-    }
-    match raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([info.raft_id])), false).await {
+    // A new server joins as a non-voter (openraft learner); the autopilot promotes it once it has been
+    // healthy for `server_stabilization_time`, as Consul's does.
+    match raft.add_learner(info.raft_id, member, true).await {
         Ok(_) => {
-            tracing::info!(target: "conclave::event", server = %info.node_name, "server added to the raft configuration")
+            tracing::info!(target: "conclave::event", server = %info.node_name, "server added to the raft configuration as a non-voter")
         }
         Err(e) => {
-            tracing::warn!(target: "conclave::event", server = %info.node_name, error = %e, "cannot promote server to voter")
+            tracing::warn!(target: "conclave::event", server = %info.node_name, error = %e, "cannot add server as learner")
         }
     }
 }

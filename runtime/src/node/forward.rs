@@ -90,3 +90,19 @@ pub async fn forward<E: Env>(node: &Node<E>, request: ForwardedRequest) -> Resul
     }
     Err(last_error)
 }
+
+/// On a server: sends a request to the leader (the autopilot's health and state are the leader's).
+pub async fn forward_to_leader<E: Env>(
+    node: &Node<E>,
+    request: ForwardedRequest,
+) -> Result<ForwardedAnswer, ForwardFailure> {
+    let addr = node.leader().and_then(|(_, addr)| addr).ok_or("No cluster leader")?;
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| format!("bad leader address {addr:?}: {e}"))?;
+    let ForwardedRequest { method, path_and_query, body, token } = request;
+    let request = Request::Http { method, path_and_query, body, token };
+    match node.pool.call(addr, &request, FORWARD_TIMEOUT).await {
+        Ok(Reply::Http { status, headers, body }) => Ok(ForwardedAnswer { status, headers, body }),
+        Ok(other) => Err(format!("unexpected reply from the leader {addr}: {other:?}")),
+        Err(e) => Err(format!("rpc error: {e}")),
+    }
+}

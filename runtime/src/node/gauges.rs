@@ -1,6 +1,6 @@
 //! The metrics a node reports on its own schedule: every second the Raft figures (`raft.applied_index`,
-//! `raft.last_index`, and on the leader `raft.leader.lastContact` and `autopilot.healthy` /
-//! `autopilot.failure_tolerance`), the process figures that have a meaning outside Go
+//! `raft.last_index`, and on the leader `raft.leader.lastContact` and, from the autopilot's last
+//! report, `autopilot.healthy` / `autopilot.failure_tolerance`), the process figures that have a meaning outside Go
 //! (`runtime.num_goroutines` as the tokio tasks alive, `runtime.sys_bytes` as the resident set, where
 //! the OS tells it) and the sessions with a TTL; and, as Raft state changes, the `raft.state.*` counters.
 
@@ -13,9 +13,6 @@ use super::Node;
 use crate::env::Env;
 
 const PERIOD: Duration = Duration::from_secs(1);
-
-/// Consul's autopilot default for `max_trailing_logs`: a voter further behind than this is unhealthy.
-const MAX_TRAILING_LOGS: u64 = 250;
 
 pub async fn run<E: Env>(node: Arc<Node<E>>) {
     loop {
@@ -61,21 +58,10 @@ fn emit<E: Env>(node: &Node<E>) {
     if let Some(ms) = metrics.millis_since_quorum_ack {
         telemetry.sample_ms("raft.leader.lastContact", ms as f64, &[]);
     }
-    let voters: Vec<_> = metrics.membership_config.membership().voter_ids().collect();
-    let healthy = voters
-        .iter()
-        .filter(|id| {
-            **id == node.raft_id
-                || metrics
-                    .replication
-                    .as_ref()
-                    .and_then(|r| r.get(id).cloned().flatten())
-                    .is_some_and(|matched| last_index.saturating_sub(matched.index) <= MAX_TRAILING_LOGS)
-        })
-        .count();
-    let quorum = voters.len() / 2 + 1;
-    telemetry.gauge("autopilot.healthy", if healthy == voters.len() { 1.0 } else { 0.0 }, &[]);
-    telemetry.gauge("autopilot.failure_tolerance", healthy.saturating_sub(quorum) as f64, &[]);
+    if let Some(report) = node.autopilot.report() {
+        telemetry.gauge("autopilot.healthy", if report.healthy { 1.0 } else { 0.0 }, &[]);
+        telemetry.gauge("autopilot.failure_tolerance", report.failure_tolerance as f64, &[]);
+    }
 }
 
 /// The resident set of this process in bytes (Linux), `None` elsewhere.

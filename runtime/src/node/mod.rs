@@ -8,6 +8,7 @@ pub mod acl;
 pub mod admission;
 pub mod agent_state;
 pub mod auto_encrypt;
+pub mod autopilot;
 pub mod bootstrap;
 pub mod checks;
 pub mod events;
@@ -89,6 +90,8 @@ pub struct Node<E: Env> {
     pub events: events::UserEvents,
     /// The node's metrics (`/v1/agent/metrics` and the configured sinks).
     pub telemetry: crate::telemetry::Telemetry,
+    /// The leader's autopilot: its last observation of the servers.
+    pub autopilot: autopilot::AutopilotView,
 }
 
 impl<E: Env> Node<E> {
@@ -228,6 +231,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         acl,
         events: events::UserEvents::default(),
         telemetry,
+        autopilot: autopilot::AutopilotView::default(),
     });
     load_config_services(&node).map_err(|e| anyhow::anyhow!(e))?;
     Ok(node)
@@ -291,6 +295,7 @@ pub fn spawn_tasks<E: Env>(node: &Arc<Node<E>>, sockets: NodeSockets<E>) {
     if node.config.server {
         tokio::spawn(sessions::run(node.clone()));
         tokio::spawn(gossip::reconcile(node.clone()));
+        tokio::spawn(autopilot::run(node.clone()));
     }
 }
 

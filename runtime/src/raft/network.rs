@@ -26,9 +26,12 @@ use crate::rpc::pool::RpcPool;
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
 
 /// The RPC address last learnt for each server, by Raft ID; it wins over the configuration's address.
+/// It also keeps when each peer last answered an `AppendEntries` (heartbeats included): the leader's
+/// "last contact" with a follower, which the autopilot's health check reads.
 #[derive(Debug, Default)]
 pub struct PeerAddresses {
     by_raft_id: RwLock<BTreeMap<NodeId, SocketAddr>>,
+    answered_at: RwLock<BTreeMap<NodeId, tokio::time::Instant>>,
 }
 
 impl PeerAddresses {
@@ -49,6 +52,16 @@ impl PeerAddresses {
 
     pub fn get(&self, raft_id: NodeId) -> Option<SocketAddr> {
         self.by_raft_id.read().expect("peer addresses lock").get(&raft_id).copied()
+    }
+
+    /// Notes that `raft_id` answered an `AppendEntries` now.
+    pub fn note_answer(&self, raft_id: NodeId) {
+        self.answered_at.write().expect("peer contacts lock").insert(raft_id, tokio::time::Instant::now());
+    }
+
+    /// How long ago `raft_id` last answered an `AppendEntries`; `None`: never (since this process started).
+    pub fn since_last_answer(&self, raft_id: NodeId) -> Option<Duration> {
+        self.answered_at.read().expect("peer contacts lock").get(&raft_id).map(|at| at.elapsed())
     }
 }
 
@@ -112,7 +125,10 @@ impl<E: Env> RaftNetwork<TypeConfig> for PeerClient<E> {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
         match self.call(Request::AppendEntries(rpc), option.hard_ttl()).await? {
-            Reply::AppendEntries(Ok(response)) => Ok(response),
+            Reply::AppendEntries(Ok(response)) => {
+                self.addresses.note_answer(self.target);
+                Ok(response)
+            }
             Reply::AppendEntries(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
             other => Err(unexpected(&other)),
         }

@@ -267,6 +267,7 @@ impl AgentArgs {
         config.dns = crate::config::dns::settings(&file.dns, &self.recursor).map_err(|e| anyhow::anyhow!(e))?;
         config.acl = file.acl.clone();
         config.telemetry = crate::config::telemetry::settings(&file.telemetry, host_name());
+        config.autopilot = file.autopilot.clone();
         let mut security = file.security.clone();
         if let Some(key) = &self.encrypt {
             security.encrypt = Some(key.clone()).filter(|k| !k.is_empty());
