@@ -106,7 +106,7 @@ impl InmemSink {
     pub fn json(&mut self, now_ms: u64) -> Value {
         self.current(now_ms);
         let n = self.intervals.len();
-        let shown = &self.intervals[if n >= 2 { n - 2 } else { 0 }];
+        let shown = &self.intervals[n.saturating_sub(2)];
         let gauges: Vec<Value> =
             shown.gauges.iter().map(|(key, value)| json!({"Name": key.0, "Value": value, "Labels": key.1})).collect();
         let counters: Vec<Value> = shown.counters.iter().map(|(key, agg)| agg.json(key)).collect();
