@@ -216,6 +216,10 @@ fn conclave_debug_writes_an_archive_of_the_agent_its_members_its_host_and_its_lo
     let dev = dev(4, &[], tempfile::tempdir().unwrap());
     let agent = &dev.agent;
     let output = dev.dir.path().join("capture");
+    // The agent lists itself once its gossip has started, a moment after HTTP answers.
+    eventually(LINE_WAIT, "the agent among its own members", || {
+        http::get(&agent.url("/v1/agent/members")).ok()?.body.contains("\"dev\"").then_some(())
+    });
     let run = Command::new(binary())
         .args(["debug", &format!("-http-addr={}:8500", agent.ip), "-duration", "3s", "-interval", "1s", "-output"])
         .arg(&output)
