@@ -209,6 +209,8 @@ pub async fn run<E: Env>(node: Arc<Node<E>>, socket: E::Datagram, pool: Pool) {
     };
     let seed = node.env.rng_seed() ^ 0x676f_7373_6970 ^ salt; // "gossip"
     let mut membership = Membership::new(identity(&node, generation, pool), config, seed);
+    // The agent lists itself from the start, as Consul's does, not only after its first gossip round.
+    publish(&node, &membership, pool);
     let (sender, mut commands) = mpsc::channel(16);
     *node.gossip.pool(pool).commands.lock().expect("commands lock") = Some(sender);
     let mut remembered = BTreeSet::new();
