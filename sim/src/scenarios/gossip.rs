@@ -83,8 +83,10 @@ pub const RETURN_BOUND: Duration = Duration::from_secs(8);
 /// the leave request: the leave's propagation (1 s per pool, WAN then LAN), an election if it led (a
 /// leaving leader does not hand over), the leader's reconcile interval (1 s) and a configuration change.
 pub const LEAVE_BOUND: Duration = Duration::from_secs(8);
-/// How long the leave scenario keeps watching after the restart.
-pub const REJOIN_WATCH: Duration = Duration::from_secs(10);
+/// How long the leave scenario keeps watching after the restart: the rejoining server comes back as a
+/// non-voter and autopilot promotes it after `server_stabilization_time` (10 s by default), so this
+/// leaves 10 s on top of that.
+pub const REJOIN_WATCH: Duration = Duration::from_secs(20);
 /// From the last server's start, how long the servers may take to agree on a leader and three peers.
 pub const BOOTSTRAP_BOUND: Duration = Duration::from_secs(10);
 /// How long an outcome must have held before a watcher stops early.
