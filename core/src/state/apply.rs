@@ -52,6 +52,7 @@ impl State {
             Command::Acl(command) => Response::of(self.acl.apply(index, self.clock_ms, command)),
             Command::Ca(command) => Response::of(self.ca.apply(index, command)),
             Command::Autopilot(command) => Response::Kv(self.autopilot.apply(index, command)),
+            Command::Restore(command) => self.apply_restore(index, command),
             Command::Noop => Response::Applied,
         }
     }

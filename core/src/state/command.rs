@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::restore::RestoreCommand;
 use crate::acl::{AclCommand, Authority};
 use crate::autopilot::AutopilotCommand;
 use crate::ca::CaCommand;
@@ -31,6 +32,8 @@ pub enum Command {
     Ca(CaCommand),
     /// A change to the autopilot configuration (Consul's `/v1/operator/autopilot/configuration`).
     Autopilot(AutopilotCommand),
+    /// A step of restoring a snapshot archive (`PUT /v1/snapshot`).
+    Restore(RestoreCommand),
     /// An entry that changes nothing (used by a new leader and by tests); it still advances the index.
     Noop,
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::restore::RestoreStaging;
 use super::watch::WatchKey;
 use crate::acl::AclTable;
 use crate::autopilot::AutopilotTable;
@@ -26,6 +27,10 @@ pub struct State {
     /// The replicated clock: the latest proposal time (ms) applied, never going back. Lock delays are
     /// measured on it, so every server decides the same.
     pub(super) clock_ms: u64,
+    /// Index of the last snapshot restore (0 if none), the floor of every blocking-query index.
+    pub(super) restored_index: u64,
+    /// A restore whose chunks are arriving (`restore.rs`).
+    pub(super) restore_staging: Option<RestoreStaging>,
 }
 
 impl State {
@@ -76,7 +81,7 @@ impl State {
     /// The modify index a blocking query on `key` compares with the client's index.
     pub fn index_of(&self, key: &WatchKey) -> u64 {
         let catalog = self.catalog.indexes();
-        match key {
+        let index = match key {
             WatchKey::Nodes => catalog.nodes,
             WatchKey::Services => catalog.services,
             WatchKey::Checks => catalog.checks,
@@ -91,6 +96,7 @@ impl State {
             WatchKey::AclRoles => self.acl.indexes().roles,
             WatchKey::AclAuthMethods => self.acl.indexes().auth_methods,
             WatchKey::AclBindingRules => self.acl.indexes().binding_rules,
-        }
+        };
+        index.max(self.restored_index)
     }
 }

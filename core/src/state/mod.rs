@@ -9,6 +9,7 @@ mod authorize;
 mod command;
 mod machine;
 mod query;
+mod restore;
 #[cfg(test)]
 mod tests;
 mod txn;
@@ -17,4 +18,5 @@ mod watch;
 pub use authorize::{check, Permission};
 pub use command::{Command, Proposal, Response};
 pub use machine::State;
+pub use restore::{RestoreCommand, RESTORE_CHUNK_BYTES_MAX};
 pub use watch::WatchKey;

@@ -18,6 +18,7 @@ mod operator;
 mod params;
 pub mod serve;
 mod session;
+mod snapshot;
 mod status;
 mod txn;
 mod ui;
@@ -110,6 +111,7 @@ pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> 
         .route("/v1/session/node/{node}", get(session::of_node::<E>))
         .route("/v1/session/list", get(session::list::<E>))
         .route("/v1/txn", put(txn::txn::<E>))
+        .route("/v1/snapshot", get(snapshot::save::<E>).put(snapshot::restore::<E>))
         .route("/v1/event/fire/", put(event::fire_unnamed))
         .route("/v1/event/fire/{name}", put(event::fire::<E>))
         .route("/v1/event/list", get(event::list::<E>))
@@ -138,7 +140,9 @@ async fn guard_request(request: axum::extract::Request, next: axum::middleware::
         .and_then(|v| v.parse::<u64>().ok());
     // Bodies up to the limit are read, so that a client still sending gets its answer (the KV endpoint
     // answers 413 itself above its 512 KiB value limit); beyond it nothing is read.
-    if let Some(length) = declared.filter(|length| *length > REQUEST_BODY_BYTES_MAX as u64) {
+    // A snapshot restore streams its archive to disk: it has no body limit.
+    let unlimited = request.uri().path() == "/v1/snapshot";
+    if let Some(length) = declared.filter(|length| *length > REQUEST_BODY_BYTES_MAX as u64 && !unlimited) {
         let message = format!("Request body({length} bytes) too large, max size: {REQUEST_BODY_BYTES_MAX} bytes");
         return HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
     }

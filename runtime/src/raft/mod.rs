@@ -5,6 +5,7 @@
 // openraft's `StorageError` is large and its traits fix the signatures that return it.
 #![allow(clippy::result_large_err)]
 
+pub mod archive;
 pub mod log_store;
 pub mod messages;
 pub mod network;

@@ -69,7 +69,6 @@ pub struct StateMachine {
     store: Arc<dyn Store>,
     last_applied: Option<LogId>,
     membership: StoredMembership<NodeId, BasicNode>,
-    current: Option<(SnapshotMeta<NodeId, BasicNode>, Vec<u8>)>,
     node_name: String,
 }
 
@@ -82,25 +81,21 @@ impl StateMachine {
             store,
             last_applied: None,
             membership: StoredMembership::default(),
-            current: None,
             node_name: node_name.to_string(),
         };
         if let Some(bytes) = machine.store.get(Space::RaftMeta, KEY_SNAPSHOT)? {
-            let stored: StoredSnapshot = codec::decode(&bytes)
+            let stored: StoredSnapshot = codec::decode_large(&bytes)
                 .map_err(|e| anyhow::anyhow!("corrupt snapshot in the data dir (raft_meta/snapshot): {e}"))?;
-            machine
-                .restore(&stored.meta, &stored.body)
-                .map_err(|e| anyhow::anyhow!("corrupt snapshot in the data dir: {e}"))?;
+            machine.restore(&stored.body).map_err(|e| anyhow::anyhow!("corrupt snapshot in the data dir: {e}"))?;
         }
         Ok(machine)
     }
 
-    fn restore(&mut self, meta: &SnapshotMeta<NodeId, BasicNode>, body: &[u8]) -> Result<(), codec::CodecError> {
-        let decoded: SnapshotBody = codec::decode(body)?;
+    fn restore(&mut self, body: &[u8]) -> Result<(), codec::CodecError> {
+        let decoded: SnapshotBody = codec::decode_large(body)?;
         let catalog = codec::decode_snapshot(&decoded.catalog)?;
         self.last_applied = decoded.last_applied;
         self.membership = decoded.membership;
-        self.current = Some((meta.clone(), body.to_vec()));
         self.shared.replace(catalog);
         Ok(())
     }
@@ -184,7 +179,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             last_membership: self.membership.clone(),
             snapshot_id: format!("{index}-{}", self.last_applied.map(|l| l.leader_id.term).unwrap_or(0)),
         };
-        self.current = Some((meta.clone(), body.clone()));
         SnapshotBuilder { store: self.store.clone(), meta, body }
     }
 
@@ -201,15 +195,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let subject = ErrorSubject::Snapshot(Some(meta.signature()));
         // Persist first: a crash after restoring but before persisting would leave purged logs and no snapshot.
         Self::persist_snapshot(&self.store, meta, &body)?;
-        self.restore(meta, &body).map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
+        self.restore(&body).map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
         tracing::debug!(target: "conclave::event", node = %self.node_name, index = ?meta.last_log_id.map(|l| l.index), "snapshot installed");
         Ok(())
     }
 
+    /// Read back from the store rather than kept in memory: a copy of the whole state per node would double
+    /// its memory for the rare follower that needs it.
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(self
-            .current
-            .as_ref()
-            .map(|(meta, body)| Snapshot { meta: meta.clone(), snapshot: Box::new(Cursor::new(body.clone())) }))
+        let read_error = |e: String| storage_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e);
+        let Some(bytes) = self.store.get(Space::RaftMeta, KEY_SNAPSHOT).map_err(|e| read_error(e.to_string()))? else {
+            return Ok(None);
+        };
+        let stored: StoredSnapshot = codec::decode_large(&bytes).map_err(|e| read_error(e.to_string()))?;
+        Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.body)) }))
     }
 }
