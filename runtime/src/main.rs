@@ -37,6 +37,7 @@ fn main() {
         Command::Keyring(args) => conclave::cli::keyring::keyring(args),
         Command::Event(args) => conclave::cli::event::event(args),
         Command::Monitor(args) => conclave::cli::monitor::monitor(args),
+        Command::Snapshot(command) => conclave::cli::snapshot::run(command),
         Command::Debug(args) => conclave::cli::debug::debug(args),
         Command::Watch(args) => conclave::cli::watch::watch(args),
         Command::Version => {

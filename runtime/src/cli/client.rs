@@ -193,18 +193,7 @@ impl HttpFlags {
         path: &str,
         mut on_line: impl FnMut(&str) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let path = self.with_datacenter(path);
-        let token = self.token()?;
-        let (stream, host) = self.connect().await?;
-        let headers: Vec<(&str, &str)> = token.iter().map(|t| ("x-consul-token", t.as_str())).collect();
-        let mut response = http_client::request_streaming(stream, "GET", &host, &path, headers)
-            .await
-            .context("HTTP request failed")?;
-        if response.status != 200 {
-            let status = response.status;
-            let body = response.rest().await.unwrap_or_default();
-            bail!("Unexpected response code: {status} ({})", String::from_utf8_lossy(&body).trim());
-        }
+        let mut response = self.streaming("GET", path, http_client::empty_body()).await?;
         let mut pending: Vec<u8> = Vec::new();
         while let Some(chunk) = response.next_chunk().await.context("reading the stream")? {
             pending.extend_from_slice(&chunk);
@@ -221,6 +210,29 @@ impl HttpFlags {
             on_line(&String::from_utf8_lossy(&pending))?;
         }
         Ok(())
+    }
+
+    /// One request with a streamed body whose answer is read as it arrives; a non-200 answer is an error
+    /// with the agent's message.
+    pub async fn streaming(
+        &self,
+        method: &str,
+        path: &str,
+        body: http_client::StreamedBody,
+    ) -> anyhow::Result<http_client::StreamingResponse> {
+        let path = self.with_datacenter(path);
+        let token = self.token()?;
+        let (stream, host) = self.connect().await?;
+        let headers: Vec<(&str, &str)> = token.iter().map(|t| ("x-consul-token", t.as_str())).collect();
+        let response = http_client::request_streaming_body(stream, method, &host, &path, headers, body)
+            .await
+            .context("HTTP request failed")?;
+        if response.status != 200 {
+            let status = response.status;
+            let body = response.rest().await.unwrap_or_default();
+            bail!("Unexpected response code: {status} ({})", String::from_utf8_lossy(&body).trim());
+        }
+        Ok(response)
     }
 
     /// Like `call`, but a non-200 answer is an error carrying the agent's message.

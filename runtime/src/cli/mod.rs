@@ -15,6 +15,7 @@ pub mod kv;
 pub mod lock;
 pub mod login;
 pub mod monitor;
+pub mod snapshot;
 pub mod tls;
 pub mod watch;
 
@@ -78,6 +79,9 @@ pub enum Command {
     Keygen,
     /// Manages gossip encryption keys across the cluster.
     Keyring(keyring::KeyringArgs),
+    /// Saves, restores and inspects snapshots of the cluster's state.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
     /// Streams the agent's log lines until interrupted.
     Monitor(monitor::MonitorArgs),
     /// Records the agent, its host and its log for a while into a debug archive.

@@ -129,6 +129,14 @@ impl Drop for StreamingResponse {
     }
 }
 
+/// A request body sent as it is produced (`conclave snapshot restore` sends a file of any size).
+pub type StreamedBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
+
+/// An empty `StreamedBody`.
+pub fn empty_body() -> StreamedBody {
+    Full::new(Bytes::new()).map_err(|never| match never {}).boxed()
+}
+
 /// Sends one bodiless request on `stream` and returns as soon as the response's headers are in.
 pub async fn request_streaming<S>(
     stream: S,
@@ -136,6 +144,21 @@ pub async fn request_streaming<S>(
     host: &str,
     path_and_query: &str,
     headers: Vec<(&str, &str)>,
+) -> io::Result<StreamingResponse>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    request_streaming_body(stream, method, host, path_and_query, headers, empty_body()).await
+}
+
+/// Sends one request whose body is streamed, and returns as soon as the response's headers are in.
+pub async fn request_streaming_body<S>(
+    stream: S,
+    method: &str,
+    host: &str,
+    path_and_query: &str,
+    headers: Vec<(&str, &str)>,
+    body: StreamedBody,
 ) -> io::Result<StreamingResponse>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -149,7 +172,7 @@ where
     for (name, value) in headers {
         builder = builder.header(name, value);
     }
-    let request = builder.body(Full::new(Bytes::new())).map_err(io::Error::other)?;
+    let request = builder.body(body).map_err(io::Error::other)?;
     match sender.send_request(request).await {
         Ok(response) => Ok(StreamingResponse {
             status: response.status().as_u16(),

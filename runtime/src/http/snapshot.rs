@@ -199,7 +199,9 @@ pub async fn restore<E: Env>(
     let commit = Command::Restore(RestoreCommand::Commit { restore_id, chunks, size_bytes: meta.size_bytes });
     let index = propose(&node, commit, authority).await?;
     tracing::warn!(target: "conclave::event", id = %meta.id, snapshot_index = meta.index, index, "snapshot restored: the state was replaced");
-    Ok(empty_ok())
+    let mut response = empty_ok();
+    response.headers_mut().insert("x-consul-index", HeaderValue::from(index));
+    Ok(response)
 }
 
 /// Fills `buf` from `file` unless it ends first; the bytes read.

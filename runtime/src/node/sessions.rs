@@ -66,15 +66,25 @@ impl SessionTimers {
     }
 }
 
-/// The leader's TTL loop; on other nodes it keeps no deadlines.
+/// The leader's TTL loop; on other nodes it keeps no deadlines. After a snapshot restore every session
+/// starts a fresh TTL (the restored sessions' holders had no way to renew them while the snapshot sat on
+/// disk).
 pub async fn run<E: Env>(node: Arc<Node<E>>) {
+    let mut restored_index_seen = node.state.read().restored_index();
     loop {
         tokio::time::sleep(SESSION_TICK).await;
         if !node.is_leader() {
             node.session_timers.clear();
             continue;
         }
-        let with_ttl: Vec<Session> = node.state.read().sessions().all().filter(|s| s.ttl_ms > 0).cloned().collect();
+        let (with_ttl, restored_index): (Vec<Session>, u64) = {
+            let state = node.state.read();
+            (state.sessions().all().filter(|s| s.ttl_ms > 0).cloned().collect(), state.restored_index())
+        };
+        if restored_index != restored_index_seen {
+            restored_index_seen = restored_index;
+            node.session_timers.clear();
+        }
         for id in node.session_timers.expired(&with_ttl, Instant::now()) {
             tracing::info!(target: "conclave::event", node = %node.config.node_name, session = %id, "session TTL expired");
             if let Err(e) = node.write(Command::Session(SessionCommand::Destroy { id: id.clone() })).await {
