@@ -3,7 +3,20 @@
 use clap::Parser;
 use conclave::cli::{commands, normalize_go_flags, Cli, Command};
 
+/// Pins glibc's mmap threshold at its default 128 KiB. Left adaptive, glibc raises it to the size of
+/// the largest block freed, so once a large KV value is freed every later one lives in the heap, whose
+/// freed memory is rarely given back: after a snapshot restore the old state's pages stayed resident
+/// (2.65x the state instead of 1.05x, measured by `snapshotbench`).
+fn pin_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; it is called before any thread is started.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+    }
+}
+
 fn main() {
+    pin_mmap_threshold();
     let args = normalize_go_flags(std::env::args());
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
