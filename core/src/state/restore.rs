@@ -27,6 +27,9 @@ pub enum RestoreCommand {
     Commit { restore_id: u64, chunks: u32, size_bytes: u64 },
 }
 
+/// Bytes buffered between the staged chunks and the decoder.
+const DECODE_BUFFER_BYTES: usize = 64 << 10;
+
 /// A restore whose chunks are arriving, kept as they came so the commit can drop each one as soon as
 /// it has been decoded.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,7 +81,11 @@ impl State {
                         staging.restore_id
                     ));
                 }
-                let mut reader = DrainingReader { chunks: staging.chunks.into(), offset: 0 };
+                // Buffered: the decoder reads a byte at a time.
+                let mut reader = std::io::BufReader::with_capacity(
+                    DECODE_BUFFER_BYTES,
+                    DrainingReader { chunks: staging.chunks.into(), offset: 0 },
+                );
                 match codec::decode_snapshot_from(&mut reader) {
                     Ok(restored) => {
                         self.adopt(restored, index);

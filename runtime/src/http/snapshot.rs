@@ -23,6 +23,9 @@ use crate::env::Env;
 use crate::node::Node;
 use crate::raft::archive::{self, ArchiveMeta, ArchivedServer, HashingWriter};
 
+/// A restore logs its progress every this many chunks.
+const RESTORE_PROGRESS_EVERY_CHUNKS: u32 = 64;
+
 /// Bytes read from a scratch file per piece of the streamed answer.
 const STREAM_PIECE_BYTES: usize = 256 << 10;
 
@@ -191,6 +194,9 @@ pub async fn restore<E: Env>(
         let command = Command::Restore(RestoreCommand::Chunk { restore_id, seq: chunks, bytes });
         propose(&node, command, authority.clone()).await?;
         chunks += 1;
+        if chunks % RESTORE_PROGRESS_EVERY_CHUNKS == 0 {
+            tracing::info!(target: "conclave::event", id = %meta.id, chunks, sent_bytes, total_bytes = meta.size_bytes, "restoring snapshot");
+        }
         if filled < RESTORE_CHUNK_BYTES_MAX {
             break;
         }

@@ -116,10 +116,21 @@ fn main() {
     let state_mib = state_bytes as f64 / (1 << 20) as f64;
     let ratio = |kib: u64| mib(kib) / state_mib;
     println!("snapshotbench: {keys} keys of {} KiB, {}", VALUE_BYTES >> 10, saved.trim());
-    println!("state (encoded)        {state_mib:>9.1} MiB   archive {:.1} MiB", archive_bytes as f64 / (1 << 20) as f64);
+    println!(
+        "state (encoded)        {state_mib:>9.1} MiB   archive {:.1} MiB",
+        archive_bytes as f64 / (1 << 20) as f64
+    );
     println!("server RSS idle        {:>9.1} MiB", mib(idle_kib));
-    println!("server RSS loaded      {:>9.1} MiB   {:.2}x state   (load {load_s:.1} s)", mib(loaded_kib), ratio(loaded_kib));
-    println!("peak RSS during save   {:>9.1} MiB   {:.2}x state   ({save_s:.1} s)", mib(save_peak_kib), ratio(save_peak_kib));
+    println!(
+        "server RSS loaded      {:>9.1} MiB   {:.2}x state   (load {load_s:.1} s)",
+        mib(loaded_kib),
+        ratio(loaded_kib)
+    );
+    println!(
+        "peak RSS during save   {:>9.1} MiB   {:.2}x state   ({save_s:.1} s)",
+        mib(save_peak_kib),
+        ratio(save_peak_kib)
+    );
     println!(
         "peak RSS during restore{:>9.1} MiB   {:.2}x state   ({restore_s:.1} s, {:.1} MiB before)",
         mib(restore_peak_kib),
