@@ -174,3 +174,20 @@ impl Store for FjallStore {
         std::fs::File::open(dir)?.sync_all()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_open_in_another_store_is_refused_until_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = FjallStore::open(dir.path()).unwrap();
+        let error = FjallStore::open(dir.path()).err().expect("the data dir is locked");
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+        let pid = format!("PID {}", std::process::id());
+        assert!(error.to_string().contains(&pid), "the holder is named: {error}");
+        drop(first);
+        FjallStore::open(dir.path()).unwrap();
+    }
+}

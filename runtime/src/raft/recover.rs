@@ -75,14 +75,13 @@ pub fn parse_peer_id(id: &str) -> Result<NodeId, String> {
 /// Parses a `peers.json` (version 3: `[{"id": ..., "address": "ip:port", "non_voter": false}]`). The
 /// error says what is wrong in the operator's terms; the caller names the file.
 pub fn parse_peers_json(bytes: &[u8]) -> Result<Vec<Peer>, String> {
-    let entries: Vec<PeersJsonEntry> = serde_json::from_slice(bytes).map_err(|e| {
-        match serde_json::from_slice::<Vec<String>>(bytes) {
+    let entries: Vec<PeersJsonEntry> =
+        serde_json::from_slice(bytes).map_err(|e| match serde_json::from_slice::<Vec<String>>(bytes) {
             Ok(_) => "this is the old peers.json format (a list of addresses); write version 3, a list of \
                       {\"id\", \"address\", \"non_voter\"} objects"
                 .to_string(),
             Err(_) => format!("not a valid peers.json: {e}"),
-        }
-    })?;
+        })?;
     if entries.is_empty() {
         return Err("the peers list is empty".to_string());
     }
@@ -214,7 +213,7 @@ pub fn warning(recovered: &Recovered) -> String {
     };
     format!(
         "WARNING: the Raft configuration was rewritten by hand (manual recovery of a lost quorum).\n\
-         \x20 Before: \n{}\n\
+         \x20 Before:\n{}\n\
          \x20 Now:\n{}\n\
          \x20 The state is this server's log up to index {} (term {}), {} entries applied now, committed or not.\n\
          \x20 Writes that reached only the lost servers are gone for good.\n\
@@ -274,10 +273,11 @@ mod tests {
     }
 
     fn three_voters() -> Membership<NodeId, BasicNode> {
-        let nodes: BTreeMap<NodeId, BasicNode> = [(S1, "127.0.0.1:8300"), (S2, "127.0.0.2:8300"), (S3, "127.0.0.3:8300")]
-            .into_iter()
-            .map(|(id, addr)| (id, BasicNode { addr: addr.to_string() }))
-            .collect();
+        let nodes: BTreeMap<NodeId, BasicNode> =
+            [(S1, "127.0.0.1:8300"), (S2, "127.0.0.2:8300"), (S3, "127.0.0.3:8300")]
+                .into_iter()
+                .map(|(id, addr)| (id, BasicNode { addr: addr.to_string() }))
+                .collect();
         Membership::new(vec![nodes.keys().copied().collect()], nodes)
     }
 
