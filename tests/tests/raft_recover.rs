@@ -11,6 +11,8 @@ use conclave_tests::harness::{binary, eventually, Cluster};
 use conclave_tests::http;
 
 const KEYS: usize = 30;
+/// Written while s2 is down in the peers.json test.
+const LATE_KEYS: usize = 10;
 
 /// Both tests use the loopback subnet 213 (servers on .1-.3), so they take turns.
 static SUBNET_213: Mutex<()> = Mutex::new(());
@@ -98,6 +100,15 @@ fn peers_json_on_two_survivors_elects_a_leader_once_and_is_deleted() {
         { "id": node_id(1), "address": format!("{}:8300", cluster.agents[1].ip), "non_voter": false },
     ])
     .to_string();
+    // s2 stops first and misses the late writes, which s1 and s3 commit: after the recovery s2's log is the
+    // shorter one, so s1 must win the election and bring s2 up to date.
+    cluster.agents[1].stop();
+    for i in 0..LATE_KEYS {
+        let url = cluster.agents[0].url(&format!("/v1/kv/recover/late/{i}"));
+        eventually(Duration::from_secs(20), "a late write on s1 and s3", || {
+            http::put(&url, &format!("late-{i}")).ok().filter(|r| r.status == 200)
+        });
+    }
     for agent in &mut cluster.agents {
         agent.stop();
     }
@@ -114,7 +125,7 @@ fn peers_json_on_two_survivors_elects_a_leader_once_and_is_deleted() {
         cluster.agents[agent].restart();
     }
     let leader = cluster.wait_leader();
-    assert!(survivors.contains(&leader), "leader {leader} is a survivor");
+    assert_eq!(leader, 0, "s1, which has the longer log, leads");
     eprintln!("leader s{} {:.1} s after the survivors' start", leader + 1, started.elapsed().as_secs_f64());
     for &agent in &survivors {
         let file = cluster.agents[agent].data_dir.join("raft/peers.json");
@@ -122,6 +133,17 @@ fn peers_json_on_two_survivors_elects_a_leader_once_and_is_deleted() {
         assert!(cluster.agents[agent].log().contains("applied and deleted"), "a warning in s{}'s log", agent + 1);
     }
     assert_keys(&cluster, &survivors);
+    for i in 0..LATE_KEYS {
+        let url = cluster.agents[1].url(&format!("/v1/kv/recover/late/{i}?raw"));
+        let reply = eventually(Duration::from_secs(10), "a late write read through s2", || {
+            http::get(&url).ok().filter(|r| r.status == 200)
+        });
+        assert_eq!(reply.body, format!("late-{i}"));
+    }
+    eventually(Duration::from_secs(10), "s2's own state to hold the late writes", || {
+        let url = cluster.agents[1].url(&format!("/v1/kv/recover/late/{}?stale&raw", LATE_KEYS - 1));
+        http::get(&url).ok().filter(|r| r.status == 200)
+    });
     let write = http::put(&cluster.agents[leader].url("/v1/kv/recover/after"), "two").unwrap();
     assert_eq!(write.status, 200, "a write after the recovery: {}", write.body);
     assert_eq!(raft_servers(&cluster, leader), 2);
