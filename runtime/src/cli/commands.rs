@@ -322,6 +322,9 @@ pub enum RaftCommand {
     ListPeers(HttpOnly),
     /// Removes a Raft peer by address or ID.
     RemovePeer(RemovePeerArgs),
+    /// Offline, on a stopped server: makes the surviving servers the whole Raft configuration after a
+    /// quorum was lost for good.
+    Recover(super::raft_recover::RaftRecoverArgs),
 }
 
 #[derive(Args, Debug)]
@@ -365,6 +368,7 @@ pub fn operator(command: OperatorCommand) -> anyhow::Result<()> {
             args.http.ok("DELETE", &format!("/v1/operator/raft/peer?{query}"), Vec::new())?;
             println!("Removed peer with {query}");
         }
+        RaftCommand::Recover(args) => return super::raft_recover::run(args),
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod kv;
 pub mod lock;
 pub mod login;
 pub mod monitor;
+pub mod raft_recover;
 pub mod snapshot;
 pub mod tls;
 pub mod watch;

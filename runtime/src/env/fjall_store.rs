@@ -1,5 +1,8 @@
 //! The production `Store`: a fjall keyspace in `<data_dir>/store`, one partition per `Space`, fsync on
 //! `sync`; the data dir's own files (`serf/local.keyring`) beside it, replaced by write, fsync and rename.
+//! The store holds an exclusive lock on `<data_dir>/conclave.lock` while it is open: fjall has no lock of
+//! its own, and two processes writing one Raft log (an agent and `operator raft recover`, or two agents
+//! started on one data dir) would corrupt it.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -9,9 +12,14 @@ use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMo
 
 use super::{Space, Store, WriteOp};
 
+/// The lock file in the data dir; it holds the PID of the process that holds the lock.
+pub const LOCK_FILE: &str = "conclave.lock";
+
 pub struct FjallStore {
     /// The data dir: the keyspace is its `store` directory.
     data_dir: PathBuf,
+    /// Held (locked) for as long as the store is open; the OS releases the lock when the process exits.
+    _lock: std::fs::File,
     keyspace: Keyspace,
     partitions: BTreeMap<Space, PartitionHandle>,
 }
@@ -21,8 +29,10 @@ fn to_io(err: fjall::Error) -> io::Error {
 }
 
 impl FjallStore {
-    /// Opens (or creates) the store of the data dir `data_dir`. A damaged store is an error naming it.
+    /// Opens (or creates) the store of the data dir `data_dir`. A damaged store is an error naming it; so
+    /// is a data dir that another process (an agent) has open.
     pub fn open(data_dir: &Path) -> io::Result<FjallStore> {
+        let lock = lock_data_dir(data_dir)?;
         let dir = data_dir.join("store");
         let dir = dir.as_path();
         let keyspace = Config::new(dir)
@@ -35,12 +45,57 @@ impl FjallStore {
                 .map_err(|e| io::Error::other(format!("cannot open {} in {}: {e}", space.name(), dir.display())))?;
             partitions.insert(space, handle);
         }
-        Ok(FjallStore { data_dir: data_dir.to_path_buf(), keyspace, partitions })
+        Ok(FjallStore { data_dir: data_dir.to_path_buf(), _lock: lock, keyspace, partitions })
+    }
+
+    /// Whether the store of `data_dir` exists (an agent has run on it).
+    pub fn exists(data_dir: &Path) -> bool {
+        data_dir.join("store").is_dir()
     }
 
     fn partition(&self, space: Space) -> &PartitionHandle {
         self.partitions.get(&space).expect("every space is opened in FjallStore::open")
     }
+}
+
+/// Takes the data dir's lock (without waiting) and writes our PID into the lock file. A lock held by
+/// another process is an error of kind `WouldBlock` that names the file and the PID found in it.
+fn lock_data_dir(data_dir: &Path) -> io::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = data_dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot open lock file {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let holder = match pid.trim() {
+                "" => String::new(),
+                pid => format!(" (PID {pid})"),
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "data dir {} is in use by another process{holder}: {} is locked; stop the agent first",
+                    data_dir.display(),
+                    path.display()
+                ),
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(io::Error::new(e.kind(), format!("cannot lock {}: {e}", path.display())))
+        }
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(file)
 }
 
 impl Store for FjallStore {
@@ -117,5 +172,22 @@ impl Store for FjallStore {
         file.sync_all()?;
         std::fs::rename(&temporary, &path)?;
         std::fs::File::open(dir)?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_open_in_another_store_is_refused_until_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = FjallStore::open(dir.path()).unwrap();
+        let error = FjallStore::open(dir.path()).err().expect("the data dir is locked");
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+        let pid = format!("PID {}", std::process::id());
+        assert!(error.to_string().contains(&pid), "the holder is named: {error}");
+        drop(first);
+        FjallStore::open(dir.path()).unwrap();
     }
 }

@@ -13,9 +13,7 @@ const KEY_NODE_ID: &[u8] = b"node_id";
 /// Reads the node ID, or creates one (`configured`, else from the node's rng) and syncs it before it is
 /// used anywhere. A configured ID that differs from the data dir's is refused: the Raft ID derives from it.
 pub fn load_or_create_node_id(store: &dyn Store, rng_seed: u64, configured: Option<&str>) -> anyhow::Result<String> {
-    if let Some(bytes) = store.get(Space::Agent, KEY_NODE_ID).context("reading node ID")? {
-        let text = String::from_utf8(bytes).context("node ID in the data dir is not UTF-8 (agent/node_id)")?;
-        uuid::Uuid::parse_str(&text).with_context(|| format!("node ID in the data dir is not a UUID: {text:?}"))?;
+    if let Some(text) = stored_node_id(store)? {
         if let Some(configured) = configured.filter(|id| *id != text) {
             anyhow::bail!(
                 "node_id {configured} differs from the node ID {text} this data dir was created with; \
@@ -35,6 +33,16 @@ pub fn load_or_create_node_id(store: &dyn Store, rng_seed: u64, configured: Opti
     store.write(vec![WriteOp::Put(Space::Agent, KEY_NODE_ID.to_vec(), id.clone().into_bytes())])?;
     store.sync().context("syncing node ID")?;
     Ok(id)
+}
+
+/// The node ID the data dir was created with, if an agent has run on it.
+pub fn stored_node_id(store: &dyn Store) -> anyhow::Result<Option<String>> {
+    let Some(bytes) = store.get(Space::Agent, KEY_NODE_ID).context("reading node ID")? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8(bytes).context("node ID in the data dir is not UTF-8 (agent/node_id)")?;
+    uuid::Uuid::parse_str(&text).with_context(|| format!("node ID in the data dir is not a UUID: {text:?}"))?;
+    Ok(Some(text))
 }
 
 /// The Raft ID: the first 8 bytes of the UUID, never 0.

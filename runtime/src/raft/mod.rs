@@ -9,6 +9,7 @@ pub mod archive;
 pub mod log_store;
 pub mod messages;
 pub mod network;
+pub mod recover;
 pub mod seeded_runtime;
 pub mod state_machine;
 

@@ -91,6 +91,12 @@ impl StateMachine {
         Ok(machine)
     }
 
+    /// Replaces the membership this state machine reports (and puts in its next snapshot). Only the
+    /// offline recovery of `recover.rs` does this, before openraft has read the store.
+    pub(super) fn replace_membership(&mut self, membership: StoredMembership<NodeId, BasicNode>) {
+        self.membership = membership;
+    }
+
     fn restore(&mut self, body: &[u8]) -> Result<(), codec::CodecError> {
         let decoded: SnapshotBody = codec::decode_large(body)?;
         let catalog = codec::decode_snapshot(&decoded.catalog)?;

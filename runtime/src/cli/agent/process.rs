@@ -84,6 +84,10 @@ async fn run_node(
     config: NodeConfig,
     store: Arc<dyn Store>,
 ) -> anyhow::Result<()> {
+    // Consul's peers.json: applied before Raft reads the store, once (the file is deleted).
+    if let (true, Some(dir)) = (config.server && !args.dev, args.data_dir()?) {
+        crate::raft::recover::apply_peers_file(&dir, store.clone()).await?;
+    }
     let env = TokioEnv::new(store.clone());
     let node = crate::agent::start(env, config).await?;
     tracing::info!("Conclave agent running: node {} ({})", node.config.node_name, node.node_id);
