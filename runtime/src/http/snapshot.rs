@@ -194,7 +194,7 @@ pub async fn restore<E: Env>(
         let command = Command::Restore(RestoreCommand::Chunk { restore_id, seq: chunks, bytes });
         propose(&node, command, authority.clone()).await?;
         chunks += 1;
-        if chunks % RESTORE_PROGRESS_EVERY_CHUNKS == 0 {
+        if chunks.is_multiple_of(RESTORE_PROGRESS_EVERY_CHUNKS) {
             tracing::info!(target: "conclave::event", id = %meta.id, chunks, sent_bytes, total_bytes = meta.size_bytes, "restoring snapshot");
         }
         if filled < RESTORE_CHUNK_BYTES_MAX {
