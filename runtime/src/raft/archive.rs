@@ -168,6 +168,11 @@ pub fn read_archive(input: impl Read, state_out: &mut impl Write) -> Result<Arch
             other => return Err(invalid(format!("unexpected file {other:?} in the archive"))),
         }
     }
+    // Read to the end of the gzip stream, so that its own length and CRC are checked too.
+    let trailing = io::copy(&mut archive.into_inner().take(SMALL_FILE_BYTES_MAX + 1), &mut io::sink())?;
+    if trailing > SMALL_FILE_BYTES_MAX {
+        return Err(invalid("data after the end of the archive"));
+    }
     let meta_bytes = meta_bytes.ok_or_else(|| invalid("the archive has no meta.json"))?;
     let (state_sha256, state_bytes) = state_digest.ok_or_else(|| invalid("the archive has no state.bin"))?;
     let sums = sums.ok_or_else(|| invalid("the archive has no SHA256SUMS"))?;
