@@ -322,6 +322,16 @@ pub enum RaftCommand {
     ListPeers(HttpOnly),
     /// Removes a Raft peer by address or ID.
     RemovePeer(RemovePeerArgs),
+    /// Hands leadership to the server with this ID (as `list-peers` shows it), or to the most caught-up one.
+    TransferLeader(TransferLeaderArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TransferLeaderArgs {
+    #[command(flatten)]
+    pub http: HttpFlags,
+    #[arg(long)]
+    pub id: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -364,6 +374,17 @@ pub fn operator(command: OperatorCommand) -> anyhow::Result<()> {
             };
             args.http.ok("DELETE", &format!("/v1/operator/raft/peer?{query}"), Vec::new())?;
             println!("Removed peer with {query}");
+        }
+        RaftCommand::TransferLeader(args) => {
+            let path = match &args.id {
+                Some(id) => format!("/v1/operator/raft/transfer-leader?id={}", percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)),
+                None => "/v1/operator/raft/transfer-leader".to_string(),
+            };
+            let answer = args.http.ok("POST", &path, Vec::new())?.json()?;
+            if answer["Success"].as_bool() != Some(true) {
+                bail!("Failed to transfer leadership: {answer}");
+            }
+            println!("Success");
         }
     }
     Ok(())
