@@ -103,6 +103,16 @@ fn main() -> ExitCode {
                 report.membership.figures.iter().map(|(what, us)| format!("{what} {:.1}s", *us as f64 / 1e6)).collect();
             println!("membership: {} answers; {}", report.membership.observations, figures.join(", "));
         }
+        if let Some(stall) = &report.stall {
+            println!(
+                "disk stall: {} stepped down {:.2}s after the stall, {} led after {:.2}s, {} writes acknowledged while stalled",
+                stall.stalled,
+                stall.step_down_after_us as f64 / 1e6,
+                stall.new_leader,
+                stall.new_leader_after_us as f64 / 1e6,
+                stall.writes_acked_while_stalled
+            );
+        }
         if report.sessions > 0 {
             println!(
                 "locks: {} holds, {} sessions ({} seen expire)",

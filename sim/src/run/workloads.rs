@@ -55,7 +55,7 @@ pub(super) fn start_clients(
         sim.client(format!("c{client}"), async move {
             tokio::time::sleep(CLIENTS_START).await;
             match kind {
-                WorkloadKind::Catalog => client::run(workload, rng, history).await,
+                WorkloadKind::Catalog | WorkloadKind::DiskStall => client::run(workload, rng, history).await,
                 WorkloadKind::KvCas => cas_client::run(workload, rng, history).await,
                 WorkloadKind::LockHandoff => {
                     let behavior = lock_client::LockBehavior { hang_percent: 10, stop_renewing_at: None };
