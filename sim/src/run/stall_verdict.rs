@@ -1,6 +1,7 @@
 //! The verdict of `leader-disk-stall`: from the Raft samples and the history, the leader whose disk
 //! stalled stopped serving as leader within `STEP_DOWN_BOUND`, another server led within
-//! `NEW_LEADER_BOUND`, and writes were acknowledged again while the disk was still stalled.
+//! `NEW_LEADER_BOUND`, writes were acknowledged again while the disk was still stalled, and no write sent
+//! to the stalled leader was left hanging past its step-down (`RELEASE_BOUND`).
 
 use std::time::Duration;
 
@@ -21,6 +22,10 @@ pub const STEP_DOWN_BOUND: Duration =
 pub const NEW_LEADER_BOUND: Duration =
     Duration::from_millis((STEP_DOWN_BOUND.as_millis() + 2 * ELECTION_TIMEOUT_MAX.as_millis()) as u64);
 
+/// How long after the step-down a write the stalled leader held may still be unanswered: its release
+/// (an error at once) or its retry through another voter, well short of the client's own 10 s timeout.
+pub const RELEASE_BOUND: Duration = Duration::from_secs(3);
+
 /// What the verdict measured, in simulated microseconds after the stall.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StallReport {
@@ -30,6 +35,9 @@ pub struct StallReport {
     pub new_leader_after_us: u64,
     /// Writes acknowledged after the new leader was elected and before the disk resumed.
     pub writes_acked_while_stalled: usize,
+    /// Writes sent to the stalled leader before its step-down; the longest any waited past the step-down.
+    pub writes_held: usize,
+    pub held_longest_after_step_down_us: u64,
 }
 
 fn violation(what: String) -> Violation {
@@ -87,7 +95,32 @@ pub fn check(history: &History) -> Result<StallReport, Violation> {
     if writes_acked_while_stalled == 0 {
         return Err(violation(format!("no write was acknowledged after {new_leader} was elected")));
     }
-    Ok(StallReport { stalled, step_down_after_us: step_down_us, new_leader, new_leader_after_us, writes_acked_while_stalled })
+    // Servers are `s1..` in index order.
+    let stalled_index = stalled.trim_start_matches('s').parse::<u32>().ok().and_then(|n| n.checked_sub(1));
+    let step_down_at_us = stall_us + step_down_us;
+    let held: Vec<u64> = history
+        .ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Register { .. } | OpKind::Deregister | OpKind::Cas { .. }))
+        .filter(|op| Some(op.server) == stalled_index && op.invoke_us >= stall_us && op.invoke_us < step_down_at_us)
+        .map(|op| op.complete_us.saturating_sub(step_down_at_us))
+        .collect();
+    let held_longest_after_step_down_us = held.iter().copied().max().unwrap_or(0);
+    if held_longest_after_step_down_us > bound_us(RELEASE_BOUND) {
+        let what = format!(
+            "a write {stalled} held was answered {held_longest_after_step_down_us} µs after its step-down (bound {RELEASE_BOUND:?})"
+        );
+        return Err(violation(what));
+    }
+    Ok(StallReport {
+        stalled,
+        step_down_after_us: step_down_us,
+        new_leader,
+        new_leader_after_us,
+        writes_acked_while_stalled,
+        writes_held: held.len(),
+        held_longest_after_step_down_us,
+    })
 }
 
 #[cfg(test)]
