@@ -377,7 +377,10 @@ pub fn operator(command: OperatorCommand) -> anyhow::Result<()> {
         }
         RaftCommand::TransferLeader(args) => {
             let path = match &args.id {
-                Some(id) => format!("/v1/operator/raft/transfer-leader?id={}", percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)),
+                Some(id) => format!(
+                    "/v1/operator/raft/transfer-leader?id={}",
+                    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+                ),
                 None => "/v1/operator/raft/transfer-leader".to_string(),
             };
             let answer = args.http.ok("POST", &path, Vec::new())?.json()?;

@@ -43,7 +43,12 @@ pub fn is_stalled(now: Instant, oldest_sync_started_at: Option<Instant>) -> bool
 
 /// The watchdog's decision: `is_leader` is Raft's own view (which a node whose Raft task is stuck on
 /// its disk keeps), `fenced_for_stall` whether an earlier look already stepped down.
-pub fn decide(now: Instant, oldest_sync_started_at: Option<Instant>, is_leader: bool, fenced_for_stall: bool) -> Decision {
+pub fn decide(
+    now: Instant,
+    oldest_sync_started_at: Option<Instant>,
+    is_leader: bool,
+    fenced_for_stall: bool,
+) -> Decision {
     let stalled = is_stalled(now, oldest_sync_started_at);
     match (stalled, fenced_for_stall) {
         (true, false) if is_leader => Decision::StepDown,

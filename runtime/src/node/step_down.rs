@@ -147,7 +147,10 @@ pub async fn elect_successor<E: Env>(node: Arc<Node<E>>, target: Option<NodeId>)
 
 /// `operator raft transfer-leader`: hands leadership to `requested` (a Raft ID or a node ID, as the
 /// voters are listed by `operator raft list-peers`), or to the most caught-up voter; the new leader.
-pub async fn transfer_leadership<E: Env>(node: &Arc<Node<E>>, requested: Option<&str>) -> Result<NodeId, TransferError> {
+pub async fn transfer_leadership<E: Env>(
+    node: &Arc<Node<E>>,
+    requested: Option<&str>,
+) -> Result<NodeId, TransferError> {
     let Some(raft) = &node.raft else { return Err(TransferError::NotLeader) };
     if raft.metrics().borrow().state != ServerState::Leader || node.fence.is_raised() {
         return Err(TransferError::NotLeader);

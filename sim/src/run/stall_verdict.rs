@@ -16,8 +16,9 @@ const FIRST_SYNC_SLACK: Duration = Duration::from_secs(1);
 /// default `RaftTimings`).
 const ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(1000);
 /// From the stall to the stalled leader no longer serving as leader.
-pub const STEP_DOWN_BOUND: Duration =
-    Duration::from_millis((FIRST_SYNC_SLACK.as_millis() + DISK_STALL_BOUND.as_millis() + WATCHDOG_INTERVAL.as_millis()) as u64);
+pub const STEP_DOWN_BOUND: Duration = Duration::from_millis(
+    (FIRST_SYNC_SLACK.as_millis() + DISK_STALL_BOUND.as_millis() + WATCHDOG_INTERVAL.as_millis()) as u64,
+);
 /// From the stall to another server leading: the step-down, the voters' lease running out and one election.
 pub const NEW_LEADER_BOUND: Duration =
     Duration::from_millis((STEP_DOWN_BOUND.as_millis() + 2 * ELECTION_TIMEOUT_MAX.as_millis()) as u64);
