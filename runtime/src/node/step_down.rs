@@ -208,10 +208,12 @@ async fn wait_caught_up<E: Env>(node: &Node<E>, target: NodeId) {
 mod tests {
     use super::*;
 
+    /// (voters, matched, leader) → successor.
+    type Case = (&'static [NodeId], &'static [(NodeId, Option<u64>)], NodeId, Option<NodeId>);
+
     #[test]
     fn successor_is_the_voter_with_the_longest_matched_log() {
-        // (voters, matched, leader) → successor
-        let table: [(&[NodeId], &[(NodeId, Option<u64>)], NodeId, Option<NodeId>); 5] = [
+        let table: [Case; 5] = [
             (&[1, 2, 3], &[(2, Some(10)), (3, Some(12))], 1, Some(3)),
             (&[1, 2, 3], &[(2, Some(12)), (3, Some(12))], 1, Some(2)),
             (&[1, 2, 3], &[(2, None), (3, Some(0))], 1, Some(3)),

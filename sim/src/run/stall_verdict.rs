@@ -134,14 +134,16 @@ mod tests {
     }
 
     fn history(stalled_steps_down_at: f64, new_leader_at: f64, write_at: f64) -> History {
-        let mut h = History::default();
-        h.faults = vec![(10_000_000, Fault::DiskStallLeader), (20_000_000, Fault::DiskResume)];
-        h.raft = vec![
-            sample("s1", 5.0, true),
-            sample("s2", 5.0, false),
-            sample("s1", stalled_steps_down_at, false),
-            sample("s2", new_leader_at, true),
-        ];
+        let mut h = History {
+            faults: vec![(10_000_000, Fault::DiskStallLeader), (20_000_000, Fault::DiskResume)],
+            raft: vec![
+                sample("s1", 5.0, true),
+                sample("s2", 5.0, false),
+                sample("s1", stalled_steps_down_at, false),
+                sample("s2", new_leader_at, true),
+            ],
+            ..History::default()
+        };
         h.ops.push(Op {
             client: 0,
             server: 1,
