@@ -59,15 +59,16 @@ pub fn decide(
 
 pub async fn run<E: Env>(node: Arc<Node<E>>) {
     let Some(raft) = node.raft.clone() else { return };
-    let mut was_stalled = false;
+    // None: not reported yet, so the gauge is 0 from the first look rather than absent until a stall.
+    let mut was_stalled: Option<bool> = None;
     loop {
         tokio::time::sleep(WATCHDOG_INTERVAL).await;
         let now = Instant::now();
         let oldest = node.disk_syncs.oldest_started_at();
         let stalled = is_stalled(now, oldest);
-        if stalled != was_stalled {
+        if was_stalled != Some(stalled) {
             node.telemetry.gauge("raft.disk.stalled", if stalled { 1.0 } else { 0.0 }, &[]);
-            was_stalled = stalled;
+            was_stalled = Some(stalled);
         }
         let is_leader = raft.metrics().borrow().state == ServerState::Leader;
         let fenced_for_stall = node.fence.reason() == Some(FenceReason::DiskStall);
