@@ -15,7 +15,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, ()> for MemBuilder {
     async fn build(&self) -> Result<((), LogStore, StateMachine), StorageError> {
         let store: Arc<dyn Store> = Arc::new(MemStore::new());
         let machine = StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
-        Ok(((), LogStore::new(store), machine))
+        Ok(((), LogStore::new(store, conclave::raft::disk_syncs::DiskSyncs::new()), machine))
     }
 }
 
@@ -26,7 +26,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Fja
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path()).expect("open fjall"));
         let machine = StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
-        Ok((dir, LogStore::new(store), machine))
+        Ok((dir, LogStore::new(store, conclave::raft::disk_syncs::DiskSyncs::new()), machine))
     }
 }
 

@@ -26,6 +26,11 @@ pub enum Fault {
     HealAll,
     /// Start a node's process again on its disk, whether it crashed or ended (after a leave).
     Restart(usize),
+    /// The disk of whichever server leads at that moment stops completing fsyncs (writes still land in
+    /// its page cache); nothing if none leads.
+    DiskStallLeader,
+    /// Every stalled disk completes its fsyncs again.
+    DiskResume,
     /// Ask a node to leave gracefully (`PUT /v1/agent/leave`, sent by a scenario client at this time; the
     /// run loop only records it).
     Leave(usize),

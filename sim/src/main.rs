@@ -103,6 +103,18 @@ fn main() -> ExitCode {
                 report.membership.figures.iter().map(|(what, us)| format!("{what} {:.1}s", *us as f64 / 1e6)).collect();
             println!("membership: {} answers; {}", report.membership.observations, figures.join(", "));
         }
+        if let Some(stall) = &report.stall {
+            println!(
+                "disk stall: {} stepped down {:.2}s after the stall, {} led after {:.2}s, {} writes acknowledged while stalled, {} writes it held answered at most {:.2}s after its step-down",
+                stall.stalled,
+                stall.step_down_after_us as f64 / 1e6,
+                stall.new_leader,
+                stall.new_leader_after_us as f64 / 1e6,
+                stall.writes_acked_while_stalled,
+                stall.writes_held,
+                stall.held_longest_after_step_down_us as f64 / 1e6
+            );
+        }
         if report.sessions > 0 {
             println!(
                 "locks: {} holds, {} sessions ({} seen expire)",

@@ -16,7 +16,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, ()> for SimDiskBuilder {
     async fn build(&self) -> Result<((), LogStore, StateMachine), StorageError> {
         let store: Arc<dyn Store> = Arc::new(SimDisk::new());
         let machine = StateMachine::open(store.clone(), SharedState::new(), "suite").expect("open state machine");
-        Ok(((), LogStore::new(store), machine))
+        Ok(((), LogStore::new(store, conclave::raft::disk_syncs::DiskSyncs::new()), machine))
     }
 }
 

@@ -325,6 +325,16 @@ pub enum RaftCommand {
     /// Offline, on a stopped server: makes the surviving servers the whole Raft configuration after a
     /// quorum was lost for good.
     Recover(super::raft_recover::RaftRecoverArgs),
+    /// Hands leadership to the server with this ID (as `list-peers` shows it), or to the most caught-up one.
+    TransferLeader(TransferLeaderArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TransferLeaderArgs {
+    #[command(flatten)]
+    pub http: HttpFlags,
+    #[arg(long)]
+    pub id: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -369,6 +379,20 @@ pub fn operator(command: OperatorCommand) -> anyhow::Result<()> {
             println!("Removed peer with {query}");
         }
         RaftCommand::Recover(args) => return super::raft_recover::run(args),
+        RaftCommand::TransferLeader(args) => {
+            let path = match &args.id {
+                Some(id) => format!(
+                    "/v1/operator/raft/transfer-leader?id={}",
+                    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+                ),
+                None => "/v1/operator/raft/transfer-leader".to_string(),
+            };
+            let answer = args.http.ok("POST", &path, Vec::new())?.json()?;
+            if answer["Success"].as_bool() != Some(true) {
+                bail!("Failed to transfer leadership: {answer}");
+            }
+            println!("Success");
+        }
     }
     Ok(())
 }

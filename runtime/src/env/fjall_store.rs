@@ -121,6 +121,16 @@ impl Store for FjallStore {
         self.keyspace.persist(PersistMode::SyncAll).map_err(to_io)
     }
 
+    /// The fsync runs on tokio's blocking pool: a hung disk holds one blocking thread, never the runtime.
+    fn sync_durable(self: std::sync::Arc<Self>) -> super::SyncFuture {
+        Box::pin(async move {
+            match tokio::task::spawn_blocking(move || self.sync()).await {
+                Ok(result) => result,
+                Err(e) => Err(io::Error::other(format!("the sync task failed: {e}"))),
+            }
+        })
+    }
+
     fn get(&self, space: Space, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
         Ok(self.partition(space).get(key).map_err(to_io)?.map(|v| v.to_vec()))
     }

@@ -14,6 +14,7 @@ mod tokio_env;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -87,11 +88,23 @@ pub enum WriteOp {
     DeleteRange(Space, Vec<u8>, Vec<u8>),
 }
 
+/// The future of [`Store::sync_durable`].
+pub type SyncFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
 /// A durable ordered key-value store. A `write` is atomic and visible at once but may be lost on a crash
 /// until `sync` returns: callers sync before they acknowledge anything.
 pub trait Store: Send + Sync + 'static {
     fn write(&self, ops: Vec<WriteOp>) -> io::Result<()>;
+    /// Makes every write so far durable, blocking the calling thread (small, rare syncs: the node ID,
+    /// local services, persisted tokens).
     fn sync(&self) -> io::Result<()>;
+    /// Like `sync`, without blocking the async task that awaits it: Raft's log, vote and snapshots use it,
+    /// so a disk whose fsync hangs stalls only the future (the disk watchdog, `node::disk_watchdog`,
+    /// notices how long it has been outstanding). The default runs `sync` at once, which suits stores
+    /// that never block (memory).
+    fn sync_durable(self: Arc<Self>) -> SyncFuture {
+        Box::pin(std::future::ready(self.sync()))
+    }
     fn get(&self, space: Space, key: &[u8]) -> io::Result<Option<Vec<u8>>>;
     /// Entries with `from <= key < to` (`to = None`: to the end), in key order, at most `limit_max` of them.
     fn scan(

@@ -84,6 +84,7 @@ pub fn router<E: Env>(node: Arc<Node<E>>, face_routes: Router<Arc<Node<E>>>) -> 
         .route("/v1/agent/connect/ca/roots", get(connect_ca::roots::<E>))
         .route("/v1/operator/raft/configuration", get(operator::configuration::<E>))
         .route("/v1/operator/raft/peer", axum::routing::delete(operator::remove_peer::<E>))
+        .route("/v1/operator/raft/transfer-leader", axum::routing::post(operator::transfer_leader::<E>))
         .route(
             "/v1/operator/autopilot/configuration",
             get(autopilot::get_configuration::<E>).put(autopilot::put_configuration::<E>),

@@ -1,10 +1,10 @@
-//! `/v1/operator/raft/...`: the Raft configuration and removing a peer.
+//! `/v1/operator/raft/...`: the Raft configuration, removing a peer and transferring leadership.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use openraft::ChangeMembers;
 use serde_json::json;
@@ -110,4 +110,44 @@ pub async fn remove_peer<E: Env>(
         .await
         .map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(empty_ok())
+}
+
+/// Marks a transfer request a follower passed on to its leader, so it is passed on at most once.
+const LEADER_HOP: &str = "leader-hop";
+
+/// `POST /v1/operator/raft/transfer-leader[?id=<server ID>]` (operator:write): hands leadership to the
+/// named voter (its `ID` in `/v1/operator/raft/configuration`), or without `id` to the most caught-up
+/// one; answers Consul's `{"Success":true}` once the new leader is elected. A follower passes the
+/// request on to its leader.
+pub async fn transfer_leader<E: Env>(
+    State(node): State<Arc<Node<E>>>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    use crate::node::step_down::{transfer_leadership, TransferError};
+    let params = QueryParams::parse(query.as_deref())?;
+    caller.require(Resource::Operator, "", Need::Write)?;
+    if node.raft.is_none() {
+        return Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "not a server"));
+    }
+    let id = params.all.iter().find(|(k, _)| k == "id").map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    if !node.is_leader() {
+        if params.all.iter().any(|(k, _)| k == LEADER_HOP) || node.leader().is_none() {
+            return Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "No cluster leader"));
+        }
+        let token = node.request_secret(super::authz::token_of(&headers, query.as_deref()).as_deref());
+        let path_and_query = match query.as_deref() {
+            Some(query) if !query.is_empty() => format!("/v1/operator/raft/transfer-leader?{query}&{LEADER_HOP}=1"),
+            _ => format!("/v1/operator/raft/transfer-leader?{LEADER_HOP}=1"),
+        };
+        return Ok(super::forward::forward_to_leader(&node, "POST", &path_and_query, token).await);
+    }
+    match transfer_leadership(&node, id.as_deref()).await {
+        Ok(_) => Ok(json_response(&json!({ "Success": true }), &params)),
+        Err(e @ (TransferError::UnknownServer(_) | TransferError::AlreadyLeader | TransferError::NoSuccessor)) => {
+            Err(HttpError::bad_request(e.to_string()))
+        }
+        Err(e) => Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
 }

@@ -45,6 +45,7 @@ pub fn admission(
                 Request::AppendEntries(_)
                     | Request::Vote(_)
                     | Request::InstallSnapshot(_)
+                    | Request::ElectNow { .. }
                     | Request::Keyring { pool: KeyPool::Wan, .. }
             ) || matches!(request, Request::Hello(info) if info.server);
             if server_only && tls.verify_server_hostname && !auth.server {

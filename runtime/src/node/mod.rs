@@ -11,17 +11,20 @@ pub mod auto_encrypt;
 pub mod autopilot;
 pub mod bootstrap;
 pub mod checks;
+pub mod disk_watchdog;
 pub mod events;
 pub mod forward;
 pub mod gauges;
 pub mod gossip;
 pub mod identity;
 pub mod keyring_ops;
+pub mod leader_fence;
 pub mod leave;
 pub mod requests;
 pub mod rpc_server;
 pub mod self_register;
 pub mod sessions;
+pub mod step_down;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -34,6 +37,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::NodeConfig;
 use crate::env::Env;
+use crate::raft::disk_syncs::DiskSyncs;
 use crate::raft::log_store::LogStore;
 use crate::raft::messages::ServerInfo;
 use crate::raft::network::{Network, PeerAddresses};
@@ -92,6 +96,10 @@ pub struct Node<E: Env> {
     pub telemetry: crate::telemetry::Telemetry,
     /// The leader's autopilot: its last observation of the servers.
     pub autopilot: autopilot::AutopilotView,
+    /// The Raft store's durable syncs in flight (the disk watchdog reads them).
+    pub disk_syncs: Arc<DiskSyncs>,
+    /// Raised while this leader hands over (stalled disk, leadership transfer); shared with the network.
+    pub fence: Arc<leader_fence::LeaderFence>,
 }
 
 impl<E: Env> Node<E> {
@@ -111,13 +119,24 @@ impl<E: Env> Node<E> {
         let metrics = self.raft.as_ref()?.metrics();
         let metrics = metrics.borrow();
         let leader = metrics.current_leader?;
+        if leader == self.raft_id && self.fence.is_raised() {
+            return None; // handing over: no longer a leader to send anyone to
+        }
         let learnt = self.peer_addresses.get(leader).map(|addr| addr.to_string());
         let addr = learnt.or_else(|| metrics.membership_config.membership().get_node(&leader).map(|n| n.addr.clone()));
         Some((leader, addr))
     }
 
+    /// Whether this server leads and serves as leader: a leader behind its fence (handing over) does not.
     pub fn is_leader(&self) -> bool {
-        self.raft.as_ref().is_some_and(|raft| raft.metrics().borrow().state == ServerState::Leader)
+        !self.fence.is_raised()
+            && self.raft.as_ref().is_some_and(|raft| raft.metrics().borrow().state == ServerState::Leader)
+    }
+
+    /// Whether `id` (hex, as `/v1/operator/raft/configuration` lists `ID`, with or without `0x`) names
+    /// the server with Raft ID `raft_id`.
+    pub fn server_id_matches(&self, raft_id: NodeId, id: &str) -> bool {
+        u64::from_str_radix(id.trim().trim_start_matches("0x"), 16).is_ok_and(|parsed| parsed == raft_id)
     }
 
     /// Whether Raft has a membership (bootstrapped, or restored from the data dir).
@@ -186,12 +205,14 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     let pool = Arc::new(RpcPool::new(env.clone(), Link::Rpc(security.rpc.clone())));
     let lan_pool = Arc::new(RpcPool::new(env.clone(), Link::Lan(security.gossip.clone())));
     let peer_addresses = Arc::new(PeerAddresses::default());
+    let disk_syncs = DiskSyncs::new();
+    let fence = Arc::new(leader_fence::LeaderFence::default());
     let raft = if config.server {
         let raft = Raft::new(
             raft_id,
             Arc::new(raft_config(&config)?),
-            Network::new(pool.clone(), peer_addresses.clone()),
-            LogStore::new(store),
+            Network::new(pool.clone(), peer_addresses.clone(), fence.clone()),
+            LogStore::new(store, disk_syncs.clone()),
             state_machine,
         )
         .await
@@ -232,6 +253,8 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         events: events::UserEvents::default(),
         telemetry,
         autopilot: autopilot::AutopilotView::default(),
+        disk_syncs,
+        fence,
     });
     load_config_services(&node).map_err(|e| anyhow::anyhow!(e))?;
     Ok(node)
@@ -296,6 +319,7 @@ pub fn spawn_tasks<E: Env>(node: &Arc<Node<E>>, sockets: NodeSockets<E>) {
         tokio::spawn(sessions::run(node.clone()));
         tokio::spawn(gossip::reconcile(node.clone()));
         tokio::spawn(autopilot::run(node.clone()));
+        tokio::spawn(disk_watchdog::run(node.clone()));
     }
 }
 

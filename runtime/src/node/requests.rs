@@ -1,6 +1,8 @@
 //! The two doors to the replicated catalog: `write` (propose through Raft, forwarding to the leader) and
 //! `read_barrier` (read-index through the leader, then wait until this node has applied that far). Both
-//! retry while there is no leader, up to the node's request timeout.
+//! retry while there is no leader, up to the node's request timeout. A leader behind its fence
+//! (`leader_fence`: handing over) serves neither; what waited on it is released with an unknown
+//! outcome, and its own callers are sent on to another voter.
 
 use std::io;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use super::Node;
 use crate::env::Env;
 use crate::raft::messages::{ForwardError, Reply, Request};
+use crate::raft::NodeId;
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,9 +78,19 @@ impl<E: Env> Node<E> {
             });
             return Ok((index, Response::Applied));
         }
+        if self.fence.is_raised() {
+            return Err(ForwardError::NotLeader { leader_rpc_addr: None });
+        }
         let endpoint = endpoint_metric(&command.command);
         let start = tokio::time::Instant::now();
-        match raft.client_write(command).await {
+        let written = tokio::select! {
+            written = raft.client_write(command) => written,
+            reason = self.fence.raised() => {
+                let why = format!("{}; the write may or may not have been applied", reason.message());
+                return Err(ForwardError::Failed(why));
+            }
+        };
+        match written {
             Ok(written) => {
                 self.telemetry.counter("raft.apply", 1, &[]);
                 self.telemetry.since("raft.commitTime", start, &[]);
@@ -145,10 +158,30 @@ impl<E: Env> Node<E> {
             if tokio::time::Instant::now() + LEADER_RETRY_INTERVAL >= deadline {
                 return Err(RequestError::NoLeader);
             }
-            if hint.is_none() {
+            let fenced = self.fence.is_raised();
+            if hint.is_none() || fenced {
                 tokio::time::sleep(LEADER_RETRY_INTERVAL).await;
             }
+            if fenced && hint.is_none() {
+                // This node's Raft may still believe it leads (its task stuck on the disk): ask a voter.
+                hint = self.other_voter_addr();
+            }
         }
+    }
+
+    /// Another voter's RPC address, a different one on each call, for a fenced leader's own requests.
+    fn other_voter_addr(&self) -> Option<String> {
+        let raft = self.raft.as_ref()?;
+        let voters: Vec<NodeId> = {
+            let metrics = raft.metrics();
+            let metrics = metrics.borrow();
+            metrics.membership_config.membership().voter_ids().filter(|id| *id != self.raft_id).collect()
+        };
+        if voters.is_empty() {
+            return None;
+        }
+        let turn = self.next_server.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % voters.len();
+        self.server_rpc_addr(voters[turn]).map(|addr| addr.to_string())
     }
 
     async fn forward_write(
@@ -182,7 +215,14 @@ impl<E: Env> Node<E> {
         let Some(raft) = &self.raft else {
             return Err(ForwardError::NotLeader { leader_rpc_addr: self.pick_server() });
         };
-        match raft.get_read_log_id().await {
+        if self.fence.is_raised() {
+            return Err(ForwardError::NotLeader { leader_rpc_addr: None });
+        }
+        let read = tokio::select! {
+            read = raft.get_read_log_id() => read,
+            reason = self.fence.raised() => return Err(ForwardError::Failed(reason.message().to_string())),
+        };
+        match read {
             Ok((read_log_id, _applied)) => Ok(read_log_id.map(|l| l.index).unwrap_or(0)),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(to))) => {
                 Err(ForwardError::NotLeader { leader_rpc_addr: to.leader_node.map(|n| n.addr) })
@@ -205,6 +245,10 @@ impl<E: Env> Node<E> {
                 Err(ForwardError::NotLeader { leader_rpc_addr: Some(addr) }) => {
                     self.forward_read_index(&addr, deadline).await
                 }
+                Err(_) if self.fence.is_raised() => match self.other_voter_addr() {
+                    Some(addr) => self.forward_read_index(&addr, deadline).await,
+                    None => None,
+                },
                 Err(_) => None,
             };
             if let Some(index) = index {
@@ -222,6 +266,17 @@ impl<E: Env> Node<E> {
         let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
         match self.pool.call(addr, &Request::ReadIndex, timeout).await {
             Ok(Reply::ReadIndex(Ok(index))) => Some(index),
+            // One hop more: a voter asked on a fenced leader's behalf names the leader it follows.
+            Ok(Reply::ReadIndex(Err(ForwardError::NotLeader { leader_rpc_addr: Some(leader) })))
+                if self.fence.is_raised() && leader != addr.to_string() =>
+            {
+                let leader = parse_addr(&leader)?;
+                let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+                match self.pool.call(leader, &Request::ReadIndex, timeout).await {
+                    Ok(Reply::ReadIndex(Ok(index))) => Some(index),
+                    _ => None,
+                }
+            }
             _ => None,
         }
     }

@@ -99,5 +99,6 @@ async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request, auth: PeerAuth) -
             Reply::ClientCertificate(super::auto_encrypt::sign(node, &request))
         }
         (Request::Ping, _) => Reply::Pong,
+        (Request::ElectNow { from }, _) => Reply::ElectNow(super::step_down::handle_elect_now(node, from).await),
     }
 }

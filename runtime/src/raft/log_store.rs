@@ -1,5 +1,6 @@
 //! The Raft log and vote, persisted in the Env store. Every append, vote and truncation is synced before
-//! openraft is told it is durable, so nothing a node acknowledged can be lost in a crash.
+//! openraft is told it is durable, so nothing a node acknowledged can be lost in a crash. Syncs are
+//! awaited (`Store::sync_durable`) and noted in `DiskSyncs`, so a hung fsync is seen by the disk watchdog.
 
 use std::fmt::Debug;
 use std::ops::RangeBounds;
@@ -9,6 +10,7 @@ use conclave_core::codec;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, Vote};
 
+use super::disk_syncs::DiskSyncs;
 use super::{storage_error, LogId, NodeId, StorageError, TypeConfig};
 use crate::env::{Space, Store, WriteOp};
 
@@ -26,11 +28,12 @@ fn index_key(index: u64) -> [u8; 8] {
 #[derive(Clone)]
 pub struct LogStore {
     store: Arc<dyn Store>,
+    syncs: Arc<DiskSyncs>,
 }
 
 impl LogStore {
-    pub fn new(store: Arc<dyn Store>) -> LogStore {
-        LogStore { store }
+    pub fn new(store: Arc<dyn Store>, syncs: Arc<DiskSyncs>) -> LogStore {
+        LogStore { store, syncs }
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -48,9 +51,10 @@ impl LogStore {
         }
     }
 
-    fn write_synced(&self, ops: Vec<WriteOp>, subject: ErrorSubject<NodeId>) -> Result<(), StorageError> {
+    async fn write_synced(&self, ops: Vec<WriteOp>, subject: ErrorSubject<NodeId>) -> Result<(), StorageError> {
         self.store.write(ops).map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
-        self.store.sync().map_err(|e| storage_error(subject, ErrorVerb::Write, e))
+        let _in_flight = self.syncs.begin();
+        self.store.clone().sync_durable().await.map_err(|e| storage_error(subject, ErrorVerb::Write, e))
     }
 
     fn decode_entry(bytes: &[u8]) -> Result<Entry<TypeConfig>, StorageError> {
@@ -107,6 +111,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             vec![WriteOp::Put(Space::RaftMeta, KEY_VOTE.to_vec(), codec::encode(vote))],
             ErrorSubject::Vote,
         )
+        .await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
@@ -134,7 +139,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .into_iter()
             .map(|entry| WriteOp::Put(Space::RaftLog, index_key(entry.log_id.index).to_vec(), codec::encode(&entry)))
             .collect();
-        let result = self.write_synced(ops, ErrorSubject::Logs);
+        let result = self.write_synced(ops, ErrorSubject::Logs).await;
         callback.log_io_completed(result.clone().map_err(|e| std::io::Error::other(e.to_string())));
         result
     }
@@ -142,7 +147,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let op = WriteOp::DeleteRange(Space::RaftLog, index_key(log_id.index).to_vec(), index_key(u64::MAX).to_vec());
         let last = WriteOp::Delete(Space::RaftLog, index_key(u64::MAX).to_vec());
-        self.write_synced(vec![op, last], ErrorSubject::Logs)
+        self.write_synced(vec![op, last], ErrorSubject::Logs).await
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -150,6 +155,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             WriteOp::Put(Space::RaftMeta, KEY_LAST_PURGED.to_vec(), codec::encode(&log_id)),
             WriteOp::DeleteRange(Space::RaftLog, index_key(0).to_vec(), index_key(log_id.index + 1).to_vec()),
         ];
-        self.write_synced(ops, ErrorSubject::Logs)
+        self.write_synced(ops, ErrorSubject::Logs).await
     }
 }

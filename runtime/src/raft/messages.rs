@@ -66,6 +66,10 @@ pub enum Request {
     SignClientCertificate(SignRequest),
     /// Is this connection still alive? Answered with `Reply::Pong`, changes nothing.
     Ping,
+    /// A leader handing over (`node::step_down`) asks a voter that follows it to stand for election now.
+    ElectNow {
+        from: NodeId,
+    },
 }
 
 /// What a client agent asks a server to sign through auto_encrypt.
@@ -138,4 +142,6 @@ pub enum Reply {
     Refused(String),
     /// The answer to `Ping`.
     Pong,
+    /// The election was started, or why not.
+    ElectNow(Result<(), String>),
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod archive;
+pub mod disk_syncs;
 pub mod log_store;
 pub mod messages;
 pub mod network;

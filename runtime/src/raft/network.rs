@@ -3,7 +3,8 @@
 //! and an immediate retry would spin without simulated time passing). Peers are dialled at the address
 //! the node last learnt for them (`PeerAddresses`, from discovery) before the one in the Raft
 //! configuration: servers are known by Raft ID, so a cluster whose servers all came back on new
-//! addresses still reaches a quorum.
+//! addresses still reaches a quorum. While the leader fence is up (`node::leader_fence`: the node hands
+//! its leadership over) nothing is sent, so the voters' leader lease runs out and they can elect another.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use openraft::BasicNode;
 
 use super::{NodeId, TypeConfig};
 use crate::env::Env;
+use crate::node::leader_fence::LeaderFence;
 use crate::raft::messages::{Reply, Request};
 use crate::rpc::pool::RpcPool;
 
@@ -68,17 +70,19 @@ impl PeerAddresses {
 pub struct Network<E: Env> {
     pool: Arc<RpcPool<E>>,
     addresses: Arc<PeerAddresses>,
+    fence: Arc<LeaderFence>,
 }
 
 impl<E: Env> Network<E> {
-    pub fn new(pool: Arc<RpcPool<E>>, addresses: Arc<PeerAddresses>) -> Network<E> {
-        Network { pool, addresses }
+    pub fn new(pool: Arc<RpcPool<E>>, addresses: Arc<PeerAddresses>, fence: Arc<LeaderFence>) -> Network<E> {
+        Network { pool, addresses, fence }
     }
 }
 
 pub struct PeerClient<E: Env> {
     pool: Arc<RpcPool<E>>,
     addresses: Arc<PeerAddresses>,
+    fence: Arc<LeaderFence>,
     target: NodeId,
     /// The address in the Raft configuration.
     configured: Result<SocketAddr, String>,
@@ -89,7 +93,13 @@ impl<E: Env> RaftNetworkFactory<TypeConfig> for Network<E> {
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient<E> {
         let configured = node.addr.parse::<SocketAddr>().map_err(|e| format!("bad peer address {:?}: {e}", node.addr));
-        PeerClient { pool: self.pool.clone(), addresses: self.addresses.clone(), target, configured }
+        PeerClient {
+            pool: self.pool.clone(),
+            addresses: self.addresses.clone(),
+            fence: self.fence.clone(),
+            target,
+            configured,
+        }
     }
 }
 
@@ -107,6 +117,10 @@ impl<E: Env> PeerClient<E> {
         request: Request,
         timeout: Duration,
     ) -> Result<Reply, RPCError<NodeId, BasicNode, Err>> {
+        if let Some(reason) = self.fence.reason() {
+            // Unreachable, so openraft backs off rather than spinning while the fence is up.
+            return Err(unreachable(format!("leader fence raised: {}", reason.message())));
+        }
         let addr = match self.addresses.get(self.target) {
             Some(learnt) => learnt,
             None => self.configured.clone().map_err(unreachable)?,

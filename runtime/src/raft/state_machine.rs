@@ -106,7 +106,7 @@ impl StateMachine {
         Ok(())
     }
 
-    fn persist_snapshot(
+    async fn persist_snapshot(
         store: &Arc<dyn Store>,
         meta: &SnapshotMeta<NodeId, BasicNode>,
         body: &[u8],
@@ -116,7 +116,7 @@ impl StateMachine {
         store
             .write(vec![WriteOp::Put(Space::RaftMeta, KEY_SNAPSHOT.to_vec(), stored)])
             .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
-        store.sync().map_err(|e| storage_error(subject, ErrorVerb::Write, e))
+        store.clone().sync_durable().await.map_err(|e| storage_error(subject, ErrorVerb::Write, e))
     }
 }
 
@@ -129,7 +129,7 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        StateMachine::persist_snapshot(&self.store, &self.meta, &self.body)?;
+        StateMachine::persist_snapshot(&self.store, &self.meta, &self.body).await?;
         tracing::debug!(target: "conclave::event", index = ?self.meta.last_log_id.map(|l| l.index), "snapshot built");
         Ok(Snapshot { meta: self.meta.clone(), snapshot: Box::new(Cursor::new(self.body.clone())) })
     }
@@ -200,7 +200,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let body = snapshot.into_inner();
         let subject = ErrorSubject::Snapshot(Some(meta.signature()));
         // Persist first: a crash after restoring but before persisting would leave purged logs and no snapshot.
-        Self::persist_snapshot(&self.store, meta, &body)?;
+        Self::persist_snapshot(&self.store, meta, &body).await?;
         self.restore(&body).map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
         tracing::debug!(target: "conclave::event", node = %self.node_name, index = ?meta.last_log_id.map(|l| l.index), "snapshot installed");
         Ok(())

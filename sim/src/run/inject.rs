@@ -1,5 +1,5 @@
 //! Injecting a scheduled fault into the running simulation: crashes (with the disk losing what was not
-//! synced), restarts, partitions one-way and both ways, and the heal.
+//! synced), restarts, partitions one-way and both ways, disk stalls, and the heal.
 
 use super::cluster::ServerSlot;
 use crate::faults::Fault;
@@ -67,6 +67,13 @@ pub(super) fn apply_fault(sim: &mut turmoil::Sim<'_>, slots: &mut [ServerSlot], 
             restarted.push(*index);
         }
         Fault::Leave(_) => {} // sent by the scenario's client through the HTTP API
+        Fault::DiskStallLeader => {
+            if let Some(leader) = leader_index(slots) {
+                tracing::info!(target: "sim::fault", node = %slots[leader].name, "disk stalls");
+                slots[leader].disk.stall();
+            }
+        }
+        Fault::DiskResume => slots.iter().for_each(|slot| slot.disk.resume()),
         Fault::HealAll => {
             for a in 0..names.len() {
                 for b in a + 1..names.len() {

@@ -6,6 +6,7 @@ mod cluster;
 mod gossip_clients;
 mod inject;
 mod simulate;
+pub mod stall_verdict;
 mod verdict;
 mod workloads;
 
@@ -63,6 +64,8 @@ pub struct RunReport {
     pub revocation: acl_client::RevocationReport,
     /// What the keyring check saw (`gossip-key-rotation`; zero for the others).
     pub rotation: checker::keyring::RotationReport,
+    /// What the disk-stall check measured (`leader-disk-stall`; None for the others).
+    pub stall: Option<stall_verdict::StallReport>,
     /// The checker's report, or the violation found.
     pub verdict: Result<CheckReport, String>,
 }
@@ -111,6 +114,7 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
     let mut membership = checker::membership::MembershipReport::default();
     let mut revocation = acl_client::RevocationReport::default();
     let mut rotation = checker::keyring::RotationReport::default();
+    let mut stall = None;
     let verdict = verdict.and_then(|()| {
         let report = checker::check(&history).map_err(|v| v.to_string())?;
         if scenario.workload == WorkloadKind::KeyRotation {
@@ -120,6 +124,9 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
         }
         if scenario.workload == WorkloadKind::AclRevocation {
             revocation = acl_client::check_revocations(&history).map_err(|v| v.to_string())?;
+        }
+        if scenario.workload == WorkloadKind::DiskStall {
+            stall = Some(stall_verdict::check(&history).map_err(|v| v.to_string())?);
         }
         if scenario.workload == WorkloadKind::KvCas {
             cas_client::check_counters(&history).map_err(|v| v.to_string())?;
@@ -150,6 +157,7 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
         membership,
         revocation,
         rotation,
+        stall,
         verdict,
     }
 }

@@ -80,7 +80,7 @@ pub(super) fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (
         if scenario.workload.is_gossip() {
             inject::note_stopped_hosts(&mut sim, &mut slots);
         }
-        if scenario.workload == WorkloadKind::BootstrapExpect {
+        if matches!(scenario.workload, WorkloadKind::BootstrapExpect | WorkloadKind::DiskStall) {
             cluster::sample_raft(&slots[..scenario.servers], now, &mut history.borrow_mut());
         }
         while next_event < schedule.events.len() && schedule.events[next_event].0 <= now {

@@ -55,7 +55,7 @@ pub(super) fn start_clients(
         sim.client(format!("c{client}"), async move {
             tokio::time::sleep(CLIENTS_START).await;
             match kind {
-                WorkloadKind::Catalog => client::run(workload, rng, history).await,
+                WorkloadKind::Catalog | WorkloadKind::DiskStall => client::run(workload, rng, history).await,
                 WorkloadKind::KvCas => cas_client::run(workload, rng, history).await,
                 WorkloadKind::LockHandoff => {
                     let behavior = lock_client::LockBehavior { hang_percent: 10, stop_renewing_at: None };
@@ -98,7 +98,9 @@ pub(super) fn start_final_reader(
             tokio::time::sleep(HEAL_AT + Duration::from_secs(2)).await;
             let deadline = tokio::time::Instant::now() + LIVENESS_BOUND;
             let done = match kind {
-                WorkloadKind::Catalog => final_catalog_read(&history, &servers, &ids, deadline).await,
+                WorkloadKind::Catalog | WorkloadKind::DiskStall => {
+                    final_catalog_read(&history, &servers, &ids, deadline).await
+                }
                 WorkloadKind::KvCas => final_counter_reads(&history, &servers, deadline).await,
                 WorkloadKind::AclRevocation => acl_client::final_reads(&history, &servers, writers, deadline).await,
                 WorkloadKind::LockHandoff | WorkloadKind::SessionTtl => {

@@ -3,6 +3,7 @@
 //! link repaired, every server restarted; the cluster must answer a consistent read within a bound).
 
 mod crashes;
+pub mod disk;
 pub mod gossip;
 pub mod health;
 pub mod keyring;
@@ -45,6 +46,8 @@ pub enum WorkloadKind {
     AclRevocation,
     /// Gossip encryption on: an operator rotates the key while a member is cut off, then finishes.
     KeyRotation,
+    /// The catalog workload while the leader's disk stalls; Raft is sampled to time the step-down.
+    DiskStall,
 }
 
 impl WorkloadKind {
@@ -209,6 +212,14 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "gossip encryption on; the key is rotated while a member is cut off; all converge after the heal",
         schedule: keyring::isolate_one_member,
         workload: WorkloadKind::KeyRotation,
+    },
+    Scenario {
+        name: "leader-disk-stall",
+        servers: 3,
+        agents: 0,
+        about: "the leader's fsyncs hang; it steps down, writes resume on another server, the disk recovers",
+        schedule: disk::leader_disk_stall,
+        workload: WorkloadKind::DiskStall,
     },
 ];
 
