@@ -25,6 +25,7 @@ use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft::{BasicNode, LogIdOptionExt, Membership, RaftLogReader, RaftSnapshotBuilder, StoredMembership, Vote};
 use serde::Deserialize;
 
+use super::disk_syncs::DiskSyncs;
 use super::log_store::LogStore;
 use super::state_machine::{SharedState, StateMachine};
 use super::{LogId, NodeId};
@@ -135,7 +136,7 @@ fn peers_of(membership: &Membership<NodeId, BasicNode>) -> Vec<Peer> {
 /// are the only servers; `None` means this server alone, at the address the configuration has for it.
 /// Nothing is written before every check has passed; each write is synced.
 pub async fn recover(store: Arc<dyn Store>, self_id: NodeId, peers: Option<Vec<Peer>>) -> anyhow::Result<Recovered> {
-    let mut log = LogStore::new(store.clone());
+    let mut log = LogStore::new(store.clone(), DiskSyncs::new());
     let mut machine = StateMachine::open(store, SharedState::new(), "raft-recover")?;
     let log_state = log.get_log_state().await?;
     let (applied, _) = machine.applied_state().await?;
@@ -305,7 +306,7 @@ mod tests {
 
     /// What openraft reads at start from `store`.
     async fn initial_state(store: &Arc<dyn Store>) -> openraft::RaftState<NodeId, BasicNode, openraft::TokioInstant> {
-        let mut log = LogStore::new(store.clone());
+        let mut log = LogStore::new(store.clone(), DiskSyncs::new());
         let mut machine = StateMachine::open(store.clone(), SharedState::new(), "test").unwrap();
         StorageHelper::new(&mut log, &mut machine).get_initial_state().await.unwrap()
     }
@@ -328,7 +329,7 @@ mod tests {
         assert_eq!(voters(&state), vec![S1]);
         assert_eq!(state.membership_state.committed().membership().voter_ids().collect::<Vec<_>>(), vec![S1]);
         assert_eq!(state.committed, Some(log_id(2, S2, 6)), "the whole log counts as committed");
-        let log_state = LogStore::new(store.clone()).get_log_state().await.unwrap();
+        let log_state = LogStore::new(store.clone(), DiskSyncs::new()).get_log_state().await.unwrap();
         assert_eq!(log_state.last_log_id, Some(log_id(2, S2, 6)), "the last log id is kept");
         assert_eq!(state.vote_ref(), &Vote::new(3, S1), "a new term, not committed: the node must win an election");
     }
