@@ -1,6 +1,6 @@
 //! `conclave operator raft recover`: the offline half of recovering from a lost quorum. Run on a stopped
 //! surviving server's data dir, it makes the survivors the whole Raft configuration (see
-//! `raft/recover.rs`); the agent is started afterwards. The online equivalent is Consul's `peers.json`.
+//! `node/raft_recover.rs`); the agent is started afterwards. The online equivalent is Consul's `peers.json`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::env::{FjallStore, Store};
-use crate::raft::recover;
+use crate::node::raft_recover as recover;
 
 #[derive(Args, Debug)]
 pub struct RaftRecoverArgs {

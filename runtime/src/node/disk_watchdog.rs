@@ -11,9 +11,9 @@ use std::time::Duration;
 use openraft::ServerState;
 use tokio::time::Instant;
 
-use super::leader_fence::FenceReason;
 use super::Node;
 use crate::env::Env;
+use crate::raft::leader_fence::FenceReason;
 
 /// How long a durable sync may be outstanding before the disk counts as stalled. A healthy fsync takes
 /// milliseconds, a busy disk's some hundreds; two seconds is well beyond both and still short of the

@@ -18,8 +18,8 @@ pub mod gauges;
 pub mod gossip;
 pub mod identity;
 pub mod keyring_ops;
-pub mod leader_fence;
 pub mod leave;
+pub mod raft_recover;
 pub mod requests;
 pub mod rpc_server;
 pub mod self_register;
@@ -99,7 +99,7 @@ pub struct Node<E: Env> {
     /// The Raft store's durable syncs in flight (the disk watchdog reads them).
     pub disk_syncs: Arc<DiskSyncs>,
     /// Raised while this leader hands over (stalled disk, leadership transfer); shared with the network.
-    pub fence: Arc<leader_fence::LeaderFence>,
+    pub fence: Arc<crate::raft::leader_fence::LeaderFence>,
 }
 
 impl<E: Env> Node<E> {
@@ -206,7 +206,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
     let lan_pool = Arc::new(RpcPool::new(env.clone(), Link::Lan(security.gossip.clone())));
     let peer_addresses = Arc::new(PeerAddresses::default());
     let disk_syncs = DiskSyncs::new();
-    let fence = Arc::new(leader_fence::LeaderFence::default());
+    let fence = Arc::new(crate::raft::leader_fence::LeaderFence::default());
     let raft = if config.server {
         let raft = Raft::new(
             raft_id,

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use openraft::ServerState;
 
-use super::leader_fence::FenceReason;
 use super::Node;
 use crate::env::Env;
+use crate::raft::leader_fence::FenceReason;
 use crate::raft::messages::{Reply, Request};
 use crate::raft::NodeId;
 

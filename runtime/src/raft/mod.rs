@@ -7,10 +7,10 @@
 
 pub mod archive;
 pub mod disk_syncs;
+pub mod leader_fence;
 pub mod log_store;
 pub mod messages;
 pub mod network;
-pub mod recover;
 pub mod seeded_runtime;
 pub mod state_machine;
 

@@ -3,7 +3,7 @@
 //! and an immediate retry would spin without simulated time passing). Peers are dialled at the address
 //! the node last learnt for them (`PeerAddresses`, from discovery) before the one in the Raft
 //! configuration: servers are known by Raft ID, so a cluster whose servers all came back on new
-//! addresses still reaches a quorum. While the leader fence is up (`node::leader_fence`: the node hands
+//! addresses still reaches a quorum. While the leader fence is up (`raft::leader_fence`: the node hands
 //! its leadership over) nothing is sent, so the voters' leader lease runs out and they can elect another.
 
 use std::collections::BTreeMap;
@@ -19,9 +19,9 @@ use openraft::raft::{
 };
 use openraft::BasicNode;
 
+use super::leader_fence::LeaderFence;
 use super::{NodeId, TypeConfig};
 use crate::env::Env;
-use crate::node::leader_fence::LeaderFence;
 use crate::raft::messages::{Reply, Request};
 use crate::rpc::pool::RpcPool;
 

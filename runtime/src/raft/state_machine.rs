@@ -92,8 +92,8 @@ impl StateMachine {
     }
 
     /// Replaces the membership this state machine reports (and puts in its next snapshot). Only the
-    /// offline recovery of `recover.rs` does this, before openraft has read the store.
-    pub(super) fn replace_membership(&mut self, membership: StoredMembership<NodeId, BasicNode>) {
+    /// offline recovery of `node::raft_recover` does this, before openraft has read the store.
+    pub fn replace_membership(&mut self, membership: StoredMembership<NodeId, BasicNode>) {
         self.membership = membership;
     }
 

@@ -86,7 +86,7 @@ async fn run_node(
 ) -> anyhow::Result<()> {
     // Consul's peers.json: applied before Raft reads the store, once (the file is deleted).
     if let (true, Some(dir)) = (config.server && !args.dev, args.data_dir()?) {
-        crate::raft::recover::apply_peers_file(&dir, store.clone()).await?;
+        crate::node::raft_recover::apply_peers_file(&dir, store.clone()).await?;
     }
     let env = TokioEnv::new(store.clone());
     let node = crate::agent::start(env, config).await?;

@@ -25,11 +25,11 @@ use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft::{BasicNode, LogIdOptionExt, Membership, RaftLogReader, RaftSnapshotBuilder, StoredMembership, Vote};
 use serde::Deserialize;
 
-use super::disk_syncs::DiskSyncs;
-use super::log_store::LogStore;
-use super::state_machine::{SharedState, StateMachine};
-use super::{LogId, NodeId};
 use crate::env::Store;
+use crate::raft::disk_syncs::DiskSyncs;
+use crate::raft::log_store::LogStore;
+use crate::raft::state_machine::{SharedState, StateMachine};
+use crate::raft::{LogId, NodeId};
 
 /// Consul's recovery file, relative to the data dir.
 pub const PEERS_FILE: &str = "raft/peers.json";
@@ -64,7 +64,7 @@ struct PeersJsonEntry {
 /// `<data-dir>/node-id`) or the Raft ID `operator raft list-peers` shows (16 hex digits).
 pub fn parse_peer_id(id: &str) -> Result<NodeId, String> {
     if let Ok(uuid) = uuid::Uuid::parse_str(id) {
-        return Ok(crate::node::identity::raft_id_of(&uuid.to_string()));
+        return Ok(super::identity::raft_id_of(&uuid.to_string()));
     }
     let hex = id.strip_prefix("0x").unwrap_or(id);
     match hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -243,10 +243,10 @@ pub async fn apply_peers_file(data_dir: &Path, store: Arc<dyn Store>) -> anyhow:
     }
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let peers = parse_peers_json(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let Some(node_id) = crate::node::identity::stored_node_id(&*store)? else {
+    let Some(node_id) = super::identity::stored_node_id(&*store)? else {
         bail!("{}: there is no Raft state in this data dir, nothing to recover; remove the file", path.display());
     };
-    let self_id = crate::node::identity::raft_id_of(&node_id);
+    let self_id = super::identity::raft_id_of(&node_id);
     let recovered =
         recover(store, self_id, Some(peers)).await.with_context(|| format!("applying {}", path.display()))?;
     std::fs::remove_file(&path).with_context(|| format!("cannot delete {} after applying it", path.display()))?;
@@ -286,7 +286,7 @@ mod tests {
     /// `blanks` more entries of term 2, led by s2, the last ones not committed.
     fn three_server_store(blanks: u64) -> Arc<dyn Store> {
         let store: Arc<dyn Store> = Arc::new(MemStore::new());
-        let mut entries = vec![Entry::<super::super::TypeConfig> {
+        let mut entries = vec![Entry::<crate::raft::TypeConfig> {
             log_id: log_id(0, 0, 0),
             payload: EntryPayload::Membership(three_voters()),
         }];
