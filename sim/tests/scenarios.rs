@@ -55,6 +55,7 @@ scenario_test!(client_crash_turns_serf_health_critical_then_passing, "client-cra
 scenario_test!(server_leave_rejoin_leaves_raft_and_comes_back, "server-leave-rejoin");
 scenario_test!(bootstrap_expect_forms_exactly_one_cluster, "bootstrap-expect");
 scenario_test!(gossip_key_rotation_during_a_partition_reaches_every_member_after_the_heal, "gossip-key-rotation");
+scenario_test!(leader_disk_stall_steps_the_leader_down_and_writes_resume, "leader-disk-stall");
 
 #[test]
 fn every_scenario_has_a_test() {
@@ -78,7 +79,8 @@ fn every_scenario_has_a_test() {
             "client-crash",
             "server-leave-rejoin",
             "bootstrap-expect",
-            "gossip-key-rotation"
+            "gossip-key-rotation",
+            "leader-disk-stall",
         ]
     );
 }
