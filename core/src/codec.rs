@@ -41,12 +41,17 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_with(bytes, config())
+}
+
+/// The version byte checked, then the body decoded with `limits`; trailing bytes are refused.
+fn decode_with<T: DeserializeOwned>(bytes: &[u8], limits: impl bincode::config::Config) -> Result<T, CodecError> {
     let (&version, body) = bytes.split_first().ok_or(CodecError::Empty)?;
     if version != CODEC_VERSION {
         return Err(CodecError::UnknownVersion(version));
     }
     let (value, used) =
-        bincode::serde::decode_from_slice(body, config()).map_err(|e| CodecError::Decode(e.to_string()))?;
+        bincode::serde::decode_from_slice(body, limits).map_err(|e| CodecError::Decode(e.to_string()))?;
     if used != body.len() {
         return Err(CodecError::TrailingBytes(body.len() - used));
     }
@@ -73,16 +78,7 @@ pub fn encode_snapshot(state: &State) -> Vec<u8> {
 /// [`decode`] with the snapshot limit instead of [`DECODE_BYTES_MAX`], for the stored forms that wrap a
 /// whole state (a Raft snapshot and its body).
 pub fn decode_large<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (&version, body) = bytes.split_first().ok_or(CodecError::Empty)?;
-    if version != CODEC_VERSION {
-        return Err(CodecError::UnknownVersion(version));
-    }
-    let (value, used) =
-        bincode::serde::decode_from_slice(body, snapshot_config()).map_err(|e| CodecError::Decode(e.to_string()))?;
-    if used != body.len() {
-        return Err(CodecError::TrailingBytes(body.len() - used));
-    }
-    Ok(value)
+    decode_with(bytes, snapshot_config())
 }
 
 /// [`encode_snapshot`] written to `out` as it is produced, never whole in memory; the bytes written.
