@@ -1,7 +1,8 @@
 //! Snapshots end to end on real servers with ACLs on: `conclave snapshot save` from one cluster,
 //! `inspect`, `restore` into a fresh cluster, and every KV, catalog, session and ACL entry the same on
 //! each of its servers; blocking clients woken by the restore; damaged archives refused before anything
-//! changes; a restore while a client writes. Loopback subnets 214 (the source) and 215 (the target).
+//! changes; a restore while a client writes; restored sessions with fresh TTLs. Loopback subnets 214
+//! (the source), 215 (the target), 216 (damaged archives) and 218 (sessions).
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -263,4 +264,46 @@ fn a_damaged_archive_is_refused_before_anything_changes_and_a_restore_under_writ
     let gone = http::get(&format!("{base}/v1/kv/after-save?token={root}")).unwrap();
     assert_eq!(gone.status, 404, "the restore put back the state of the save");
     assert!(kv_index(&base, &root) > index_before);
+}
+
+/// A session saved in an archive and restored after its TTL has long run out is alive again with a
+/// fresh TTL (the leader restarts its timer at the restore), and that timer then ends it as any other.
+/// One server, no ACLs, loopback subnet 218.
+#[test]
+fn restored_sessions_get_a_fresh_ttl_that_then_runs_out() {
+    const TTL_S: u64 = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::servers(218, 1);
+    cluster.wait_leader();
+    let base = cluster.agents[0].http();
+    let node = eventually(Duration::from_secs(20), "the server in the catalog", || {
+        let nodes = http::get(&format!("{base}/v1/catalog/nodes")).ok()?.json();
+        nodes.as_array()?.first().map(|n| n["Node"].as_str().unwrap().to_string())
+    });
+    let body = json!({ "Node": node, "NodeChecks": [], "TTL": format!("{TTL_S}s"), "Name": "ephemeral" });
+    let session =
+        put_ok(&format!("{base}/v1/session/create"), &body.to_string()).json()["ID"].as_str().unwrap().to_string();
+    let info_url = format!("{base}/v1/session/info/{session}");
+    let alive = |url: &str| http::get(url).unwrap().json().as_array().is_some_and(|a| !a.is_empty());
+
+    let file = dir.path().join("sessions.snap").display().to_string();
+    let saved = conclave(&["snapshot", "save", &format!("-http-addr={base}"), &file]);
+    assert!(saved.status.success(), "save: {}", String::from_utf8_lossy(&saved.stderr));
+    // Consul ends a session that is not renewed within twice its TTL.
+    eventually(Duration::from_secs(3 * TTL_S + 10), "the session ended by its TTL", || {
+        (!alive(&info_url)).then_some(())
+    });
+
+    let restored = conclave(&["snapshot", "restore", &format!("-http-addr={base}"), &file]);
+    assert!(restored.status.success(), "restore: {}", String::from_utf8_lossy(&restored.stderr));
+    let restored_at = std::time::Instant::now();
+    assert!(alive(&info_url), "the restored session is alive: its TTL started again at the restore");
+    eventually(Duration::from_secs(3 * TTL_S + 10), "the restored session ended by its fresh TTL", || {
+        (!alive(&info_url)).then_some(())
+    });
+    assert!(
+        restored_at.elapsed() >= Duration::from_secs(TTL_S),
+        "the restored session lived at least its TTL after the restore ({:?})",
+        restored_at.elapsed()
+    );
 }

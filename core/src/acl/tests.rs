@@ -123,7 +123,7 @@ fn authority(secret: &str) -> Authority {
 
 fn propose(state: &mut State, index: u64, command: Command, secret: Option<&str>) -> Response {
     let proposal = Proposal { proposed_at_ms: index, command, authority: secret.map(authority) };
-    state.apply_proposal(index, &proposal)
+    state.apply_proposal(index, &proposal, &mut crate::state::MemoryRestoreSpace::default()).expect("memory space")
 }
 
 fn set(key: &str) -> Command {

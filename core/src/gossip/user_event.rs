@@ -18,6 +18,7 @@ pub struct UserEvent {
     pub id: String,
     pub name: String,
     /// `None` when the event was fired without a body (Consul answers `"Payload": null`).
+    #[serde(with = "serde_bytes")]
     pub payload: Option<Vec<u8>>,
     /// Regular expressions a receiver matches against its node name, its services' names and their tags;
     /// empty means "no filter".

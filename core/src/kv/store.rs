@@ -13,6 +13,7 @@ pub const KV_VALUE_BYTES_MAX: usize = 512 * 1024;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvEntry {
     pub key: String,
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     pub flags: u64,
     pub lock_index: u64,
@@ -27,12 +28,14 @@ pub struct KvEntry {
 pub enum KvCommand {
     Set {
         key: String,
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         flags: u64,
     },
     /// Set only if the key's modify index equals `index` (0: only if the key is absent).
     Cas {
         key: String,
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         flags: u64,
         index: u64,
@@ -40,6 +43,7 @@ pub enum KvCommand {
     /// Set and take the key's lock for `session`, unless another session holds it or a lock delay runs.
     Lock {
         key: String,
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         flags: u64,
         session: String,
@@ -47,6 +51,7 @@ pub enum KvCommand {
     /// Set and give back the lock, only if `session` holds it.
     Unlock {
         key: String,
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         flags: u64,
         session: String,

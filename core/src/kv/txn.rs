@@ -67,10 +67,32 @@ impl KvVerb {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnOp {
-    Kv { verb: KvVerb, key: String, value: Vec<u8>, flags: u64, index: u64, session: String },
-    Node { verb: CatalogVerb, node: NodeSpec, index: u64 },
-    Service { verb: CatalogVerb, node: String, service: ServiceSpec, index: u64 },
-    Check { verb: CatalogVerb, node: String, check: CheckSpec, index: u64 },
+    Kv {
+        verb: KvVerb,
+        key: String,
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+        flags: u64,
+        index: u64,
+        session: String,
+    },
+    Node {
+        verb: CatalogVerb,
+        node: NodeSpec,
+        index: u64,
+    },
+    Service {
+        verb: CatalogVerb,
+        node: String,
+        service: ServiceSpec,
+        index: u64,
+    },
+    Check {
+        verb: CatalogVerb,
+        node: String,
+        check: CheckSpec,
+        index: u64,
+    },
 }
 
 impl TxnOp {

@@ -4,6 +4,7 @@
 
 use super::command::{Command, Proposal, Response};
 use super::machine::State;
+use super::restore_space::{NoRestoreSpace, RestoreSpace};
 use crate::acl::Authority;
 use crate::catalog::{CatalogCommand, HealthLoss};
 use crate::kv::{KvCommand, SessionBehavior, SessionCommand};
@@ -11,14 +12,34 @@ use crate::kv::{KvCommand, SessionBehavior, SessionCommand};
 impl State {
     /// Applies the command of the Raft entry at `index`, proposed at `proposed_at_ms` on the leader's
     /// clock. Indexes must be applied in increasing order.
+    /// Restore commands need a place for their bytes and are refused here (see [`State::apply_at_in`]).
     pub fn apply_at(&mut self, index: u64, proposed_at_ms: u64, command: &Command) -> Response {
-        self.apply_authorized(index, proposed_at_ms, command, None)
+        self.apply_at_in(index, proposed_at_ms, command, &mut NoRestoreSpace)
+            .unwrap_or_else(|e| Response::Rejected(e.to_string()))
+    }
+
+    /// [`State::apply_at`] with `space` holding a restore's bytes. An error is the space's (a disk that
+    /// fails): the entry is not applied and the node must stop, as for any storage error.
+    pub fn apply_at_in(
+        &mut self,
+        index: u64,
+        proposed_at_ms: u64,
+        command: &Command,
+        space: &mut dyn RestoreSpace,
+    ) -> std::io::Result<Response> {
+        self.apply_authorized(index, proposed_at_ms, command, None, space)
     }
 
     /// Applies a Raft entry: the clock moves, then the proposal's authority (if any) is checked against
-    /// the ACL table as it stands at this index; a refused command changes nothing but the index.
-    pub fn apply_proposal(&mut self, index: u64, proposal: &Proposal) -> Response {
-        self.apply_authorized(index, proposal.proposed_at_ms, &proposal.command, proposal.authority.as_ref())
+    /// the ACL table as it stands at this index; a refused command changes nothing but the index. An
+    /// error is `space`'s, as in [`State::apply_at_in`].
+    pub fn apply_proposal(
+        &mut self,
+        index: u64,
+        proposal: &Proposal,
+        space: &mut dyn RestoreSpace,
+    ) -> std::io::Result<Response> {
+        self.apply_authorized(index, proposal.proposed_at_ms, &proposal.command, proposal.authority.as_ref(), space)
     }
 
     fn apply_authorized(
@@ -27,17 +48,23 @@ impl State {
         proposed_at_ms: u64,
         command: &Command,
         authority: Option<&Authority>,
-    ) -> Response {
+        space: &mut dyn RestoreSpace,
+    ) -> std::io::Result<Response> {
         self.clock_ms = self.clock_ms.max(proposed_at_ms);
         self.kv.expire_lock_delays(self.clock_ms);
         if let Some(authority) = authority {
             if let Err(refused) = self.authorize(authority, command) {
                 assert!(index > self.last_index, "apply out of order: index {index} after {}", self.last_index);
                 self.last_index = index;
-                return Response::Denied(refused.to_string());
+                return Ok(Response::Denied(refused.to_string()));
             }
         }
-        self.apply(index, command)
+        if let Command::Restore(restore) = command {
+            assert!(index > self.last_index, "apply out of order: index {index} after {}", self.last_index);
+            self.last_index = index;
+            return self.apply_restore(index, restore, space);
+        }
+        Ok(self.apply(index, command))
     }
 
     /// Applies the command of the Raft entry at `index` without moving the replicated clock.
@@ -52,7 +79,7 @@ impl State {
             Command::Acl(command) => Response::of(self.acl.apply(index, self.clock_ms, command)),
             Command::Ca(command) => Response::of(self.ca.apply(index, command)),
             Command::Autopilot(command) => Response::Kv(self.autopilot.apply(index, command)),
-            Command::Restore(command) => self.apply_restore(index, command),
+            Command::Restore(_) => Response::Rejected("a restore is applied with a restore space".into()),
             Command::Noop => Response::Applied,
         }
     }

@@ -10,6 +10,7 @@ mod command;
 mod machine;
 mod query;
 mod restore;
+mod restore_space;
 #[cfg(test)]
 mod tests;
 mod txn;
@@ -19,4 +20,5 @@ pub use authorize::{check, Permission};
 pub use command::{Command, Proposal, Response};
 pub use machine::State;
 pub use restore::{RestoreCommand, RESTORE_CHUNK_BYTES_MAX};
+pub use restore_space::{ChunkReader, MemoryRestoreSpace, NoRestoreSpace, RestoreSpace};
 pub use watch::WatchKey;

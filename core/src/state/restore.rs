@@ -1,16 +1,23 @@
 //! Restoring a snapshot archive through Raft (`PUT /v1/snapshot`). The archive's state is cut into chunk
-//! entries that every server stages in its own replicated state, then one commit entry replaces the whole
-//! state with the staged one. Staging lives in `State` itself, so a Raft snapshot taken between the
-//! chunks and the commit carries it, a restart replays it and a follower that installs that snapshot still
-//! commits the same restore: every server ends with exactly the snapshot's state.
+//! entries that every server stages in its restore space (`restore_space.rs`: the node's store), then one
+//! commit entry replaces the whole state with the staged one. The state records which chunks are staged,
+//! so a Raft snapshot taken between the chunks and the commit carries that record (and the node puts the
+//! staged chunks in the snapshot beside it), a restart replays it and a follower that installs that
+//! snapshot still commits the same restore: every server ends with exactly the snapshot's state.
+//!
+//! The commit spills the old state to the space and frees it before decoding the new one, so a restore
+//! needs memory for about one state; if the staged bytes do not decode, the old state is read back.
 //!
 //! Indexes keep growing: the restored state is adopted at the commit's index and every blocking-query
 //! index reads at least that index, so a client blocked on an index from before the restore wakes.
+
+use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
 use super::command::Response;
 use super::machine::State;
+use super::restore_space::RestoreSpace;
 use crate::codec;
 
 /// Largest chunk of archived state one log entry carries.
@@ -21,96 +28,151 @@ pub const RESTORE_CHUNK_BYTES_MAX: usize = 1 << 20;
 pub enum RestoreCommand {
     /// Bytes `seq` of the encoded state of restore `restore_id`; `seq` 0 starts a restore and drops any
     /// restore staged before and never committed.
-    Chunk { restore_id: u64, seq: u32, bytes: Vec<u8> },
+    Chunk {
+        restore_id: u64,
+        seq: u32,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
     /// Replaces the state with the staged one if every chunk (`chunks` of them, `size_bytes` in all)
     /// arrived and the bytes decode; otherwise the state stays as it was and the staging is dropped.
     Commit { restore_id: u64, chunks: u32, size_bytes: u64 },
 }
 
-/// Bytes buffered between the staged chunks and the decoder.
-const DECODE_BUFFER_BYTES: usize = 64 << 10;
+/// Bytes buffered between the restore space and the encoder or decoder (both work a few bytes at a time).
+const BUFFER_BYTES: usize = 64 << 10;
 
-/// A restore whose chunks are arriving, kept as they came so the commit can drop each one as soon as
-/// it has been decoded.
+/// The restore whose chunks are arriving: which ones the restore space holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreStaging {
     restore_id: u64,
-    chunks: Vec<Vec<u8>>,
+    /// Chunks `0..chunks` are staged.
+    chunks: u32,
     size_bytes: u64,
 }
 
-/// Reads the staged chunks in order, freeing each one once it has been read: decoding the new state
-/// never holds the staged bytes and the whole new state at once.
-struct DrainingReader {
-    chunks: std::collections::VecDeque<Vec<u8>>,
-    offset: usize,
+/// Passes reads through and keeps the first error, so a decode that failed on the space's storage (an
+/// error of this node) is told apart from bytes that do not decode (the same on every server).
+struct ErrorKeeping<R> {
+    inner: R,
+    error: Option<io::Error>,
 }
 
-impl std::io::Read for DrainingReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while let Some(front) = self.chunks.front() {
-            if self.offset < front.len() {
-                let n = out.len().min(front.len() - self.offset);
-                out[..n].copy_from_slice(&front[self.offset..self.offset + n]);
-                self.offset += n;
-                return Ok(n);
+impl<R: Read> Read for ErrorKeeping<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(out).inspect_err(|e| {
+            if self.error.is_none() {
+                self.error = Some(io::Error::new(e.kind(), e.to_string()));
             }
-            self.chunks.pop_front();
-            self.offset = 0;
-        }
-        Ok(0)
+        })
     }
 }
 
 impl State {
-    pub(super) fn apply_restore(&mut self, index: u64, command: &RestoreCommand) -> Response {
+    /// The staged restore's chunks (`None` if no restore is under way): a Raft snapshot of this state must
+    /// carry that many chunks of the restore space beside it.
+    pub fn staged_restore_chunks(&self) -> Option<u32> {
+        self.restore_staging.as_ref().map(|staging| staging.chunks)
+    }
+
+    pub(super) fn apply_restore(
+        &mut self,
+        index: u64,
+        command: &RestoreCommand,
+        space: &mut dyn RestoreSpace,
+    ) -> io::Result<Response> {
         match command {
-            RestoreCommand::Chunk { restore_id, seq, bytes } => self.stage_chunk(*restore_id, *seq, bytes),
+            RestoreCommand::Chunk { restore_id, seq, bytes } => self.stage_chunk(*restore_id, *seq, bytes, space),
             RestoreCommand::Commit { restore_id, chunks, size_bytes } => {
                 let Some(staging) = self.restore_staging.take() else {
-                    return Response::Rejected(format!("restore {restore_id}: no chunks staged"));
+                    return Ok(Response::Rejected(format!("restore {restore_id}: no chunks staged")));
                 };
-                if staging.restore_id != *restore_id
-                    || staging.chunks.len() as u64 != u64::from(*chunks)
-                    || staging.size_bytes != *size_bytes
-                {
-                    return Response::Rejected(format!(
+                if staging.restore_id != *restore_id || staging.chunks != *chunks || staging.size_bytes != *size_bytes {
+                    space.clear()?;
+                    return Ok(Response::Rejected(format!(
                         "restore {restore_id}: staged {} chunks ({} bytes) of restore {}, expected {chunks} ({size_bytes} bytes)",
-                        staging.chunks.len(),
-                        staging.size_bytes,
-                        staging.restore_id
-                    ));
+                        staging.chunks, staging.size_bytes, staging.restore_id
+                    )));
                 }
-                // Buffered: the decoder reads a byte at a time.
-                let mut reader = std::io::BufReader::with_capacity(
-                    DECODE_BUFFER_BYTES,
-                    DrainingReader { chunks: staging.chunks.into(), offset: 0 },
-                );
-                match codec::decode_snapshot_from(&mut reader) {
-                    Ok(restored) => {
-                        self.adopt(restored, index);
-                        Response::Applied
-                    }
-                    Err(e) => {
-                        Response::Rejected(format!("restore {restore_id}: the archived state does not decode: {e}"))
-                    }
+                let response = self.replace_from_space(index, &staging, space)?;
+                space.clear()?;
+                Ok(response)
+            }
+        }
+    }
+
+    fn stage_chunk(
+        &mut self,
+        restore_id: u64,
+        seq: u32,
+        bytes: &[u8],
+        space: &mut dyn RestoreSpace,
+    ) -> io::Result<Response> {
+        if seq == 0 {
+            space.clear()?;
+            self.restore_staging = Some(RestoreStaging { restore_id, chunks: 0, size_bytes: 0 });
+        }
+        match &mut self.restore_staging {
+            Some(staging) if staging.restore_id == restore_id && staging.chunks == seq => {
+                space.put_chunk(seq, bytes)?;
+                staging.chunks += 1;
+                staging.size_bytes += bytes.len() as u64;
+                Ok(Response::Applied)
+            }
+            _ => Ok(Response::Rejected(format!("restore {restore_id}: chunk {seq} out of order"))),
+        }
+    }
+
+    /// Spills this state to `space`, frees it, and decodes the staged one in its place; if the staged
+    /// bytes do not decode, the spilled state comes back and the restore is refused.
+    fn replace_from_space(
+        &mut self,
+        index: u64,
+        staging: &RestoreStaging,
+        space: &mut dyn RestoreSpace,
+    ) -> io::Result<Response> {
+        let old = std::mem::take(self);
+        let spilled_bytes = {
+            let mut spill = io::BufWriter::with_capacity(BUFFER_BYTES, space.spill_writer());
+            let written = codec::encode_snapshot_into(&old, &mut spill)?;
+            spill.flush()?;
+            written
+        };
+        let old_clock_ms = old.clock_ms;
+        drop(old);
+        let decoded = {
+            let mut chunks = ErrorKeeping {
+                inner: io::BufReader::with_capacity(BUFFER_BYTES, space.read_chunks(staging.chunks)),
+                error: None,
+            };
+            let decoded = codec::decode_snapshot_from(&mut chunks, staging.size_bytes);
+            decoded.map_err(|e| (e, chunks.error))
+        };
+        match decoded {
+            Ok(restored) => {
+                self.clock_ms = old_clock_ms;
+                self.adopt(restored, index);
+                Ok(Response::Applied)
+            }
+            Err((e, storage_error)) => {
+                self.read_back_spill(space, spilled_bytes)?;
+                match storage_error {
+                    Some(storage_error) => Err(storage_error),
+                    None => Ok(Response::Rejected(format!(
+                        "restore {}: the archived state does not decode: {e}",
+                        staging.restore_id
+                    ))),
                 }
             }
         }
     }
 
-    fn stage_chunk(&mut self, restore_id: u64, seq: u32, bytes: &[u8]) -> Response {
-        if seq == 0 {
-            self.restore_staging = Some(RestoreStaging { restore_id, chunks: Vec::new(), size_bytes: 0 });
-        }
-        match &mut self.restore_staging {
-            Some(staging) if staging.restore_id == restore_id && staging.chunks.len() as u64 == u64::from(seq) => {
-                staging.chunks.push(bytes.to_vec());
-                staging.size_bytes += bytes.len() as u64;
-                Response::Applied
-            }
-            _ => Response::Rejected(format!("restore {restore_id}: chunk {seq} out of order")),
-        }
+    /// Puts back the state spilled by `replace_from_space`.
+    fn read_back_spill(&mut self, space: &mut dyn RestoreSpace, spilled_bytes: u64) -> io::Result<()> {
+        let mut spilled = io::BufReader::with_capacity(BUFFER_BYTES, space.read_spill());
+        *self = codec::decode_snapshot_from(&mut spilled, spilled_bytes)
+            .map_err(|e| io::Error::other(format!("the spilled state does not decode back: {e}")))?;
+        Ok(())
     }
 
     /// Takes `restored` as the state from `index` on: its tables, with this state's index and clock
@@ -133,7 +195,7 @@ impl State {
 mod tests {
     use super::*;
     use crate::kv::KvCommand;
-    use crate::state::Command;
+    use crate::state::{Command, MemoryRestoreSpace};
 
     fn set(key: &str, value: &str) -> Command {
         Command::Kv(KvCommand::Set { key: key.into(), value: value.as_bytes().to_vec(), flags: 0 })
@@ -156,57 +218,98 @@ mod tests {
         bytes.chunks(size).map(<[u8]>::to_vec).collect()
     }
 
-    fn restore_into(state: &mut State, first_index: u64, restore_id: u64, pieces: &[Vec<u8>]) -> Response {
-        let mut index = first_index;
-        for (seq, bytes) in pieces.iter().enumerate() {
-            assert_eq!(state.apply_at(index, 0, &chunk(restore_id, seq as u32, bytes)), Response::Applied);
-            index += 1;
+    /// A state and the restore space beside it, as a node has them.
+    #[derive(Default)]
+    struct Node {
+        state: State,
+        space: MemoryRestoreSpace,
+    }
+
+    impl Node {
+        fn apply(&mut self, index: u64, command: &Command) -> Response {
+            self.state.apply_at_in(index, 0, command, &mut self.space).expect("the memory space does not fail")
         }
-        let size = pieces.iter().map(Vec::len).sum::<usize>() as u64;
-        state.apply_at(index, 0, &commit(restore_id, pieces.len() as u32, size))
+
+        fn restore(&mut self, first_index: u64, restore_id: u64, pieces: &[Vec<u8>]) -> Response {
+            let mut index = first_index;
+            for (seq, bytes) in pieces.iter().enumerate() {
+                assert_eq!(self.apply(index, &chunk(restore_id, seq as u32, bytes)), Response::Applied);
+                index += 1;
+            }
+            let size = pieces.iter().map(Vec::len).sum::<usize>() as u64;
+            self.apply(index, &commit(restore_id, pieces.len() as u32, size))
+        }
     }
 
     #[test]
     fn a_committed_restore_replaces_the_state_at_the_commit_index() {
-        let mut state = State::new();
+        let mut node = Node::default();
         for i in 1..=20 {
-            state.apply_at(i, 0, &set(&format!("old/{i}"), "x"));
+            node.apply(i, &set(&format!("old/{i}"), "x"));
         }
-        assert_eq!(restore_into(&mut state, 21, 7, &archived("restored", 3)), Response::Applied);
-        assert!(state.kv().get("old/1").is_none(), "the old state is gone");
-        assert_eq!(state.kv().get("restored").unwrap().value, b"from the snapshot");
-        assert_eq!(state.last_index(), 24, "the index does not go back to the snapshot's");
-        assert_eq!(state.restored_index(), 24);
+        assert_eq!(node.restore(21, 7, &archived("restored", 3)), Response::Applied);
+        assert!(node.state.kv().get("old/1").is_none(), "the old state is gone");
+        assert_eq!(node.state.kv().get("restored").unwrap().value, b"from the snapshot");
+        assert_eq!(node.state.last_index(), 24, "the index does not go back to the snapshot's");
+        assert_eq!(node.state.restored_index(), 24);
+        assert_eq!(node.space.staged_chunks(), 0, "the space is emptied at the commit");
+        assert_eq!(node.state.staged_restore_chunks(), None);
     }
 
     #[test]
     fn chunks_out_of_order_or_a_commit_that_does_not_match_change_nothing() {
-        let mut state = State::new();
-        state.apply_at(1, 0, &set("kept", "x"));
+        let mut node = Node::default();
+        node.apply(1, &set("kept", "x"));
         let pieces = archived("restored", 3);
-        state.apply_at(2, 0, &chunk(9, 0, &pieces[0]));
-        assert!(matches!(state.apply_at(3, 0, &chunk(9, 2, &pieces[2])), Response::Rejected(_)));
-        assert!(matches!(state.apply_at(4, 0, &commit(9, 3, 1)), Response::Rejected(_)));
-        assert!(state.kv().get("kept").is_some());
-        assert!(matches!(state.apply_at(5, 0, &commit(9, 1, 1)), Response::Rejected(_)), "no staging left");
-        assert_eq!(state.restored_index(), 0);
+        node.apply(2, &chunk(9, 0, &pieces[0]));
+        assert_eq!(node.state.staged_restore_chunks(), Some(1));
+        assert!(matches!(node.apply(3, &chunk(9, 2, &pieces[2])), Response::Rejected(_)));
+        assert!(matches!(node.apply(4, &commit(9, 3, 1)), Response::Rejected(_)));
+        assert!(node.state.kv().get("kept").is_some());
+        assert!(matches!(node.apply(5, &commit(9, 1, 1)), Response::Rejected(_)), "no staging left");
+        assert_eq!(node.state.restored_index(), 0);
+        assert_eq!(node.space.staged_chunks(), 0);
     }
 
     #[test]
-    fn bytes_that_do_not_decode_are_refused_at_the_commit() {
-        let mut state = State::new();
-        state.apply_at(1, 0, &set("kept", "x"));
+    fn bytes_that_do_not_decode_are_refused_and_the_old_state_comes_back_whole() {
+        let mut node = Node::default();
+        for i in 1..=50 {
+            node.apply(i, &set(&format!("kept/{i}"), "x"));
+        }
+        let before = node.state.clone();
         let garbage = vec![vec![codec::CODEC_VERSION, 0xff, 0xff, 0xff]];
-        assert!(matches!(restore_into(&mut state, 2, 3, &garbage), Response::Rejected(_)));
-        assert!(state.kv().get("kept").is_some());
+        assert!(matches!(node.restore(51, 3, &garbage), Response::Rejected(_)));
+        let mut expected = before;
+        expected.last_index = 52;
+        assert_eq!(node.state, expected, "the spilled state is read back as it was");
+    }
+
+    #[test]
+    fn a_missing_staged_chunk_is_an_error_of_the_node_not_a_refusal() {
+        let mut node = Node::default();
+        let pieces = archived("restored", 2);
+        node.apply(1, &chunk(4, 0, &pieces[0]));
+        node.apply(2, &chunk(4, 1, &pieces[1]));
+        node.space = MemoryRestoreSpace::default();
+        let size = pieces.iter().map(Vec::len).sum::<usize>() as u64;
+        let error = node.state.apply_at_in(3, 0, &commit(4, 2, size), &mut node.space).unwrap_err();
+        assert!(error.to_string().contains("chunk 0 is missing"), "{error}");
+    }
+
+    #[test]
+    fn a_restore_without_a_space_is_refused() {
+        let mut state = State::new();
+        assert!(matches!(state.apply_at(1, 0, &chunk(1, 0, b"x")), Response::Rejected(_)));
+        assert_eq!(state.staged_restore_chunks(), None);
     }
 
     #[test]
     fn a_new_first_chunk_drops_a_restore_that_never_committed() {
-        let mut state = State::new();
+        let mut node = Node::default();
         let abandoned = archived("abandoned", 2);
-        state.apply_at(1, 0, &chunk(1, 0, &abandoned[0]));
-        assert_eq!(restore_into(&mut state, 2, 2, &archived("second", 2)), Response::Applied);
-        assert!(state.kv().get("second").is_some() && state.kv().get("abandoned").is_none());
+        node.apply(1, &chunk(1, 0, &abandoned[0]));
+        assert_eq!(node.restore(2, 2, &archived("second", 2)), Response::Applied);
+        assert!(node.state.kv().get("second").is_some() && node.state.kv().get("abandoned").is_none());
     }
 }

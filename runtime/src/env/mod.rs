@@ -65,16 +65,22 @@ pub enum Space {
     RaftMeta,
     /// The agent's own state (node ID, locally registered services).
     Agent,
+    /// Raft snapshots, as pieces under a generation number (`raft::snapshot_store`).
+    RaftSnapshot,
+    /// A snapshot restore under way: its staged chunks and the spilled old state (`raft::restore_space`).
+    Restore,
 }
 
 impl Space {
-    pub const ALL: [Space; 3] = [Space::RaftLog, Space::RaftMeta, Space::Agent];
+    pub const ALL: [Space; 5] = [Space::RaftLog, Space::RaftMeta, Space::Agent, Space::RaftSnapshot, Space::Restore];
 
     pub fn name(self) -> &'static str {
         match self {
             Space::RaftLog => "raft_log",
             Space::RaftMeta => "raft_meta",
             Space::Agent => "agent",
+            Space::RaftSnapshot => "raft_snapshot",
+            Space::Restore => "restore",
         }
     }
 }

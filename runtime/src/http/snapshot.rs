@@ -70,11 +70,15 @@ pub async fn save<E: Env>(
     let (meta, archive) = tokio::task::spawn_blocking(move || -> std::io::Result<(ArchiveMeta, std::fs::File)> {
         let mut state_file = scratch_file(&data_dir)?;
         let (index, sha256, size_bytes): (u64, String, u64) = {
+            let started = std::time::Instant::now();
             let state = shared.read();
-            let mut hashing = HashingWriter::new(std::io::BufWriter::new(&mut state_file));
-            codec::encode_snapshot_into(&state, &mut hashing)?;
-            let (mut buffered, sha256, size_bytes) = hashing.finish();
-            buffered.flush()?;
+            let locked_after_ms = started.elapsed().as_millis() as u64;
+            // Buffered before the hash: the encoder writes a few bytes at a time.
+            let mut buffered = std::io::BufWriter::with_capacity(64 << 10, HashingWriter::new(&mut state_file));
+            codec::encode_snapshot_into(&state, &mut buffered)?;
+            let (_, sha256, size_bytes) = buffered.into_inner().map_err(|e| e.into_error())?.finish();
+            let held_ms = started.elapsed().as_millis() as u64 - locked_after_ms;
+            tracing::info!(target: "conclave::event", index = state.last_index(), bytes = size_bytes, locked_after_ms, held_ms, "snapshot state encoded");
             (state.last_index(), sha256, size_bytes)
         };
         let meta = ArchiveMeta {

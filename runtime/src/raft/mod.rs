@@ -11,7 +11,10 @@ pub mod leader_fence;
 pub mod log_store;
 pub mod messages;
 pub mod network;
+pub mod pieces;
+pub mod restore_space;
 pub mod seeded_runtime;
+pub mod snapshot_store;
 pub mod state_machine;
 
 use std::io::Cursor;

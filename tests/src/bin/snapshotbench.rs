@@ -2,12 +2,14 @@
 //! on, its own data dir), fills its KV store with MEGABYTES of incompressible 512 KiB values, then takes
 //! `conclave snapshot save` and `conclave snapshot restore` of that archive and prints the server's
 //! resident memory: after the load, and its peak (`VmHWM`, reset through `/proc/PID/clear_refs` before
-//! each phase) while saving and while restoring, each as a multiple of the state's encoded size.
+//! each phase) while saving and while restoring, each as a multiple of the state's encoded size. While
+//! the save runs, one client writes a small key in a loop: the longest of those writes shows how long
+//! the save holds the state.
 //!
 //! `cargo run --release -p conclave-tests --bin snapshotbench [-- MEGABYTES]` (default 1024).
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +55,33 @@ fn run_cli(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// What the probe writer saw: writes answered 200, writes refused (the server's own request timeout),
+/// and the longest wait for an answer of either kind.
+struct ProbeResult {
+    written: u64,
+    timed_out: u64,
+    longest: Duration,
+}
+
+/// Writes a small key in a loop until told to stop.
+fn write_probe(base: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<ProbeResult> {
+    std::thread::spawn(move || {
+        let mut result = ProbeResult { written: 0, timed_out: 0, longest: Duration::ZERO };
+        while !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            let url = format!("{base}/v1/kv/probe");
+            let reply = http::request("PUT", &url, Some(b"x"), Duration::from_secs(120)).expect("probe PUT");
+            match reply.status {
+                200 => result.written += 1,
+                500 if reply.body.contains("timed out") => result.timed_out += 1,
+                other => panic!("probe PUT: {other} {}", reply.body),
+            }
+            result.longest = result.longest.max(started.elapsed());
+        }
+        result
+    })
+}
+
 fn main() {
     let megabytes: u64 = std::env::args().nth(1).map(|a| a.parse().expect("MEGABYTES")).unwrap_or(1024);
     let keys = megabytes * (1 << 20) / VALUE_BYTES as u64;
@@ -90,10 +119,14 @@ fn main() {
     let file = dir.path().join("bench.snap").display().to_string();
     let http_addr = format!("-http-addr={base}");
     reset_peak(pid);
+    let stop_probe = Arc::new(AtomicBool::new(false));
+    let probe = write_probe(base.clone(), stop_probe.clone());
     let started = Instant::now();
     let saved = run_cli(&["snapshot", "save", &http_addr, &file]);
     let save_s = started.elapsed().as_secs_f64();
     let save_peak_kib = status_kib(pid, "VmHWM");
+    stop_probe.store(true, Ordering::Relaxed);
+    let probe = probe.join().expect("probe");
     let inspected = run_cli(&["snapshot", "inspect", &file]);
     let state_bytes: u64 = inspected
         .lines()
@@ -137,5 +170,16 @@ fn main() {
         ratio(restore_peak_kib),
         mib(before_restore_kib)
     );
+    println!(
+        "writes during save       {:>6}      {} timed out, longest wait {:.0} ms",
+        probe.written,
+        probe.timed_out,
+        probe.longest.as_secs_f64() * 1000.0
+    );
+    for line in cluster.agents[0].log().lines() {
+        if line.contains("snapshot state encoded") || line.contains("snapshot written") {
+            println!("server log: {}", line.split_once("conclave::event: ").map_or(line, |(_, event)| event));
+        }
+    }
     println!("server RSS restored    {:>9.1} MiB   {:.2}x state", mib(restored_kib), ratio(restored_kib));
 }
