@@ -1,7 +1,8 @@
 //! The agent as a process, started the way client libraries' test helpers start Consul: `-bootstrap`,
 //! `-pid-file`, `-log-file`, `-log-json`, `node_id` and the leave keys in a config file; SIGHUP reloads
 //! services and keeps the agent running; SIGTERM makes a client agent leave (it shows `left` and drops out
-//! of the catalog) and removes the pid file. Subnet 170.
+//! of the catalog) and removes the pid file; `default_query_time` and `-max-query-time` bound blocking
+//! queries. Subnets 170 and 219.
 
 use std::time::Duration;
 
@@ -125,4 +126,36 @@ fn bootstrap_and_bootstrap_expect_together_are_refused() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bootstrap_expect") && stderr.contains("bootstrap"), "{stderr}");
+}
+
+/// `default_query_time` (from a config file) bounds a blocking query without `?wait=`, and
+/// `-max-query-time` (a flag) bounds one whose `?wait=` asks for more, as in Consul. Subnet 219.
+#[test]
+fn blocking_queries_wait_the_agents_default_query_time_and_no_more_than_its_max() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("query.hcl");
+    std::fs::write(&config, "default_query_time = \"1s\"\n").unwrap();
+    let config = config.display().to_string();
+    let cluster = Cluster::dev_with(219, &["-config-file", &config, "-max-query-time", "2s"]);
+    let agent = &cluster.agents[0];
+    let written = http::put(&agent.url("/v1/kv/watched"), "v").unwrap();
+    assert_eq!(written.status, 200, "{}", written.body);
+    let index = http::get(&agent.url("/v1/kv/watched")).unwrap().index();
+    for (query, bound_s) in [(format!("index={index}"), 1), (format!("index={index}&wait=60s"), 2)] {
+        let started = std::time::Instant::now();
+        let reply = http::request("GET", &agent.url(&format!("/v1/kv/watched?{query}")), None, Duration::from_secs(90))
+            .unwrap();
+        let waited = started.elapsed();
+        assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+        assert!(
+            waited >= Duration::from_millis(bound_s * 900) && waited < Duration::from_secs(bound_s + 5),
+            "{query}: the query waited {waited:?}, the agent's bound is {bound_s}s"
+        );
+    }
+    let refused = std::process::Command::new(conclave_tests::harness::binary())
+        .args(["agent", "-dev", "-max-query-time", "0s"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("max_query_time must be positive"), "{:?}", refused);
 }

@@ -44,6 +44,9 @@ pub struct FileConfig {
     pub ports: FilePorts,
     pub enable_script_checks: Option<bool>,
     pub check_update_interval: Option<String>,
+    /// `default_query_time` and `max_query_time` (Go durations).
+    pub default_query_time: Option<String>,
+    pub max_query_time: Option<String>,
     pub services: Vec<(ServiceDefinition, String)>,
     pub checks: Vec<(ServiceCheck, String, String)>,
     /// `recursors` and `dns_config`.
@@ -190,6 +193,8 @@ fn apply(config: &mut FileConfig, file: &Path, value: Value) -> Result<(), Strin
                 config.enable_script_checks = Some(boolean(file, &key, &value)?)
             }
             "check_update_interval" => config.check_update_interval = Some(string(file, &key, &value)?),
+            "default_query_time" => config.default_query_time = Some(string(file, &key, &value)?),
+            "max_query_time" => config.max_query_time = Some(string(file, &key, &value)?),
             "node_meta" => {
                 let meta = value.as_object().ok_or_else(|| problem(file, &key, "expected an object"))?;
                 for (k, v) in meta {

@@ -23,6 +23,11 @@ impl Default for Ports {
     }
 }
 
+/// Consul's defaults of `default_query_time` and `max_query_time`: how long a blocking query without
+/// `?wait=` waits, and the longest any waits.
+pub const QUERY_WAIT_DEFAULT: Duration = Duration::from_secs(300);
+pub const QUERY_WAIT_MAX: Duration = Duration::from_secs(600);
+
 /// Raft timings. Defaults are tuned for a LAN: heartbeats well under the election timeout, as Raft needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RaftTimings {
@@ -102,6 +107,10 @@ pub struct NodeConfig {
     pub watches: Vec<super::watches::WatchSpec>,
     /// An unchanged check status with a new output is pushed to the catalog at most this often.
     pub check_update_interval: Duration,
+    /// `default_query_time`: a blocking query without `?wait=` waits this long.
+    pub query_wait_default: Duration,
+    /// `max_query_time`: no blocking query waits longer, whatever its `?wait=`.
+    pub query_wait_max: Duration,
     /// `recursors`, `-recursor` and `dns_config`.
     pub dns: crate::config::dns::DnsSettings,
     /// The `autopilot` block: what the first leader stores as the replicated autopilot configuration.
@@ -149,6 +158,8 @@ impl NodeConfig {
             check_update_interval: Duration::from_millis(
                 conclave_core::agent::check_monitor::CHECK_UPDATE_INTERVAL_DEFAULT_MS,
             ),
+            query_wait_default: QUERY_WAIT_DEFAULT,
+            query_wait_max: QUERY_WAIT_MAX,
             dns: crate::config::dns::DnsSettings::default(),
             autopilot: conclave_core::autopilot::AutopilotConfig::default(),
             acl: crate::config::acl::AclSettings::default(),

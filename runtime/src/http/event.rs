@@ -82,7 +82,8 @@ pub async fn list<E: Env>(
     let name = params.value("name").unwrap_or("").to_string();
     let filter = caller.filter();
     let mut recorded = node.events.subscribe();
-    let deadline = tokio::time::Instant::now() + params.wait + node.jitter(params.wait / 16);
+    let wait = super::query_wait(&node, &params);
+    let deadline = tokio::time::Instant::now() + wait + node.jitter(wait / 16);
     let (index, shown) = loop {
         recorded.borrow_and_update();
         let shown: Vec<UserEvent> =

@@ -275,6 +275,12 @@ pub async fn catalog_read<E: Env, T: Serialize>(
     Ok(response)
 }
 
+/// How long a blocking query waits on this agent: its `?wait=` within the agent's `default_query_time`
+/// and `max_query_time`.
+pub fn query_wait<E: Env>(node: &Node<E>, params: &QueryParams) -> std::time::Duration {
+    params.wait_within(node.config.query_wait_default, node.config.query_wait_max)
+}
+
 /// The waiting half of a read: the datacenter check, the read barrier the consistency mode needs, and
 /// for a blocking query (`?index=`) the wait until `key`'s index passes the client's or `wait` runs out.
 pub async fn await_read<E: Env>(node: &Node<E>, params: &QueryParams, key: &WatchKey) -> Result<(), HttpError> {
@@ -283,7 +289,8 @@ pub async fn await_read<E: Env>(node: &Node<E>, params: &QueryParams, key: &Watc
         node.read_barrier().await?;
     }
     if let Some(client_index) = params.index.filter(|i| *i > 0) {
-        let wait = params.wait + node.jitter(params.wait / 16);
+        let asked = query_wait(node, params);
+        let wait = asked + node.jitter(asked / 16);
         let deadline = tokio::time::Instant::now() + wait;
         let mut applied = node.state.subscribe();
         while node.state.read().index_of(key) <= client_index {

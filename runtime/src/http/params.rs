@@ -5,10 +5,6 @@ use std::time::Duration;
 
 use super::HttpError;
 
-/// Default and maximum blocking-query wait, as Consul's `-default-query-time` and `-max-query-time`.
-pub const QUERY_WAIT_DEFAULT: Duration = Duration::from_secs(300);
-pub const QUERY_WAIT_MAX: Duration = Duration::from_secs(600);
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Consistency {
     /// Linearizable through the leader's read index (Conclave's default is as strong as `consistent`).
@@ -32,7 +28,8 @@ impl Consistency {
 pub struct QueryParams {
     pub consistency: Consistency,
     pub index: Option<u64>,
-    pub wait: Duration,
+    /// `?wait=` as asked (`None`: absent, empty or zero); see [`QueryParams::wait_within`].
+    pub wait: Option<Duration>,
     pub pretty: bool,
     pub tags: Vec<String>,
     pub passing: bool,
@@ -44,6 +41,12 @@ pub struct QueryParams {
 }
 
 impl QueryParams {
+    /// How long a blocking query waits: `?wait=`, or `default` without one, and never more than `max`
+    /// (Consul's `default_query_time` and `max_query_time`).
+    pub fn wait_within(&self, default: Duration, max: Duration) -> Duration {
+        self.wait.unwrap_or(default).min(max)
+    }
+
     pub fn parse(raw: Option<&str>) -> Result<QueryParams, HttpError> {
         let pairs: Vec<(String, String)> = match raw {
             Some(raw) => {
@@ -68,10 +71,11 @@ impl QueryParams {
             Some(text) => Some(text.parse::<u64>().map_err(|_| HttpError::bad_request("Invalid index"))?),
         };
         let wait = match value("wait") {
-            None | Some("") => QUERY_WAIT_DEFAULT,
-            Some(text) => conclave_core::api::parse_go_duration(text)
-                .map_err(|_| HttpError::bad_request("Invalid wait time"))?
-                .min(QUERY_WAIT_MAX),
+            None | Some("") => None,
+            Some(text) => Some(
+                conclave_core::api::parse_go_duration(text).map_err(|_| HttpError::bad_request("Invalid wait time"))?,
+            )
+            .filter(|wait| !wait.is_zero()),
         };
         let passing = match value("passing") {
             None => false,
@@ -168,8 +172,19 @@ mod tests {
         let params = QueryParams::parse(Some("tag=a&tag=b&index=5&wait=120000ms")).unwrap();
         assert_eq!(params.tags, vec!["a", "b"]);
         assert_eq!(params.index, Some(5));
-        assert_eq!(params.wait, Duration::from_secs(120));
+        assert_eq!(params.wait, Some(Duration::from_secs(120)));
         assert_eq!(QueryParams::parse(Some("index=x")).unwrap_err().message, "Invalid index");
         assert_eq!(QueryParams::parse(Some("wait=15x")).unwrap_err().message, "Invalid wait time");
+    }
+
+    #[test]
+    fn the_wait_is_the_agents_default_without_one_and_never_beyond_its_maximum() {
+        let (default, max) = (Duration::from_secs(30), Duration::from_secs(60));
+        for (query, waits) in
+            [("index=1", 30), ("wait=&index=1", 30), ("wait=0s", 30), ("wait=5s", 5), ("wait=10m", 60)]
+        {
+            let params = QueryParams::parse(Some(query)).unwrap();
+            assert_eq!(params.wait_within(default, max), Duration::from_secs(waits), "{query}");
+        }
     }
 }

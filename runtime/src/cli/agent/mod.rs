@@ -54,6 +54,12 @@ pub struct AgentArgs {
     /// `false`: derive the node ID from the host's machine ID (Consul's default is true: a random ID).
     #[arg(long = "disable-host-node-id", num_args = 0..=1, default_missing_value = "true")]
     pub disable_host_node_id: Option<bool>,
+    /// How long a blocking query without `?wait=` waits (Go duration, default 300s).
+    #[arg(long = "default-query-time")]
+    pub default_query_time: Option<String>,
+    /// The longest any blocking query waits, whatever its `?wait=` (Go duration, default 600s).
+    #[arg(long = "max-query-time")]
+    pub max_query_time: Option<String>,
     /// Directory for the agent's durable state.
     #[arg(long = "data-dir")]
     pub data_dir: Option<PathBuf>,
@@ -260,6 +266,23 @@ impl AgentArgs {
         if let Some(interval) = &file.check_update_interval {
             config.check_update_interval = conclave_core::api::parse_go_duration(interval)
                 .map_err(|e| anyhow::anyhow!("invalid check_update_interval {interval:?}: {e}"))?;
+        }
+        for (flag, value, setting) in [
+            (
+                "default_query_time",
+                self.default_query_time.clone().or(file.default_query_time.clone()),
+                &mut config.query_wait_default,
+            ),
+            ("max_query_time", self.max_query_time.clone().or(file.max_query_time.clone()), &mut config.query_wait_max),
+        ] {
+            if let Some(text) = value {
+                let wait = conclave_core::api::parse_go_duration(&text)
+                    .map_err(|e| anyhow::anyhow!("invalid {flag} {text:?}: {e}"))?;
+                if wait.is_zero() {
+                    bail!("{flag} must be positive, got {text:?}");
+                }
+                *setting = wait;
+            }
         }
         if let Some(domain) = self.domain.clone().or(file.domain.clone()) {
             config.domain = domain;

@@ -156,7 +156,7 @@ async fn reload(args: &AgentArgs, node: &Arc<Node<TokioEnv>>) {
 
 /// The settings that differ between the running configuration and a fresh read, by name.
 fn needs_restart(running: &NodeConfig, fresh: &NodeConfig) -> Vec<&'static str> {
-    let checks: [(&'static str, bool); 13] = [
+    let checks: [(&'static str, bool); 15] = [
         ("datacenter", running.datacenter != fresh.datacenter),
         ("node_name", running.node_name != fresh.node_name),
         ("server", running.server != fresh.server),
@@ -170,6 +170,8 @@ fn needs_restart(running: &NodeConfig, fresh: &NodeConfig) -> Vec<&'static str> 
         ("acl", running.acl != fresh.acl),
         ("tls / encrypt", running.security != fresh.security),
         ("telemetry", running.telemetry != fresh.telemetry),
+        ("default_query_time", running.query_wait_default != fresh.query_wait_default),
+        ("max_query_time", running.query_wait_max != fresh.query_wait_max),
     ];
     checks.into_iter().filter(|(_, changed)| *changed).map(|(name, _)| name).collect()
 }
