@@ -132,11 +132,17 @@ impl State {
         space: &mut dyn RestoreSpace,
     ) -> io::Result<Response> {
         let old = std::mem::take(self);
-        let spilled_bytes = {
+        let spilled = {
             let mut spill = io::BufWriter::with_capacity(BUFFER_BYTES, space.spill_writer());
-            let written = codec::encode_snapshot_into(&old, &mut spill)?;
-            spill.flush()?;
-            written
+            codec::encode_snapshot_into(&old, &mut spill).and_then(|written| spill.flush().map(|()| written))
+        };
+        let spilled_bytes = match spilled {
+            Ok(written) => written,
+            Err(e) => {
+                // The node stops on this error; until it does, its readers keep the old state.
+                *self = old;
+                return Err(e);
+            }
         };
         let old_clock_ms = old.clock_ms;
         drop(old);
@@ -295,6 +301,50 @@ mod tests {
         let size = pieces.iter().map(Vec::len).sum::<usize>() as u64;
         let error = node.state.apply_at_in(3, 0, &commit(4, 2, size), &mut node.space).unwrap_err();
         assert!(error.to_string().contains("chunk 0 is missing"), "{error}");
+    }
+
+    /// A memory space whose disk fills up when the old state is spilled.
+    struct FullDiskAtSpill(MemoryRestoreSpace);
+
+    struct FullDisk;
+
+    impl Write for FullDisk {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::other("no space left on device"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl RestoreSpace for FullDiskAtSpill {
+        fn clear(&mut self) -> io::Result<()> {
+            self.0.clear()
+        }
+        fn put_chunk(&mut self, seq: u32, bytes: &[u8]) -> io::Result<()> {
+            self.0.put_chunk(seq, bytes)
+        }
+        fn read_chunks(&mut self, chunks: u32) -> Box<dyn Read + '_> {
+            self.0.read_chunks(chunks)
+        }
+        fn spill_writer(&mut self) -> Box<dyn Write + '_> {
+            Box::new(FullDisk)
+        }
+        fn read_spill(&mut self) -> Box<dyn Read + '_> {
+            self.0.read_spill()
+        }
+    }
+
+    #[test]
+    fn a_spill_that_fails_is_an_error_of_the_node_and_keeps_the_old_state_in_memory() {
+        let mut state = State::new();
+        state.apply_at(1, 0, &set("kept", "x"));
+        let mut space = FullDiskAtSpill(MemoryRestoreSpace::default());
+        let pieces = archived("restored", 1);
+        state.apply_at_in(2, 0, &chunk(5, 0, &pieces[0]), &mut space).unwrap();
+        let error = state.apply_at_in(3, 0, &commit(5, 1, pieces[0].len() as u64), &mut space).unwrap_err();
+        assert!(error.to_string().contains("no space left"), "{error}");
+        assert!(state.kv().get("kept").is_some(), "readers keep the old state until the node stops");
     }
 
     #[test]
