@@ -20,5 +20,5 @@ pub use authorize::{check, Permission};
 pub use command::{Command, Proposal, Response};
 pub use machine::State;
 pub use restore::{RestoreCommand, RESTORE_CHUNK_BYTES_MAX};
-pub use restore_space::{ChunkReader, MemoryRestoreSpace, NoRestoreSpace, RestoreSpace};
+pub use restore_space::{missing_chunk, ChunkReader, MemoryRestoreSpace, NoRestoreSpace, RestoreSpace};
 pub use watch::WatchKey;

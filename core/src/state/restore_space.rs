@@ -79,6 +79,12 @@ impl MemoryRestoreSpace {
     }
 }
 
+/// The error for piece `seq` of a stream (staged restore chunks, a spill, a Raft snapshot's pieces)
+/// not found where it was stored.
+pub fn missing_chunk(seq: u32) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("stored chunk {seq} is missing"))
+}
+
 /// Reads numbered pieces one after the other from a lookup, fetching each when the one before has been
 /// read.
 pub struct ChunkReader<F: FnMut(u32) -> io::Result<Option<Vec<u8>>>> {
@@ -112,10 +118,7 @@ impl<F: FnMut(u32) -> io::Result<Option<Vec<u8>>>> Read for ChunkReader<F> {
             let bytes = match ((self.lookup)(seq)?, self.end_seq) {
                 (Some(bytes), _) => bytes,
                 (None, None) => return Ok(0),
-                (None, Some(_)) => {
-                    let missing = format!("staged restore chunk {seq} is missing");
-                    return Err(io::Error::new(io::ErrorKind::NotFound, missing));
-                }
+                (None, Some(_)) => return Err(missing_chunk(seq)),
             };
             self.current = io::Cursor::new(bytes);
             self.next_seq += 1;

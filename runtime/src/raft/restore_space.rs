@@ -6,7 +6,7 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use conclave_core::state::RestoreSpace;
+use conclave_core::state::{missing_chunk, RestoreSpace};
 
 use super::pieces::{delete_pieces, piece_key, read_pieces, PieceWriter};
 use crate::env::{Space, Store, WriteOp};
@@ -25,9 +25,7 @@ impl StoreRestoreSpace {
 
     /// Staged chunk `seq`; a missing one is an error.
     pub fn staged_chunk(&self, seq: u32) -> io::Result<Vec<u8>> {
-        self.store
-            .get(Space::Restore, &piece_key(CHUNK_PREFIX, seq))?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("staged restore chunk {seq} is missing")))
+        self.store.get(Space::Restore, &piece_key(CHUNK_PREFIX, seq))?.ok_or_else(|| missing_chunk(seq))
     }
 }
 
