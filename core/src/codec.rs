@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::state::State;
 
 /// Version of every encoding this module produces. Bump it when a stored or sent type changes shape.
-pub const CODEC_VERSION: u8 = 8;
+pub const CODEC_VERSION: u8 = 9;
 
 /// Largest value decoded, so a corrupt length prefix cannot ask for unbounded memory.
 pub const DECODE_BYTES_MAX: usize = 256 << 20;
@@ -135,7 +135,8 @@ mod tests {
 
     #[test]
     fn unknown_version_is_refused() {
-        assert_eq!(decode::<u64>(&[9, 1]), Err(CodecError::UnknownVersion(9)));
+        let next = CODEC_VERSION + 1;
+        assert_eq!(decode::<u64>(&[next, 1]), Err(CodecError::UnknownVersion(next)));
         assert_eq!(decode::<u64>(&[]), Err(CodecError::Empty));
     }
 

@@ -28,7 +28,7 @@ fn status(u: &mut Unstructured) -> Result<CheckStatus> {
 }
 
 fn command(u: &mut Unstructured) -> Result<Command> {
-    Ok(match u.int_in_range(0..=7)? {
+    Ok(match u.int_in_range(0..=8)? {
         0 | 1 => {
             let service = if u.arbitrary()? {
                 Some(ServiceSpec {
@@ -73,6 +73,7 @@ fn command(u: &mut Unstructured) -> Result<Command> {
             ..Default::default()
         })),
         6 => Command::Session(SessionCommand::Destroy { id: pick(u, SESSIONS)? }),
+        8 => Command::ReapTombstones { deleted_before_ms: u.int_in_range(0..=40_000u64)? },
         _ => {
             let verbs = [KvVerb::Set, KvVerb::Cas, KvVerb::Lock, KvVerb::Get, KvVerb::CheckIndex, KvVerb::Delete];
             let mut ops = Vec::new();

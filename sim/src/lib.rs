@@ -6,6 +6,7 @@
 //! failing run prints the command that replays it.
 
 pub mod acl_client;
+pub mod agent_churn_client;
 pub mod cas_client;
 pub mod checker;
 pub mod client;

@@ -115,6 +115,14 @@ fn main() -> ExitCode {
                 stall.held_longest_after_step_down_us as f64 / 1e6
             );
         }
+        if report.agents.observations > 0 {
+            println!(
+                "agents: {} looks, {} after the bound; catalog matched every agent {:.1}s after the heal",
+                report.agents.observations,
+                report.agents.settled,
+                report.agents.converged_after_us as f64 / 1e6
+            );
+        }
         if report.sessions > 0 {
             println!(
                 "locks: {} holds, {} sessions ({} seen expire)",

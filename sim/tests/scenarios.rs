@@ -56,6 +56,7 @@ scenario_test!(server_leave_rejoin_leaves_raft_and_comes_back, "server-leave-rej
 scenario_test!(bootstrap_expect_forms_exactly_one_cluster, "bootstrap-expect");
 scenario_test!(gossip_key_rotation_during_a_partition_reaches_every_member_after_the_heal, "gossip-key-rotation");
 scenario_test!(leader_disk_stall_steps_the_leader_down_and_writes_resume, "leader-disk-stall");
+scenario_test!(client_agent_churn_converges_the_catalog_on_each_agent, "client-agent-churn");
 
 #[test]
 fn every_scenario_has_a_test() {
@@ -81,6 +82,7 @@ fn every_scenario_has_a_test() {
             "bootstrap-expect",
             "gossip-key-rotation",
             "leader-disk-stall",
+            "client-agent-churn",
         ]
     );
 }

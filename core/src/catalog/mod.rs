@@ -4,6 +4,7 @@
 
 pub mod command;
 mod index;
+pub mod node_entries;
 mod query;
 mod remove;
 mod table;
@@ -16,6 +17,7 @@ pub use command::{
     service_id_of, CatalogCommand, CheckSpec, DeregisterRequest, HealthLoss, NodeSpec, RegisterRequest, ServiceSpec,
 };
 pub use index::Indexes;
+pub use node_entries::{NodeCatalog, NodeEntries, OfNode};
 pub use query::ServiceHealth;
 pub use table::CatalogTable;
 pub use txn_ops::{CatalogEntry, CatalogTxnOp, CatalogVerb, TxnWritten};

@@ -13,6 +13,6 @@ mod txn_ops;
 
 pub use session::{ServiceCheckRef, Session, SessionBehavior, Sessions};
 pub use session_command::SessionCommand;
-pub use store::{KvCommand, KvEntry, KvStore, KV_VALUE_BYTES_MAX};
+pub use store::{KvCommand, KvEntry, KvStore, Tombstone, KV_VALUE_BYTES_MAX};
 pub use txn::{TxnError, TxnOp, TxnOutcome, TxnResult, TXN_OPS_MAX};
 pub use txn_ops::kv_txn_command;

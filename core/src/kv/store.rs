@@ -1,7 +1,9 @@
 //! Keys and values: Consul's KV table. Values are bytes; `flags` is an opaque u64; `cas` makes a write
 //! conditional on the key's `ModifyIndex` (0 = create only); `lock`/`unlock` take and give back a key's
-//! lock for a session. Deleted keys leave a tombstone index so that a blocking query on a prefix sees the
-//! delete, and keys whose lock was lost by an invalidated session carry a lock delay.
+//! lock for a session. Deleted keys leave a tombstone (the index and time of the delete) so that a
+//! blocking query on the key or a prefix sees the delete; the leader reaps tombstones older than the
+//! tombstone TTL (`reap_tombstones`, Consul's tombstone GC), so a store with churn does not grow for good.
+//! Keys whose lock was lost by an invalidated session carry a lock delay.
 
 use std::collections::BTreeMap;
 
@@ -83,11 +85,20 @@ impl KvCommand {
     }
 }
 
+/// What a deleted key leaves until it is reaped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// The index of the delete.
+    pub index: u64,
+    /// When it applied (ms, the replicated clock).
+    pub deleted_at_ms: u64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
     entries: BTreeMap<String, KvEntry>,
-    /// Deleted key → the index that deleted it.
-    tombstones: BTreeMap<String, u64>,
+    /// Deleted key → its tombstone.
+    tombstones: BTreeMap<String, Tombstone>,
     /// Key → the time (ms, the proposing leader's clock) before which no session may lock it.
     lock_delays_until_ms: BTreeMap<String, u64>,
     /// Index of the last change anywhere in the store.
@@ -131,12 +142,12 @@ impl KvStore {
                 true
             }
             KvCommand::Delete { key } => {
-                self.remove(index, key);
+                self.remove(index, now_ms, key);
                 true
             }
             KvCommand::DeleteTree { prefix } => {
                 let doomed: Vec<String> = self.list(prefix).into_iter().map(|e| e.key.clone()).collect();
-                doomed.iter().for_each(|key| self.remove(index, key));
+                doomed.iter().for_each(|key| self.remove(index, now_ms, key));
                 true
             }
             KvCommand::DeleteCas { key, index: expected } => {
@@ -144,7 +155,7 @@ impl KvStore {
                 if current != *expected {
                     return false;
                 }
-                self.remove(index, key);
+                self.remove(index, now_ms, key);
                 true
             }
         }
@@ -179,20 +190,46 @@ impl KvStore {
         self.table_index = index;
     }
 
-    fn remove(&mut self, index: u64, key: &str) {
+    fn remove(&mut self, index: u64, now_ms: u64, key: &str) {
         if self.entries.remove(key).is_some() {
-            self.tombstones.insert(key.to_string(), index);
+            self.tombstones.insert(key.to_string(), Tombstone { index, deleted_at_ms: now_ms });
             self.table_index = index;
         }
     }
 
+    /// Forgets the tombstones of deletes that applied before `deleted_before_ms`; returns how many. The
+    /// table index stays: a blocking query waiting past a reaped delete's index keeps waiting for the
+    /// next change (the key's index now reads as 0, below what it waits past), and one that began before
+    /// the delete was woken by it long ago.
+    pub fn reap_tombstones(&mut self, deleted_before_ms: u64) -> usize {
+        let before = self.tombstones.len();
+        self.tombstones.retain(|_, tombstone| tombstone.deleted_at_ms >= deleted_before_ms);
+        before - self.tombstones.len()
+    }
+
+    /// Whether any tombstone is of a delete that applied before `deleted_before_ms` (the leader's cue).
+    pub fn has_tombstones_before(&self, deleted_before_ms: u64) -> bool {
+        self.tombstones.values().any(|tombstone| tombstone.deleted_at_ms < deleted_before_ms)
+    }
+
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.len()
+    }
+
     /// What a session's invalidation does to the keys it holds: released (or deleted with `delete`), and
     /// each locked against new holders until `lock_delay_until_ms`.
-    pub fn drop_session_locks(&mut self, index: u64, session: &str, delete: bool, lock_delay_until_ms: u64) {
+    pub fn drop_session_locks(
+        &mut self,
+        index: u64,
+        now_ms: u64,
+        session: &str,
+        delete: bool,
+        lock_delay_until_ms: u64,
+    ) {
         let held: Vec<String> = self.entries.values().filter(|e| e.session == session).map(|e| e.key.clone()).collect();
         for key in held {
             if delete {
-                self.remove(index, &key);
+                self.remove(index, now_ms, &key);
             } else if let Some(entry) = self.entries.get_mut(&key) {
                 entry.session.clear();
                 entry.modify_index = index;
@@ -242,7 +279,7 @@ impl KvStore {
             .tombstones
             .range(prefix.to_string()..)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, i)| *i)
+            .map(|(_, tombstone)| tombstone.index)
             .max()
             .unwrap_or(0);
         live.max(deleted)
@@ -252,7 +289,7 @@ impl KvStore {
     pub fn key_index(&self, key: &str) -> u64 {
         match self.entries.get(key) {
             Some(entry) => entry.modify_index,
-            None => self.tombstones.get(key).copied().unwrap_or(0),
+            None => self.tombstones.get(key).map(|tombstone| tombstone.index).unwrap_or(0),
         }
     }
 
@@ -290,6 +327,23 @@ mod tests {
         assert!(kv.apply(3, 0, &cas("a", "3", 1)));
         let entry = kv.get("a").unwrap();
         assert_eq!((entry.create_index, entry.modify_index), (1, 3));
+    }
+
+    #[test]
+    fn tombstones_older_than_the_cutoff_are_reaped_and_newer_ones_stay() {
+        let mut kv = KvStore::default();
+        kv.apply(1, 1_000, &set("app/a", "1"));
+        kv.apply(2, 1_000, &set("app/b", "2"));
+        kv.apply(3, 5_000, &KvCommand::Delete { key: "app/a".into() });
+        kv.apply(4, 9_000, &KvCommand::Delete { key: "app/b".into() });
+        assert_eq!(kv.tombstone_count(), 2);
+        assert!(!kv.has_tombstones_before(5_000));
+        assert!(kv.has_tombstones_before(5_001));
+        assert_eq!(kv.reap_tombstones(5_001), 1);
+        assert_eq!((kv.key_index("app/a"), kv.key_index("app/b")), (0, 4));
+        assert_eq!(kv.prefix_index("app/"), 4);
+        assert_eq!(kv.reap_tombstones(20_000), 1);
+        assert_eq!((kv.tombstone_count(), kv.prefix_index("app/"), kv.table_index()), (0, 0, 4));
     }
 
     #[test]
@@ -338,7 +392,7 @@ mod tests {
     fn an_invalidated_session_leaves_a_lock_delay() {
         let mut kv = KvStore::default();
         kv.apply(1, 1_000, &lock("l", "s1"));
-        kv.drop_session_locks(2, "s1", false, 16_000);
+        kv.drop_session_locks(2, 0, "s1", false, 16_000);
         assert_eq!(kv.get("l").unwrap().session, "");
         assert!(!kv.apply(3, 15_999, &lock("l", "s2")));
         assert!(kv.apply(4, 16_000, &lock("l", "s2")));
@@ -349,7 +403,7 @@ mod tests {
         let mut kv = KvStore::default();
         kv.apply(1, 0, &lock("l", "s1"));
         kv.apply(2, 0, &set("free", ""));
-        kv.drop_session_locks(3, "s1", true, 0);
+        kv.drop_session_locks(3, 0, "s1", true, 0);
         assert!(kv.get("l").is_none());
         assert!(kv.get("free").is_some());
         assert_eq!(kv.prefix_index("l"), 3);

@@ -80,6 +80,10 @@ impl State {
             Command::Ca(command) => Response::of(self.ca.apply(index, command)),
             Command::Autopilot(command) => Response::Kv(self.autopilot.apply(index, command)),
             Command::Restore(_) => Response::Rejected("a restore is applied with a restore space".into()),
+            Command::ReapTombstones { deleted_before_ms } => {
+                self.kv.reap_tombstones(*deleted_before_ms);
+                Response::Applied
+            }
             Command::Noop => Response::Applied,
         }
     }
@@ -122,6 +126,6 @@ impl State {
     fn end_session(&mut self, index: u64, id: &str) {
         let Some(session) = self.sessions.remove(index, id) else { return };
         let delete = session.behavior == SessionBehavior::Delete;
-        self.kv.drop_session_locks(index, id, delete, session.lock_delay_until_ms(self.clock_ms));
+        self.kv.drop_session_locks(index, self.clock_ms, id, delete, session.lock_delay_until_ms(self.clock_ms));
     }
 }

@@ -71,6 +71,7 @@ impl State {
             Command::Ca(_) | Command::Autopilot(_) => out.push(permission(Resource::Operator, "", Need::Write)),
             // Consul asks for a management token: a restore replaces the ACL table too.
             Command::Restore(_) => out.push(permission(Resource::Acl, "", Need::Write)),
+            Command::ReapTombstones { .. } => out.push(permission(Resource::Operator, "", Need::Write)),
             Command::Noop => {}
         }
         out

@@ -36,6 +36,9 @@ pub enum Command {
     Restore(RestoreCommand),
     /// An entry that changes nothing (used by a new leader and by tests); it still advances the index.
     Noop,
+    /// The leader's tombstone GC: forget the KV tombstones of deletes applied before this time (ms, the
+    /// replicated clock).
+    ReapTombstones { deleted_before_ms: u64 },
 }
 
 /// A command with the time its leader proposed it (the replicated clock the state machine measures lock

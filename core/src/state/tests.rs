@@ -249,3 +249,41 @@ fn a_failed_transaction_is_undone_with_every_error_reported() {
     assert!(state.kv().get("b").is_none(), "the set before the failure is undone");
     assert_eq!(state.last_index(), 2);
 }
+
+/// A query "waits" while the key's index is at most the index it waits past (the HTTP layer's rule).
+fn wakes(state: &State, key: &WatchKey, waiting_past: u64) -> bool {
+    state.index_of(key) > waiting_past
+}
+
+#[test]
+fn reaping_tombstones_keeps_blocking_queries_on_deleted_keys_right() {
+    use crate::kv::KvCommand;
+    let set = |key: &str| Command::Kv(KvCommand::Set { key: key.into(), value: b"v".to_vec(), flags: 0 });
+    let mut state = State::new();
+    state.apply_at(1, 1_000, &set("app/a"));
+    state.apply_at(2, 1_000, &set("app/b"));
+    let (key, prefix) = (WatchKey::KvKey("app/a".into()), WatchKey::KvPrefix("app/".into()));
+    // Queries that began before the delete (waiting past index 2) are woken by it.
+    state.apply_at(3, 2_000, &Command::Kv(KvCommand::Delete { key: "app/a".into() }));
+    assert!(wakes(&state, &key, 2) && wakes(&state, &prefix, 2));
+    // The reap forgets the tombstone without waking queries that wait past the delete.
+    state.apply_at(4, 900_000, &Command::ReapTombstones { deleted_before_ms: 3_000 });
+    assert_eq!(state.kv().tombstone_count(), 0);
+    assert!(!wakes(&state, &key, 3) && !wakes(&state, &prefix, 3));
+    // The next change under them wakes them.
+    state.apply_at(5, 900_001, &set("app/a"));
+    assert!(wakes(&state, &key, 3) && wakes(&state, &prefix, 3));
+}
+
+#[test]
+fn a_reap_proposed_on_behalf_of_a_token_needs_operator_write() {
+    let authority = crate::acl::Authority { secret_id: String::new(), default_allow: false, datacenter: "dc1".into() };
+    let proposal = Proposal {
+        proposed_at_ms: 0,
+        command: Command::ReapTombstones { deleted_before_ms: 1 },
+        authority: Some(authority),
+    };
+    let mut state = State::new();
+    let answer = state.apply_proposal(1, &proposal, &mut crate::state::NoRestoreSpace).unwrap();
+    assert!(matches!(answer, Response::Denied(_)), "{answer:?}");
+}

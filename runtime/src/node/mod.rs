@@ -25,6 +25,7 @@ pub mod rpc_server;
 pub mod self_register;
 pub mod sessions;
 pub mod step_down;
+pub mod tombstone_gc;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -80,6 +81,8 @@ pub struct Node<E: Env> {
     pub last_leader_contact: Mutex<Option<tokio::time::Instant>>,
     /// The services and checks registered on this agent.
     pub local: Mutex<conclave_core::agent::LocalState>,
+    /// Told when a push to the catalog failed: anti-entropy then runs its full pass soon.
+    pub catalog_sync_failed: tokio::sync::Notify,
     /// Notified by `/v1/agent/leave`: the driver stops.
     pub shutdown: tokio::sync::Notify,
     /// The leader's session TTL deadlines.
@@ -248,6 +251,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         shutdown: tokio::sync::Notify::new(),
         session_timers: sessions::SessionTimers::new(faults.session_ttl_early),
         checks: checks::CheckRunners::default(),
+        catalog_sync_failed: tokio::sync::Notify::new(),
         gossip: gossip::GossipHandle::default(),
         acl,
         events: events::UserEvents::default(),
@@ -320,6 +324,7 @@ pub fn spawn_tasks<E: Env>(node: &Arc<Node<E>>, sockets: NodeSockets<E>) {
         tokio::spawn(gossip::reconcile(node.clone()));
         tokio::spawn(autopilot::run(node.clone()));
         tokio::spawn(disk_watchdog::run(node.clone()));
+        tokio::spawn(tombstone_gc::run(node.clone()));
     }
 }
 
@@ -361,7 +366,7 @@ pub async fn reload_config<E: Env>(node: &Arc<Node<E>>) -> Result<(), String> {
         .map(|id| conclave_core::agent::LocalState::deregister_command(&node.config.node_name, Some(id), None))
         .collect();
     node.push_to_catalog(deregistrations).await;
-    node.push_to_catalog(node.local_sync_commands()).await;
+    node.sync_all().await;
     tracing::info!(target: "conclave::event", node = %node.config.node_name, "configuration reloaded");
     Ok(())
 }

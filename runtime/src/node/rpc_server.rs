@@ -100,5 +100,8 @@ async fn handle<E: Env>(node: &Arc<Node<E>>, request: Request, auth: PeerAuth) -
         }
         (Request::Ping, _) => Reply::Pong,
         (Request::ElectNow { from }, _) => Reply::ElectNow(super::step_down::handle_elect_now(node, from).await),
+        (Request::NodeEntries { node: name, token }, _) => {
+            Reply::NodeEntries(super::agent_state::serve_node_entries(node, &name, &token).await)
+        }
     }
 }

@@ -18,8 +18,11 @@ const KEY_VOTE: &[u8] = b"vote";
 const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_LAST_PURGED: &[u8] = b"last_purged";
 
-/// Upper bound on entries returned by one read, so a lagging follower's catch-up is sent in batches.
-const READ_ENTRIES_MAX: usize = 4096;
+/// Entries read from the store in one scan. A read of a longer range takes several scans and returns
+/// the whole range: openraft's apply path asks for every committed entry at once and takes a short
+/// answer for a storage error (a follower catching up after a long partition commits far past this).
+/// Replication batches are bounded by openraft's own `max_payload_entries`.
+const SCAN_ENTRIES_MAX: usize = 4096;
 
 fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
@@ -80,11 +83,23 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => None,
         };
         let to_key = to.map(index_key);
-        let rows = self
-            .store
-            .scan(Space::RaftLog, &index_key(from), to_key.as_ref().map(|k| k.as_slice()), READ_ENTRIES_MAX)
-            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
-        rows.iter().map(|(_, v)| Self::decode_entry(v)).collect()
+        let mut entries = Vec::new();
+        let mut next = from;
+        loop {
+            let rows = self
+                .store
+                .scan(Space::RaftLog, &index_key(next), to_key.as_ref().map(|k| k.as_slice()), SCAN_ENTRIES_MAX)
+                .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+            for (_, bytes) in &rows {
+                entries.push(Self::decode_entry(bytes)?);
+            }
+            match entries.last() {
+                Some(last) if rows.len() == SCAN_ENTRIES_MAX && last.log_id.index < u64::MAX => {
+                    next = last.log_id.index + 1;
+                }
+                _ => return Ok(entries),
+            }
+        }
     }
 }
 
@@ -156,5 +171,38 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             WriteOp::DeleteRange(Space::RaftLog, index_key(0).to_vec(), index_key(log_id.index + 1).to_vec()),
         ];
         self.write_synced(ops, ErrorSubject::Logs).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::MemStore;
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    fn store_with_entries(count: u64) -> LogStore {
+        let store: Arc<dyn Store> = Arc::new(MemStore::new());
+        let ops = (1..=count)
+            .map(|index| {
+                let entry: Entry<TypeConfig> =
+                    Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Blank };
+                WriteOp::Put(Space::RaftLog, index_key(index).to_vec(), codec::encode(&entry))
+            })
+            .collect();
+        store.write(ops).unwrap();
+        LogStore::new(store, DiskSyncs::new())
+    }
+
+    #[tokio::test]
+    async fn a_read_longer_than_one_scan_returns_the_whole_range() {
+        let count = 3 * SCAN_ENTRIES_MAX as u64 + 17;
+        let mut log = store_with_entries(count);
+        let entries = log.try_get_log_entries(1..=count).await.unwrap();
+        assert_eq!(entries.len() as u64, count);
+        assert!(entries.iter().enumerate().all(|(i, e)| e.log_id.index == i as u64 + 1));
+        let tail = log.try_get_log_entries(5000..).await.unwrap();
+        assert_eq!((tail.len() as u64, tail[0].log_id.index), (count - 4999, 5000));
+        let exact = log.try_get_log_entries(1..SCAN_ENTRIES_MAX as u64 + 1).await.unwrap();
+        assert_eq!(exact.len(), SCAN_ENTRIES_MAX);
     }
 }

@@ -70,6 +70,12 @@ pub enum Request {
     ElectNow {
         from: NodeId,
     },
+    /// A client agent's anti-entropy asks a server what the catalog holds under its node (with ACLs on,
+    /// `token` needs `node:read` on it).
+    NodeEntries {
+        node: String,
+        token: String,
+    },
 }
 
 /// What a client agent asks a server to sign through auto_encrypt.
@@ -144,4 +150,6 @@ pub enum Reply {
     Pong,
     /// The election was started, or why not.
     ElectNow(Result<(), String>),
+    /// The catalog's entries under the asked node, or why the server cannot tell.
+    NodeEntries(Result<conclave_core::catalog::NodeEntries, String>),
 }

@@ -191,6 +191,21 @@ pub struct History {
     pub token_writes: Vec<crate::acl_client::TokenWrite>,
     /// `gossip-key-rotation`: the operator's keyring steps and listings.
     pub keyring: Vec<super::keyring::KeyringObservation>,
+    /// `client-agent-churn`: each agent's own services and checks beside the catalog's under its node.
+    pub agent_views: Vec<AgentView>,
+}
+
+/// One look at a client agent: what it holds (`/v1/agent/services`, `/v1/agent/checks`) and what a server
+/// answered for its node (`/v1/catalog/node/:node`, `/v1/health/node/:node`, without `serfHealth`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentView {
+    pub agent: String,
+    /// When the catalog's answer came (simulated microseconds).
+    pub at_us: u64,
+    pub local_services: std::collections::BTreeSet<String>,
+    pub catalog_services: std::collections::BTreeSet<String>,
+    pub local_checks: std::collections::BTreeSet<String>,
+    pub catalog_checks: std::collections::BTreeSet<String>,
 }
 
 impl History {

@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{describe, Op, OpKind, Outcome, Violation};
 
-/// Bound on search states per key; past it the key is reported inconclusive instead of checked.
+/// Bound on search states per key; past it the search gives up, and a search that gives up fails the
+/// run (an unchecked key proves nothing), naming the key and the size of its history.
 pub const STATES_EXPLORED_MAX: u64 = 2_000_000;
 
 pub struct KeyOutcome {
     pub linearized_ops: usize,
     pub states_explored: u64,
-    pub inconclusive: bool,
 }
 
 /// Model state: `None` = absent, `Some(id)` = holds the value with that id.
@@ -51,6 +51,7 @@ struct Search<'a> {
     entries: Vec<Entry<'a>>,
     failed: HashSet<(Vec<u64>, State)>,
     states_explored: u64,
+    states_max: u64,
     gave_up: bool,
     /// Deepest prefix reached, to explain a failure.
     best_prefix: usize,
@@ -65,7 +66,7 @@ impl Search<'_> {
             return false;
         }
         self.states_explored += 1;
-        if self.states_explored > STATES_EXPLORED_MAX {
+        if self.states_explored > self.states_max {
             self.gave_up = true;
             return false;
         }
@@ -110,6 +111,11 @@ impl Search<'_> {
 }
 
 pub fn check_key(key: &str, ops: &[&Op]) -> Result<KeyOutcome, Violation> {
+    check_key_within(key, ops, STATES_EXPLORED_MAX)
+}
+
+/// `check_key` with a bound of `states_max` search states.
+fn check_key_within(key: &str, ops: &[&Op], states_max: u64) -> Result<KeyOutcome, Violation> {
     let observed: std::collections::BTreeSet<&str> =
         ops.iter().filter(|op| op.is_linearizable_read()).filter_map(|op| op.read_value()?.as_deref()).collect();
     let mut value_ids: BTreeMap<String, u32> = BTreeMap::new();
@@ -147,15 +153,25 @@ pub fn check_key(key: &str, ops: &[&Op]) -> Result<KeyOutcome, Violation> {
     }
     entries.sort_by_key(|e| (e.invoke_us, e.complete_us));
     let required = entries.iter().filter(|e| !e.optional).count();
-    let mut search = Search { entries, failed: HashSet::new(), states_explored: 0, gave_up: false, best_prefix: 0 };
+    let mut search =
+        Search { entries, failed: HashSet::new(), states_explored: 0, states_max, gave_up: false, best_prefix: 0 };
     let mut done = vec![0u64; search.entries.len().div_ceil(64).max(1)];
     let ok = search.run(&mut done, 0, required, None);
-    if ok || search.gave_up {
-        return Ok(KeyOutcome {
-            linearized_ops: required,
-            states_explored: search.states_explored,
-            inconclusive: search.gave_up,
+    if search.gave_up {
+        let optional = search.entries.len() - required;
+        return Err(Violation {
+            check: "linearizability",
+            key: key.to_string(),
+            what: format!(
+                "inconclusive: the search gave up after {} states on a history of {} operations ({required} \
+                 acknowledged, {optional} of unknown outcome); the key is unchecked",
+                search.states_explored,
+                ops.len()
+            ),
         });
+    }
+    if ok {
+        return Ok(KeyOutcome { linearized_ops: required, states_explored: search.states_explored });
     }
     // Name the first operation that no order could place, for the report.
     let stuck = search.entries.iter().filter(|e| !e.optional).nth(search.best_prefix.min(required.saturating_sub(1)));
@@ -352,8 +368,7 @@ mod tests {
     fn random_linearizable_history_passes_and_corrupted_one_fails() {
         for seed in 1..20 {
             let h = random_linearizable_history(200, 8, 10_000, seed * 7919);
-            let report = check(&h).unwrap_or_else(|v| panic!("seed {seed}: {v}"));
-            assert_eq!(report.inconclusive_keys, 0);
+            check(&h).unwrap_or_else(|v| panic!("seed {seed}: {v}"));
             let mut corrupted = h.clone();
             let victim = corrupted
                 .ops
@@ -366,12 +381,26 @@ mod tests {
     }
 
     #[test]
+    fn a_search_that_gives_up_fails_and_names_the_key_and_history_size() {
+        let h = random_linearizable_history(200, 8, 10_000, 7919);
+        let ops: Vec<&Op> = h.ops.iter().collect();
+        let key = ops[0].key.clone();
+        assert!(super::check_key_within(&key, &ops, u64::MAX).is_ok());
+        let violation = super::check_key_within(&key, &ops, 3).err().expect("a search cut short is not a pass");
+        assert_eq!(violation.key, key);
+        assert!(
+            violation.what.contains("inconclusive") && violation.what.contains("200 operations"),
+            "{}",
+            violation.what
+        );
+    }
+
+    #[test]
     fn heavy_overlap_checks_quickly() {
         let started = std::time::Instant::now();
         // 8 clients × 60 operations, about as concurrent as the simulator's clients are.
         let h = random_linearizable_history(480, 8, 150_000, 42);
         let report = check(&h).unwrap();
-        assert_eq!(report.inconclusive_keys, 0);
         eprintln!("480 ops: {} states in {:?}", report.states_explored, started.elapsed());
     }
 }

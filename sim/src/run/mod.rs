@@ -19,7 +19,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::checker::{self, CheckReport};
-use crate::scenarios::{Scenario, WorkloadKind};
+use crate::scenarios::{agents, Scenario, WorkloadKind, HEAL_AT};
 use crate::{acl_client, cas_client, health_client, trace};
 
 /// How long after the heal the cluster has to answer a consistent read (the liveness bound).
@@ -66,6 +66,8 @@ pub struct RunReport {
     pub rotation: checker::keyring::RotationReport,
     /// What the disk-stall check measured (`leader-disk-stall`; None for the others).
     pub stall: Option<stall_verdict::StallReport>,
+    /// What the agent check measured (`client-agent-churn`; zero for the others).
+    pub agents: checker::agents::AgentsReport,
     /// The checker's report, or the violation found.
     pub verdict: Result<CheckReport, String>,
 }
@@ -115,6 +117,7 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
     let mut revocation = acl_client::RevocationReport::default();
     let mut rotation = checker::keyring::RotationReport::default();
     let mut stall = None;
+    let mut agents = checker::agents::AgentsReport::default();
     let verdict = verdict.and_then(|()| {
         let report = checker::check(&history).map_err(|v| v.to_string())?;
         if scenario.workload == WorkloadKind::KeyRotation {
@@ -127,6 +130,11 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
         }
         if scenario.workload == WorkloadKind::DiskStall {
             stall = Some(stall_verdict::check(&history).map_err(|v| v.to_string())?);
+        }
+        if scenario.workload == WorkloadKind::AgentChurn {
+            let names = &node_names(scenario)[scenario.servers..];
+            let (heal_us, bound_us) = (HEAL_AT.as_micros() as u64, agents::CONVERGE_BOUND.as_micros() as u64);
+            agents = checker::agents::check(&history, names, heal_us, bound_us).map_err(|v| v.to_string())?;
         }
         if scenario.workload == WorkloadKind::KvCas {
             cas_client::check_counters(&history).map_err(|v| v.to_string())?;
@@ -158,6 +166,7 @@ pub fn run(scenario: &'static Scenario, options: &RunOptions) -> RunReport {
         revocation,
         rotation,
         stall,
+        agents,
         verdict,
     }
 }

@@ -63,6 +63,9 @@ pub(super) fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (
     if scenario.workload == WorkloadKind::CheckFlaps {
         workloads::start_check_flaps(&mut sim, seed, &servers, &history);
     }
+    if scenario.workload == WorkloadKind::AgentChurn {
+        workloads::start_agent_churn(&mut sim, seed, &all_names[scenario.servers..], &servers, &history);
+    }
     if scenario.workload.is_gossip() {
         gossip_clients::start_gossip_clients(&mut sim, scenario, seed, &all_names, &schedule, &history);
     }

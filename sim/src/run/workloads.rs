@@ -12,8 +12,8 @@ use rand_chacha::ChaCha8Rng;
 use super::{derive_seed, RunOptions, CLIENTS_START, LIVENESS_BOUND};
 use crate::checker::{History, ReadMode};
 use crate::client::{self, Workload};
-use crate::scenarios::{Scenario, WorkloadKind, HEAL_AT};
-use crate::{acl_client, cas_client, health_client, lock_client};
+use crate::scenarios::{agents, Scenario, WorkloadKind, HEAL_AT};
+use crate::{acl_client, agent_churn_client, cas_client, health_client, lock_client};
 
 /// The clients of the catalog, KV and lock workloads, each with its own rng stream.
 pub(super) fn start_clients(
@@ -26,7 +26,7 @@ pub(super) fn start_clients(
 ) {
     let seed = options.seed;
     let clients = match scenario.workload {
-        WorkloadKind::CheckFlaps => 0,
+        WorkloadKind::CheckFlaps | WorkloadKind::AgentChurn => 0,
         kind if kind.is_gossip() => 0,
         _ => options.clients,
     };
@@ -111,6 +111,11 @@ pub(super) fn start_final_reader(
                     tokio::time::sleep(health_client::SETTLE_BOUND + Duration::from_secs(5)).await;
                     history.borrow().health.iter().any(|o| o.invoke_us > after_us)
                 }
+                WorkloadKind::AgentChurn => {
+                    tokio::time::sleep(agents::CONVERGE_BOUND + Duration::from_secs(8)).await;
+                    let after_us = (HEAL_AT + agents::CONVERGE_BOUND).as_micros() as u64;
+                    history.borrow().agent_views.iter().any(|v| v.at_us >= after_us)
+                }
                 _ => unreachable!("the gossip scenarios have no final reader"),
             };
             liveness.set(done);
@@ -153,6 +158,34 @@ pub(super) fn start_check_flaps(
         tokio::time::sleep(CLIENTS_START).await;
         let stop_at = HEAL_AT + LIVENESS_BOUND + Duration::from_secs(25);
         health_client::observe(observer_servers, rng, observer_history, stop_at).await;
+        Ok(())
+    });
+}
+
+/// `client-agent-churn`: a churner on each client agent's API until the heal, and the observer of the
+/// agents' state against the catalog after it.
+pub(super) fn start_agent_churn(
+    sim: &mut turmoil::Sim<'_>,
+    seed: u64,
+    agent_names: &[String],
+    servers: &[(u32, SocketAddr)],
+    history: &Rc<RefCell<History>>,
+) {
+    let agents: Vec<(String, SocketAddr)> =
+        agent_names.iter().map(|name| (name.clone(), SocketAddr::new(sim.lookup(name.as_str()), 8500))).collect();
+    for (index, (name, addr)) in agents.iter().enumerate() {
+        let (addr, rng) = (*addr, ChaCha8Rng::seed_from_u64(derive_seed(seed, 9, index as u64)));
+        sim.client(format!("churn-{name}"), async move {
+            tokio::time::sleep(CLIENTS_START).await;
+            agent_churn_client::churn(addr, rng, HEAL_AT).await;
+            Ok(())
+        });
+    }
+    let (servers, history): (Vec<SocketAddr>, _) = (servers.iter().map(|(_, a)| *a).collect(), history.clone());
+    sim.client("agent-observer", async move {
+        tokio::time::sleep(HEAL_AT).await;
+        let stop_at = HEAL_AT + agents::CONVERGE_BOUND + Duration::from_secs(8);
+        agent_churn_client::observe(agents, servers, history, stop_at).await;
         Ok(())
     });
 }

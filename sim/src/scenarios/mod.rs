@@ -2,6 +2,7 @@
 //! through a safety phase (faults on, from `FAULTS_FROM` to `HEAL_AT`) and then a liveness phase (every
 //! link repaired, every server restarted; the cluster must answer a consistent read within a bound).
 
+pub mod agents;
 mod crashes;
 pub mod disk;
 pub mod gossip;
@@ -48,6 +49,8 @@ pub enum WorkloadKind {
     KeyRotation,
     /// The catalog workload while the leader's disk stalls; Raft is sampled to time the step-down.
     DiskStall,
+    /// Client agents register and deregister services through their own API while cut off.
+    AgentChurn,
 }
 
 impl WorkloadKind {
@@ -220,6 +223,14 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "the leader's fsyncs hang; it steps down, writes resume on another server, the disk recovers",
         schedule: disk::leader_disk_stall,
         workload: WorkloadKind::DiskStall,
+    },
+    Scenario {
+        name: "client-agent-churn",
+        servers: 3,
+        agents: 2,
+        about: "client agents register and deregister while cut off from the servers; the catalog converges on each",
+        schedule: agents::agents_cut_off,
+        workload: WorkloadKind::AgentChurn,
     },
 ];
 

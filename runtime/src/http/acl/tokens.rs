@@ -234,7 +234,7 @@ pub async fn set_agent_token<E: Env>(
     node.set_agent_token(kind, &token).map_err(|e| HttpError::new(StatusCode::NOT_FOUND, e))?;
     tracing::info!(target: "conclave::acl", kind, "agent ACL token updated");
     if kind == "agent" || kind == "default" {
-        node.push_to_catalog(node.local_sync_commands()).await;
+        node.sync_all().await;
     }
     Ok(empty_ok())
 }
