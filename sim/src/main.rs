@@ -2,7 +2,7 @@
 //!
 //! `sim --scenario leader-crash --seed 7` prints the run's figures, then `trace-hash: <hex>` and, last,
 //! `result: ok` or `result: violation: <what>`. `--list` lists the scenarios. `--fault local-reads` or
-//! `--fault ack-before-commit` or `--fault session-ttl-early` or `--fault lazy-check-sync` or `--fault acl-check-locally` plants a bug to watch the checker catch it. `--print-trace` prints the trace.
+//! `--fault ack-before-commit` or `--fault session-ttl-early` or `--fault lazy-check-sync` or `--fault acl-check-locally` or `--fault skip-log-fsync` plants a bug to watch the checker catch it. `--print-trace` prints the trace.
 
 use std::process::ExitCode;
 
@@ -25,7 +25,7 @@ struct Args {
     /// List the scenarios.
     #[arg(long)]
     list: bool,
-    /// Plant a bug: local-reads or ack-before-commit.
+    /// Plant a bug: local-reads, ack-before-commit, session-ttl-early, lazy-check-sync, acl-check-locally, skip-log-fsync.
     #[arg(long)]
     fault: Vec<String>,
     /// Print every trace line.
@@ -65,9 +65,11 @@ fn main() -> ExitCode {
                 "session-ttl-early" => options.faults.session_ttl_early = true,
                 "lazy-check-sync" => options.faults.lazy_check_sync = true,
                 "acl-check-locally" => options.faults.acl_check_locally = true,
+                "skip-log-fsync" => options.faults.skip_log_fsync = true,
                 other => {
                     eprintln!(
-                        "unknown fault {other:?} (local-reads, ack-before-commit, session-ttl-early, lazy-check-sync)"
+                        "unknown fault {other:?} (local-reads, ack-before-commit, session-ttl-early, lazy-check-sync, \
+                         acl-check-locally, skip-log-fsync)"
                     );
                     return ExitCode::from(2);
                 }

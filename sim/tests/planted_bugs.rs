@@ -51,3 +51,10 @@ fn checker_catches_check_results_left_to_the_periodic_sync() {
     let (seed, violation) = found.expect("check results held back for a minute must be caught within the seed bound");
     eprintln!("lazy-check-sync caught at seed {seed}: {violation}");
 }
+
+#[test]
+fn checker_catches_log_appends_acknowledged_without_fsync() {
+    let found = first_violation("power-loss", |o| o.faults.skip_log_fsync = true);
+    let (seed, violation) = found.expect("a log append reported durable unsynced must be caught within the seed bound");
+    eprintln!("skip-log-fsync caught at seed {seed}: {violation}");
+}

@@ -68,6 +68,9 @@ pub struct FaultSwitches {
     /// Authorize a write against this server's local copy of the ACL table and send it on marked as
     /// already authorized, instead of letting the state check it where it applies.
     pub acl_check_locally: bool,
+    /// Tell openraft a log append is durable without syncing it (the entries sit in the page cache
+    /// until some later sync, and a crash before it loses them).
+    pub skip_log_fsync: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -215,7 +215,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
             raft_id,
             Arc::new(raft_config(&config)?),
             Network::new(pool.clone(), peer_addresses.clone(), fence.clone()),
-            LogStore::new(store, disk_syncs.clone()),
+            LogStore::new(store, disk_syncs.clone()).skipping_append_sync(config.faults.skip_log_fsync),
             state_machine,
         )
         .await

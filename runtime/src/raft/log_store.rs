@@ -32,11 +32,18 @@ fn index_key(index: u64) -> [u8; 8] {
 pub struct LogStore {
     store: Arc<dyn Store>,
     syncs: Arc<DiskSyncs>,
+    /// Planted bug (`FaultSwitches::skip_log_fsync`): appends are reported durable unsynced.
+    skip_append_sync: bool,
 }
 
 impl LogStore {
     pub fn new(store: Arc<dyn Store>, syncs: Arc<DiskSyncs>) -> LogStore {
-        LogStore { store, syncs }
+        LogStore { store, syncs, skip_append_sync: false }
+    }
+
+    /// Plants the bug of `FaultSwitches::skip_log_fsync` when `skip` is set.
+    pub fn skipping_append_sync(self, skip: bool) -> LogStore {
+        LogStore { skip_append_sync: skip, ..self }
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -154,7 +161,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .into_iter()
             .map(|entry| WriteOp::Put(Space::RaftLog, index_key(entry.log_id.index).to_vec(), codec::encode(&entry)))
             .collect();
-        let result = self.write_synced(ops, ErrorSubject::Logs).await;
+        let result = match self.skip_append_sync {
+            true => self.store.write(ops).map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Write, e)),
+            false => self.write_synced(ops, ErrorSubject::Logs).await,
+        };
         callback.log_io_completed(result.clone().map_err(|e| std::io::Error::other(e.to_string())));
         result
     }

@@ -46,8 +46,17 @@ fn server_config(name: &str, names: &[String], faults: FaultSwitches, security: 
     config.client_addr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     config.join = names.iter().map(|n| SocketAddr::new(turmoil::lookup(n.as_str()), config.ports.serf_lan)).collect();
     config.faults = faults;
+    // Snapshots every few dozen entries, so each run builds snapshots, purges the log and sends
+    // InstallSnapshot to a follower that crashed or was cut off (the defaults, 5000 and 1000, are never
+    // reached in a run of a few hundred writes).
+    config.raft.snapshot_after_entries = SIM_SNAPSHOT_AFTER_ENTRIES;
+    config.raft.trailing_log_entries = SIM_TRAILING_LOG_ENTRIES;
     config
 }
+
+/// `raft_snapshot_threshold` and `raft_trailing_logs` of every simulated server.
+pub const SIM_SNAPSHOT_AFTER_ENTRIES: u64 = 16;
+pub const SIM_TRAILING_LOG_ENTRIES: u64 = 4;
 
 /// A client agent: no Raft, joins the servers' LAN addresses.
 fn agent_config(name: &str, servers: &[String], faults: FaultSwitches, security: &HostSecurity) -> NodeConfig {
