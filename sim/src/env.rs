@@ -1,5 +1,6 @@
 //! The turmoil Env: simulated TCP and UDP, the simulated disk, a seed derived from the run seed, and simulated
-//! wall-clock time. The node driver runs on it unchanged.
+//! wall-clock time, which each host may read skewed and drifting (`HostClock`). The node driver runs on it
+//! unchanged.
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,15 +11,41 @@ use turmoil::net::{TcpListener, TcpStream, UdpSocket};
 
 use crate::disk::SimDisk;
 
+/// How a host's wall clock differs from simulated time: a fixed offset and a rate error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostClock {
+    pub offset_ms: i64,
+    /// Rate error in parts per million (10,000 = the clock runs 1% fast).
+    pub drift_ppm: i64,
+}
+
+impl HostClock {
+    /// Largest offset and rate error drawn (the issue's ±500 ms and ±1%).
+    pub const OFFSET_MS_MAX: i64 = 500;
+    pub const DRIFT_PPM_MAX: i64 = 10_000;
+
+    /// The host's reading of simulated time `true_ms` (never below 0).
+    pub fn read_ms(self, true_ms: u64) -> u64 {
+        let drifted = true_ms as i128 + true_ms as i128 * self.drift_ppm as i128 / 1_000_000;
+        (drifted + self.offset_ms as i128).max(0) as u64
+    }
+}
+
 #[derive(Clone)]
 pub struct SimEnv {
     disk: Arc<SimDisk>,
     rng_seed: u64,
+    clock: HostClock,
 }
 
 impl SimEnv {
     pub fn new(disk: Arc<SimDisk>, rng_seed: u64) -> SimEnv {
-        SimEnv { disk, rng_seed }
+        SimEnv { disk, rng_seed, clock: HostClock::default() }
+    }
+
+    /// This host reads the wall clock through `clock`.
+    pub fn with_clock(self, clock: HostClock) -> SimEnv {
+        SimEnv { clock, ..self }
     }
 }
 
@@ -99,6 +126,19 @@ impl Env for SimEnv {
     }
 
     fn unix_time_ms(&self) -> u64 {
-        turmoil::since_epoch().map(|d| d.as_millis() as u64).unwrap_or(0)
+        self.clock.read_ms(turmoil::since_epoch().map(|d| d.as_millis() as u64).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HostClock;
+
+    #[test]
+    fn a_skewed_clock_reads_offset_and_drift_and_never_goes_below_zero() {
+        assert_eq!(HostClock::default().read_ms(1_000), 1_000);
+        assert_eq!(HostClock { offset_ms: 500, drift_ppm: 10_000 }.read_ms(100_000), 101_500);
+        assert_eq!(HostClock { offset_ms: -500, drift_ppm: -10_000 }.read_ms(100_000), 98_500);
+        assert_eq!(HostClock { offset_ms: -500, drift_ppm: 0 }.read_ms(200), 0);
     }
 }

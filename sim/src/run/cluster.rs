@@ -15,6 +15,13 @@ use crate::checker::{self, History};
 use crate::disk::SimDisk;
 use crate::env::SimEnv;
 
+/// How one host starts: after a delay (`bootstrap-expect`), reading the wall clock through `clock`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct HostStart {
+    pub(super) delay: Duration,
+    pub(super) clock: crate::env::HostClock,
+}
+
 /// A server, or a client agent (gossip scenarios; after the servers).
 pub(super) struct ServerSlot {
     pub(super) name: String,
@@ -75,7 +82,7 @@ pub(super) fn start_hosts(
     security: &HostSecurity,
     all_names: &[String],
     names: &Rc<Vec<String>>,
-    start_delays: &[Duration],
+    starts: &[HostStart],
 ) -> Vec<ServerSlot> {
     let mut slots = Vec::new();
     for (index, name) in all_names.iter().enumerate() {
@@ -84,7 +91,7 @@ pub(super) fn start_hosts(
         let incarnation = Rc::new(Cell::new(0u64));
         let (host_disk, host_registry, host_names, host_name) =
             (disk.clone(), registry.clone(), names.clone(), name.clone());
-        let start_delay = start_delays[index];
+        let HostStart { delay: start_delay, clock } = starts[index];
         let security = security.clone();
         sim.host(name.as_str(), move || {
             let (disk, registry, names, name, security) =
@@ -95,7 +102,7 @@ pub(super) fn start_hosts(
                 if generation == 0 && !start_delay.is_zero() {
                     tokio::time::sleep(start_delay).await;
                 }
-                let env = SimEnv::new(disk, derive_seed(seed, 2, (index as u64) << 16 | generation));
+                let env = SimEnv::new(disk, derive_seed(seed, 2, (index as u64) << 16 | generation)).with_clock(clock);
                 let config = match index < names.len() {
                     true => server_config(&name, &names, faults, &security),
                     false => agent_config(&name, &names, faults, &security),

@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{cluster, derive_seed, gossip_clients, inject, node_names, workloads, RunOptions, LIVENESS_BOUND};
 use crate::checker::History;
+use crate::env::HostClock;
 use crate::faults::Fault;
 use crate::scenarios::{gossip, Scenario, WorkloadKind, HEAL_AT};
 use crate::trace;
@@ -37,25 +38,36 @@ pub(super) fn run_in_sim(scenario: &'static Scenario, options: &RunOptions) -> (
 
     let all_names = node_names(scenario);
     let names: Rc<Vec<String>> = Rc::new(all_names[..scenario.servers].to_vec());
-    let start_delays: Vec<Duration> = (0..all_names.len())
-        .map(|i| match scenario.workload {
-            WorkloadKind::BootstrapExpect => {
-                let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 6, i as u64));
-                Duration::from_millis(rng.gen_range(0..=gossip::START_DELAY_MAX.as_millis() as u64))
-            }
-            _ => Duration::ZERO,
+    let starts: Vec<cluster::HostStart> = (0..all_names.len())
+        .map(|i| {
+            let delay = match scenario.workload {
+                WorkloadKind::BootstrapExpect => {
+                    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 6, i as u64));
+                    Duration::from_millis(rng.gen_range(0..=gossip::START_DELAY_MAX.as_millis() as u64))
+                }
+                _ => Duration::ZERO,
+            };
+            let clock = match scenario.clock_skew {
+                true => {
+                    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 10, i as u64));
+                    let (offset, drift) = (HostClock::OFFSET_MS_MAX, HostClock::DRIFT_PPM_MAX);
+                    HostClock { offset_ms: rng.gen_range(-offset..=offset), drift_ppm: rng.gen_range(-drift..=drift) }
+                }
+                false => HostClock::default(),
+            };
+            cluster::HostStart { delay, clock }
         })
         .collect();
     let history = Rc::new(RefCell::new(History::default()));
     if scenario.workload == WorkloadKind::BootstrapExpect {
-        let starts = all_names.iter().zip(&start_delays).map(|(n, d)| (d.as_micros() as u64, format!("start:{n}")));
-        history.borrow_mut().marks.extend(starts);
+        let marks = all_names.iter().zip(&starts).map(|(n, s)| (s.delay.as_micros() as u64, format!("start:{n}")));
+        history.borrow_mut().marks.extend(marks);
     }
     let security = cluster::HostSecurity {
         acl: scenario.workload == WorkloadKind::AclRevocation,
         encrypt: (scenario.workload == WorkloadKind::KeyRotation).then(|| super::gossip_keys(seed).0),
     };
-    let mut slots = cluster::start_hosts(&mut sim, seed, options.faults, &security, &all_names, &names, &start_delays);
+    let mut slots = cluster::start_hosts(&mut sim, seed, options.faults, &security, &all_names, &names, &starts);
 
     let servers: Vec<(u32, SocketAddr)> =
         names.iter().enumerate().map(|(i, n)| (i as u32, SocketAddr::new(sim.lookup(n.as_str()), 8500))).collect();

@@ -77,6 +77,9 @@ pub struct Scenario {
     /// Draws the faults; the count is the servers plus the agents.
     pub schedule: fn(&mut ChaCha8Rng, usize) -> Schedule,
     pub workload: WorkloadKind,
+    /// Every host reads the wall clock (lock delays, session and token times, API times) with its own
+    /// offset (±500 ms) and rate error (±1%), drawn from the seed.
+    pub clock_skew: bool,
 }
 
 pub const SCENARIOS: &[Scenario] = &[
@@ -87,6 +90,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "the leader crashes, later restarts from disk",
         schedule: crashes::leader_crash,
         workload: WorkloadKind::Catalog,
+        clock_skew: false,
     },
     Scenario {
         name: "follower-restart",
@@ -95,6 +99,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "followers crash and restart",
         schedule: crashes::follower_restart,
         workload: WorkloadKind::Catalog,
+        clock_skew: false,
     },
     Scenario {
         name: "partition-leader",
@@ -103,6 +108,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "the leader is isolated in a minority",
         schedule: partitions::partition_leader,
         workload: WorkloadKind::Catalog,
+        clock_skew: false,
     },
     Scenario {
         name: "asymmetric-partition",
@@ -111,6 +117,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "one-way link cuts around the leader",
         schedule: partitions::asymmetric_partition,
         workload: WorkloadKind::Catalog,
+        clock_skew: false,
     },
     Scenario {
         name: "flapping-partitions",
@@ -119,6 +126,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "repeated partition and heal, with restarts",
         schedule: partitions::flapping_partitions,
         workload: WorkloadKind::Catalog,
+        clock_skew: false,
     },
     Scenario {
         name: "power-loss",
@@ -127,6 +135,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "every server crashes, then restarts from disk",
         schedule: crashes::power_loss,
         workload: WorkloadKind::Catalog,
+        clock_skew: false,
     },
     Scenario {
         name: "five-servers-two-down",
@@ -135,6 +144,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "two of five servers crash",
         schedule: crashes::five_servers_two_down,
         workload: WorkloadKind::Catalog,
+        clock_skew: false,
     },
     Scenario {
         name: "kv-cas-contention",
@@ -143,6 +153,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "CAS increments on a few keys through partitions and leader crashes",
         schedule: kv::partitions_and_leader_crashes,
         workload: WorkloadKind::KvCas,
+        clock_skew: true,
     },
     Scenario {
         name: "acl-revocation",
@@ -151,6 +162,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "tokens deleted one by one through partitions and leader crashes; no later write with one applies",
         schedule: kv::partitions_and_leader_crashes,
         workload: WorkloadKind::AclRevocation,
+        clock_skew: true,
     },
     Scenario {
         name: "lock-handoff",
@@ -159,6 +171,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "clients compete for a lock with sessions through a leader isolation and a leader crash",
         schedule: kv::isolation_then_crash,
         workload: WorkloadKind::LockHandoff,
+        clock_skew: true,
     },
     Scenario {
         name: "session-ttl-failover",
@@ -167,6 +180,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "the leader dies while abandoned sessions are about to expire",
         schedule: kv::leader_crash_near_session_expiry,
         workload: WorkloadKind::SessionTtl,
+        clock_skew: true,
     },
     Scenario {
         name: "check-flaps",
@@ -175,6 +189,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "check targets go up and down through partitions, leader and follower crashes",
         schedule: health::calm_gaps_between_faults,
         workload: WorkloadKind::CheckFlaps,
+        clock_skew: true,
     },
     Scenario {
         name: "gossip-partition-heal",
@@ -183,6 +198,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "a LAN split between random groups of servers and client agents, then a heal",
         schedule: gossip::partition_heal,
         workload: WorkloadKind::PartitionHeal,
+        clock_skew: false,
     },
     Scenario {
         name: "client-crash",
@@ -191,6 +207,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "a client agent with a service crashes, later restarts from disk",
         schedule: gossip::client_crash,
         workload: WorkloadKind::ClientCrash,
+        clock_skew: false,
     },
     Scenario {
         name: "server-leave-rejoin",
@@ -199,6 +216,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "a server leaves gracefully, writes go on, it restarts on its data dir",
         schedule: gossip::server_leave_rejoin,
         workload: WorkloadKind::LeaveRejoin,
+        clock_skew: false,
     },
     Scenario {
         name: "bootstrap-expect",
@@ -207,6 +225,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "three servers with bootstrap_expect 3 start at random times",
         schedule: gossip::no_faults,
         workload: WorkloadKind::BootstrapExpect,
+        clock_skew: false,
     },
     Scenario {
         name: "gossip-key-rotation",
@@ -215,6 +234,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "gossip encryption on; the key is rotated while a member is cut off; all converge after the heal",
         schedule: keyring::isolate_one_member,
         workload: WorkloadKind::KeyRotation,
+        clock_skew: false,
     },
     Scenario {
         name: "leader-disk-stall",
@@ -223,6 +243,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "the leader's fsyncs hang; it steps down, writes resume on another server, the disk recovers",
         schedule: disk::leader_disk_stall,
         workload: WorkloadKind::DiskStall,
+        clock_skew: false,
     },
     Scenario {
         name: "client-agent-churn",
@@ -231,6 +252,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "client agents register and deregister while cut off from the servers; the catalog converges on each",
         schedule: agents::agents_cut_off,
         workload: WorkloadKind::AgentChurn,
+        clock_skew: true,
     },
 ];
 
