@@ -130,6 +130,37 @@ async fn verify_server<E: Env>(node: &Arc<Node<E>>, info: &ServerInfo) -> bool {
     confirmed
 }
 
+/// On the leader: admits every server that gossip shows alive in this datacenter but the Raft
+/// configuration lacks (Consul's leader reconcile). A server removed while the leader's gossip still
+/// held it failed (the autopilot's dead-server cleanup racing its rejoin) stops its discovery once it
+/// belongs to a configuration, so without this pass it would stay out for good.
+pub fn admit_alive_servers<E: Env>(node: &Arc<Node<E>>) {
+    let Some(raft) = &node.raft else { return };
+    if !node.is_leader() {
+        return;
+    }
+    let membership = raft.metrics().borrow().membership_config.membership().clone();
+    let known: Vec<ServerInfo> = node.known_servers.lock().expect("known servers lock").values().cloned().collect();
+    for member in node.gossip.members() {
+        if member.status != conclave_core::gossip::MemberStatus::Alive || member.tags.rpc_port == 0 {
+            continue;
+        }
+        let Some(info) = known.iter().find(|k| k.server && k.node_name == member.name) else { continue };
+        if info.datacenter != node.config.datacenter || membership.get_node(&info.raft_id).is_some() {
+            continue;
+        }
+        if node.servers_being_admitted.lock().expect("admitting lock").insert(info.raft_id) {
+            tracing::info!(target: "conclave::event", server = %info.node_name, "alive server missing from the raft configuration");
+            let (node, info) = (node.clone(), info.clone());
+            tokio::spawn(async move {
+                let id = info.raft_id;
+                admit_server(node.clone(), info).await;
+                node.servers_being_admitted.lock().expect("admitting lock").remove(&id);
+            });
+        }
+    }
+}
+
 /// On the leader: add a server that is not yet in the configuration. Elsewhere: pass the news to the leader.
 async fn admit_server<E: Env>(node: Arc<Node<E>>, info: ServerInfo) {
     if !node.is_leader() {

@@ -371,6 +371,7 @@ pub async fn reconcile<E: Env>(node: Arc<Node<E>>) {
             }
         }
         remove_left_servers(&node).await;
+        super::bootstrap::admit_alive_servers(&node);
     }
 }
 

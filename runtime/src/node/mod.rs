@@ -81,6 +81,8 @@ pub struct Node<E: Env> {
     pub last_leader_contact: Mutex<Option<tokio::time::Instant>>,
     /// The services and checks registered on this agent.
     pub local: Mutex<conclave_core::agent::LocalState>,
+    /// Servers the leader is adding to the Raft configuration now (`bootstrap::admit_alive_servers`).
+    pub servers_being_admitted: Mutex<std::collections::BTreeSet<NodeId>>,
     /// Told when a push to the catalog failed: anti-entropy then runs its full pass soon.
     pub catalog_sync_failed: tokio::sync::Notify,
     /// Notified by `/v1/agent/leave`: the driver stops.
@@ -252,6 +254,7 @@ pub async fn start_node<E: Env>(env: E, config: NodeConfig) -> anyhow::Result<Ar
         session_timers: sessions::SessionTimers::new(faults.session_ttl_early),
         checks: checks::CheckRunners::default(),
         catalog_sync_failed: tokio::sync::Notify::new(),
+        servers_being_admitted: Mutex::new(std::collections::BTreeSet::new()),
         gossip: gossip::GossipHandle::default(),
         acl,
         events: events::UserEvents::default(),
