@@ -56,5 +56,5 @@ fn checker_catches_check_results_left_to_the_periodic_sync() {
 fn checker_catches_log_appends_acknowledged_without_fsync() {
     let found = first_violation("power-loss", |o| o.faults.skip_log_fsync = true);
     let (seed, violation) = found.expect("a log append reported durable unsynced must be caught within the seed bound");
-    eprintln!("skip-log-fsync caught at seed {seed}: {violation}");
+    eprintln!("unsynced log appends caught at seed {seed}: {violation}");
 }
